@@ -1,0 +1,188 @@
+//! lait-local: the local API Gateway. One process mounting every function's Router under its HTTP
+//! API routes, emulating the WebSocket API and its `@connections` management API, serving the web
+//! app and standing in for the CDN on `/media/*`.
+
+pub mod gateway;
+pub mod health;
+pub mod media;
+
+use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
+
+use axum::{
+    Router,
+    http::{HeaderValue, Method, header},
+    routing::{any, get},
+};
+use lait_shared::{config::Env, runtime::Deps};
+use tower_http::{
+    cors::{AllowOrigin, Any, CorsLayer},
+    services::{ServeDir, ServeFile},
+};
+
+pub use gateway::{Gateway, WsLimits};
+
+/// lait-local's own settings.
+#[derive(Debug, Clone)]
+pub struct LocalConfig {
+    pub bind: SocketAddr,
+    pub web_dir: PathBuf,
+    pub ws: WsLimits,
+    /// Origins allowed to call `/api` cross-origin (the web app itself is same-origin).
+    pub cors_origins: Vec<String>,
+}
+
+impl LocalConfig {
+    pub fn read(env: &mut Env) -> Self {
+        let defaults = WsLimits::default();
+        let cors_origins = env.list_or("LAIT_CORS_ORIGINS", &[]);
+        for origin in &cors_origins {
+            // The seed's origins had trailing slashes and never matched; refuse them up front.
+            if origin.ends_with('/') || HeaderValue::from_str(origin).is_err() {
+                env.problem(
+                    "LAIT_CORS_ORIGINS",
+                    format!(
+                        "{origin:?} is not an origin (scheme://host[:port], no trailing slash)"
+                    ),
+                );
+            }
+        }
+        Self {
+            bind: env.or("LAIT_BIND", SocketAddr::from(([127, 0, 0, 1], 8080))),
+            web_dir: env.or("LAIT_WEB_DIR", PathBuf::from("web/dist")),
+            ws: WsLimits {
+                idle_timeout: env.secs_or("LAIT_WS_IDLE_TIMEOUT_SECS", defaults.idle_timeout),
+                max_age: env.secs_or("LAIT_WS_MAX_AGE_SECS", defaults.max_age),
+                ..defaults
+            },
+            cors_origins,
+        }
+    }
+}
+
+/// Every function's state, built from one environment.
+pub struct App {
+    pub config: LocalConfig,
+    pub deps: Deps,
+    pub auth: lait_auth::State,
+    pub channels: lait_channels::State,
+    pub chat_api: lait_chat_api::State,
+    pub chat_ws: lait_chat_ws::State,
+}
+
+impl App {
+    pub fn new(env: &mut Env, deps: Deps) -> Self {
+        Self {
+            config: LocalConfig::read(env),
+            auth: lait_auth::State::new(env, deps.clone()),
+            channels: lait_channels::State::new(env, deps.clone()),
+            chat_api: lait_chat_api::State::new(env, deps.clone()),
+            chat_ws: lait_chat_ws::State::new(env, deps.clone()),
+            deps,
+        }
+    }
+
+    /// The whole local gateway, for a server listening on `addr`.
+    pub fn router(self, addr: SocketAddr) -> (Router, Gateway) {
+        let base = format!("http://{addr}");
+        let chat_ws = self.chat_ws.with_callback_url(&base);
+        let gateway = Gateway::new(
+            Arc::new(lait_chat_ws::Handler(chat_ws)),
+            self.config.ws.clone(),
+            addr.to_string(),
+        );
+
+        let mut api = Router::new()
+            .merge(lait_auth::router(self.auth))
+            .merge(lait_channels::router(self.channels))
+            .merge(lait_chat_api::router(self.chat_api))
+            // Unmatched `/api/*` paths get a problem+json 404, not the web app.
+            .route("/api/{*rest}", any(lait_shared::http::not_found));
+        if let Some(cors) = api_cors(&self.config.cors_origins) {
+            api = api.layer(cors);
+        }
+
+        let media = Router::new()
+            .route("/media/{*key}", get(media::get_object))
+            .layer(
+                CorsLayer::new()
+                    .allow_origin(Any)
+                    .allow_methods([Method::GET, Method::HEAD])
+                    .expose_headers([header::CONTENT_LENGTH, header::ETAG]),
+            )
+            .route("/health", get(health::health))
+            .with_state(self.deps.clone());
+
+        let web = &self.config.web_dir;
+        // A single-page app: unknown paths get index.html.
+        let site = ServeDir::new(web).fallback(ServeFile::new(web.join("index.html")));
+
+        let router = Router::new()
+            .merge(api)
+            .merge(media)
+            .merge(gateway.clone().router())
+            .fallback_service(site);
+        (lait_shared::http::layers(router, &self.deps.http), gateway)
+    }
+
+    /// Binds, serves until Ctrl-C / SIGTERM, then stops (open WebSockets get a short grace).
+    pub async fn serve(self) -> anyhow::Result<()> {
+        let listener = tokio::net::TcpListener::bind(self.config.bind).await?;
+        let addr = listener.local_addr()?;
+        let (router, _gateway) = self.router(addr);
+        tracing::info!("lait-local listening on http://{addr}");
+        let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+        let server = axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            let _ = stop_rx.wait_for(|s| *s).await;
+        });
+        let server = tokio::spawn(async move { server.await });
+        shutdown_signal().await;
+        tracing::info!("shutting down");
+        let _ = stop_tx.send(true);
+        // WebSockets never finish by themselves; don't wait on them for long.
+        let _ = tokio::time::timeout(Duration::from_secs(3), server).await;
+        Ok(())
+    }
+}
+
+fn api_cors(origins: &[String]) -> Option<CorsLayer> {
+    if origins.is_empty() {
+        return None;
+    }
+    let origins: Vec<HeaderValue> = origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o).ok())
+        .collect();
+    Some(
+        CorsLayer::new()
+            .allow_origin(AllowOrigin::list(origins))
+            .allow_credentials(true)
+            .allow_methods([
+                Method::GET,
+                Method::POST,
+                Method::PUT,
+                Method::PATCH,
+                Method::DELETE,
+            ])
+            .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION])
+            .max_age(Duration::from_secs(600)),
+    )
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

@@ -1,0 +1,163 @@
+//! lait-local as a whole, against the real stores: chat-ws through the `@connections` API, health
+//! with dependencies going away, the local CDN, the web app and the problem+json fallbacks.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use futures::{SinkExt, StreamExt};
+use serde_json::Value;
+use tokio_tungstenite::{connect_async, tungstenite::Message};
+
+async fn get_json(url: &str) -> (u16, Value) {
+    let res = reqwest::get(url).await.unwrap();
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+async fn recv_json<S>(ws: &mut S) -> Value
+where
+    S: StreamExt<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
+{
+    loop {
+        let msg = tokio::time::timeout(Duration::from_secs(10), ws.next())
+            .await
+            .expect("a frame within 10 s")
+            .unwrap()
+            .unwrap();
+        if let Message::Text(t) = msg {
+            return serde_json::from_str(&t).unwrap();
+        }
+    }
+}
+
+#[tokio::test]
+async fn chat_ws_replies_through_the_connections_api() {
+    let app = start_app(&[]).await;
+    let (mut ws, _) = connect_async(app.ws_url("")).await.unwrap();
+    ws.send(Message::text(r#"{"action":"ping"}"#))
+        .await
+        .unwrap();
+    assert_eq!(recv_json(&mut ws).await["type"], "pong");
+    ws.send(Message::text(r#"{"action":"fly"}"#)).await.unwrap();
+    let err = recv_json(&mut ws).await;
+    assert_eq!(err["type"], "error");
+    assert_eq!(err["code"], "bad_request");
+    ws.send(Message::text("{not json")).await.unwrap();
+    assert_eq!(recv_json(&mut ws).await["code"], "bad_request");
+}
+
+#[tokio::test]
+async fn health_reports_every_dependency_up() {
+    let app = start_app(&[]).await;
+    let (status, body) = get_json(&app.url("/health")).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["status"], "ok");
+    for dep in ["redis", "dynamodb", "s3"] {
+        assert_eq!(body["dependencies"][dep]["status"], "up", "{dep}: {body}");
+        assert!(body["dependencies"][dep]["latency_ms"].as_f64().unwrap() >= 0.0);
+    }
+}
+
+#[tokio::test]
+async fn health_names_redis_when_it_dies() {
+    let (mut redis, port) = own_redis().await;
+    let url = format!("redis://127.0.0.1:{port}");
+    let app = start_app(&[("REDIS_URL", &url)]).await;
+    let (status, body) = get_json(&app.url("/health")).await;
+    assert_eq!(status, 200, "{body}");
+
+    redis.kill();
+    let (status, body) = get_json(&app.url("/health")).await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["status"], "degraded");
+    assert_eq!(body["dependencies"]["redis"]["status"], "down");
+    assert!(body["dependencies"]["redis"]["error"].is_string());
+    assert_eq!(body["dependencies"]["dynamodb"]["status"], "up");
+    assert_eq!(body["dependencies"]["s3"]["status"], "up");
+    // The gateway itself keeps serving.
+    let (status, _) = get_json(&app.url("/api/nope")).await;
+    assert_eq!(status, 404);
+}
+
+#[tokio::test]
+async fn health_names_moto_when_it_dies() {
+    let (mut moto, port) = own_moto().await;
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let app = start_app(&[("AWS_ENDPOINT_URL", &endpoint)]).await;
+    let (status, body) = get_json(&app.url("/health")).await;
+    assert_eq!(status, 200, "{body}");
+
+    moto.kill();
+    let (status, body) = get_json(&app.url("/health")).await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["dependencies"]["redis"]["status"], "up");
+    assert_eq!(body["dependencies"]["dynamodb"]["status"], "down");
+    assert_eq!(body["dependencies"]["s3"]["status"], "down");
+}
+
+#[tokio::test]
+async fn missing_tables_make_dynamodb_down() {
+    let app = start_app(&[("LAIT_TABLE_PREFIX", "missing-")]).await;
+    let (status, body) = get_json(&app.url("/health")).await;
+    assert_eq!(status, 503);
+    let err = body["dependencies"]["dynamodb"]["error"].as_str().unwrap();
+    assert!(err.contains("missing-users"), "{err}");
+}
+
+#[tokio::test]
+async fn media_is_served_from_s3_with_stored_headers_and_cors() {
+    let app = start_app(&[]).await;
+    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let s3 = lait_shared::stores::aws::s3(&sdk);
+    let bucket = require_env("LAIT_MEDIA_BUCKET");
+    let key = format!("live/test-{}/master.m3u8", uuid::Uuid::new_v4());
+    s3.put_object()
+        .bucket(&bucket)
+        .key(&key)
+        .body(b"#EXTM3U\n".to_vec().into())
+        .content_type("application/vnd.apple.mpegurl")
+        .cache_control("max-age=1")
+        .send()
+        .await
+        .unwrap();
+
+    let res = reqwest::Client::new()
+        .get(app.url(&format!("/media/{key}")))
+        .header("origin", "http://example.test")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let h = res.headers().clone();
+    assert_eq!(h["content-type"], "application/vnd.apple.mpegurl");
+    assert_eq!(h["cache-control"], "max-age=1");
+    assert_eq!(h["access-control-allow-origin"], "*");
+    assert_eq!(res.text().await.unwrap(), "#EXTM3U\n");
+
+    let res = reqwest::get(app.url("/media/live/nothing-here.ts"))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404);
+    assert_eq!(res.headers()["content-type"], "application/problem+json");
+}
+
+#[tokio::test]
+async fn web_app_and_api_fallbacks() {
+    let dir = std::env::temp_dir().join(format!("lait-web-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("index.html"), "<h1>lait</h1>").unwrap();
+    let app = start_app(&[("LAIT_WEB_DIR", dir.to_str().unwrap())]).await;
+
+    for path in ["/", "/channels/abc"] {
+        let res = reqwest::get(app.url(path)).await.unwrap();
+        assert_eq!(res.status(), 200, "{path}");
+        assert_eq!(res.text().await.unwrap(), "<h1>lait</h1>");
+    }
+    let res = reqwest::get(app.url("/api/does-not-exist")).await.unwrap();
+    assert_eq!(res.status(), 404);
+    assert_eq!(res.headers()["content-type"], "application/problem+json");
+    assert!(res.headers().contains_key("x-request-id"));
+    let _ = std::fs::remove_dir_all(dir);
+}

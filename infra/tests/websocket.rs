@@ -1,0 +1,394 @@
+//! The WebSocket API emulation against a recording handler: event shapes, route selection,
+//! `$connect` refusal, API Gateway's limits, and the `@connections` API through the real SDK.
+
+mod common;
+
+use std::{
+    sync::{Arc, Mutex, OnceLock},
+    time::Duration,
+};
+
+use aws_sdk_apigatewaymanagement::{
+    operation::post_to_connection::PostToConnectionError, primitives::Blob,
+};
+use common::*;
+use futures::{FutureExt, SinkExt, StreamExt, future::BoxFuture};
+use lait_local::WsLimits;
+use lait_shared::ws::{self, WsEvent, WsHandler, WsResponse};
+use tokio::sync::mpsc;
+use tokio_tungstenite::{
+    connect_async,
+    tungstenite::{Message, client::IntoClientRequest, protocol::frame::coding::CloseCode},
+};
+
+/// Records every event; refuses `$connect` when the query has `refuse=1`; on `$connect` it tries
+/// to post to the new connection and records whether that was refused as `GoneException`.
+struct Recorder {
+    events: mpsc::UnboundedSender<WsEvent>,
+    endpoint: OnceLock<String>,
+    post_in_connect_gone: Arc<Mutex<Vec<bool>>>,
+}
+
+impl WsHandler for Recorder {
+    fn routes(&self) -> &[&'static str] {
+        &["send", "history"]
+    }
+
+    fn handle(&self, event: WsEvent) -> BoxFuture<'_, WsResponse> {
+        async move {
+            let route = event.request_context.route_key.clone().unwrap_or_default();
+            let refuse = event.query_string_parameters.first("refuse") == Some("1");
+            if route == ws::CONNECT
+                && let Some(endpoint) = self.endpoint.get()
+            {
+                let client = management_client(endpoint).await;
+                let res = client
+                    .post_to_connection()
+                    .connection_id(event.request_context.connection_id.clone().unwrap())
+                    .data(Blob::new("too early"))
+                    .send()
+                    .await;
+                let gone = matches!(
+                    res.map_err(|e| e.into_service_error()),
+                    Err(PostToConnectionError::GoneException(_))
+                );
+                self.post_in_connect_gone.lock().unwrap().push(gone);
+            }
+            let _ = self.events.send(event);
+            if route == ws::CONNECT && refuse {
+                ws::response(403, None)
+            } else {
+                ws::response(200, None)
+            }
+        }
+        .boxed()
+    }
+}
+
+struct Harness {
+    server: Server,
+    events: mpsc::UnboundedReceiver<WsEvent>,
+    gone_in_connect: Arc<Mutex<Vec<bool>>>,
+}
+
+async fn harness(limits: WsLimits) -> Harness {
+    let (tx, events) = mpsc::unbounded_channel();
+    let gone_in_connect = Arc::new(Mutex::new(Vec::new()));
+    let recorder = Arc::new(Recorder {
+        events: tx,
+        endpoint: OnceLock::new(),
+        post_in_connect_gone: gone_in_connect.clone(),
+    });
+    let server = start_gateway(recorder.clone(), limits).await;
+    recorder.endpoint.set(server.url("")).unwrap();
+    Harness {
+        server,
+        events,
+        gone_in_connect,
+    }
+}
+
+async fn next_event(rx: &mut mpsc::UnboundedReceiver<WsEvent>) -> WsEvent {
+    tokio::time::timeout(Duration::from_secs(10), rx.recv())
+        .await
+        .expect("an event within 10 s")
+        .expect("handler alive")
+}
+
+async fn next_text<S>(ws: &mut S) -> String
+where
+    S: StreamExt<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
+{
+    loop {
+        let msg = tokio::time::timeout(Duration::from_secs(10), ws.next())
+            .await
+            .expect("a frame within 10 s")
+            .expect("stream open")
+            .expect("frame ok");
+        match msg {
+            Message::Text(t) => return t.to_string(),
+            Message::Ping(_) | Message::Pong(_) => continue,
+            other => panic!("expected text, got {other:?}"),
+        }
+    }
+}
+
+/// Waits for the server's close frame and returns its code.
+async fn close_code<S>(ws: &mut S) -> CloseCode
+where
+    S: StreamExt<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
+{
+    loop {
+        match tokio::time::timeout(Duration::from_secs(10), ws.next())
+            .await
+            .expect("close within 10 s")
+        {
+            Some(Ok(Message::Close(Some(frame)))) => return frame.code,
+            Some(Ok(Message::Close(None))) => return CloseCode::Status,
+            Some(Ok(_)) => continue,
+            Some(Err(e)) => panic!("error before close frame: {e}"),
+            None => panic!("stream ended without a close frame"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn connect_message_disconnect_events_look_like_api_gateway() {
+    let mut h = harness(WsLimits::default()).await;
+    let mut req = h
+        .server
+        .ws_url("?channel=c1&ticket=t%201&tag=a&tag=b")
+        .into_client_request()
+        .unwrap();
+    req.headers_mut()
+        .insert("user-agent", "lait-test/1".parse().unwrap());
+    let (mut client, _) = connect_async(req).await.unwrap();
+
+    let connect = next_event(&mut h.events).await;
+    let ctx = &connect.request_context;
+    assert_eq!(ctx.route_key.as_deref(), Some("$connect"));
+    assert_eq!(ctx.event_type.as_deref(), Some("CONNECT"));
+    let id = ctx.connection_id.clone().unwrap();
+    assert_eq!(id.len(), 16);
+    assert!(
+        ctx.connected_at > 1_700_000_000_000,
+        "connectedAt is epoch millis"
+    );
+    assert_eq!(ctx.identity.source_ip.as_deref(), Some("127.0.0.1"));
+    assert_eq!(ctx.identity.user_agent.as_deref(), Some("lait-test/1"));
+    assert_eq!(connect.query_string_parameters.first("channel"), Some("c1"));
+    assert_eq!(connect.query_string_parameters.first("ticket"), Some("t 1"));
+    assert_eq!(
+        connect.multi_value_query_string_parameters.all("tag"),
+        Some(vec!["a", "b"])
+    );
+    assert_eq!(connect.headers["user-agent"], "lait-test/1");
+    assert!(connect.headers.contains_key("sec-websocket-key"));
+
+    // Route selection on `$request.body.action`.
+    for (body, route) in [
+        (r#"{"action":"send","text":"hi"}"#, "send"),
+        (r#"{"action":"history"}"#, "history"),
+        (r#"{"action":"dance"}"#, "$default"),
+        ("not json", "$default"),
+    ] {
+        client.send(Message::text(body)).await.unwrap();
+        let ev = next_event(&mut h.events).await;
+        assert_eq!(
+            ev.request_context.route_key.as_deref(),
+            Some(route),
+            "{body}"
+        );
+        assert_eq!(ev.request_context.event_type.as_deref(), Some("MESSAGE"));
+        assert_eq!(
+            ev.request_context.connection_id.as_deref(),
+            Some(id.as_str())
+        );
+        assert_eq!(ev.request_context.connected_at, ctx.connected_at);
+        assert_eq!(ev.body.as_deref(), Some(body));
+        assert!(!ev.is_base64_encoded);
+    }
+    client.send(Message::binary(vec![0u8, 1, 2])).await.unwrap();
+    let ev = next_event(&mut h.events).await;
+    assert!(ev.is_base64_encoded);
+    assert_eq!(ev.body.as_deref(), Some("AAEC"));
+
+    client.close(None).await.unwrap();
+    let disconnect = next_event(&mut h.events).await;
+    assert_eq!(
+        disconnect.request_context.route_key.as_deref(),
+        Some("$disconnect")
+    );
+    assert_eq!(
+        disconnect.request_context.event_type.as_deref(),
+        Some("DISCONNECT")
+    );
+    assert_eq!(
+        disconnect.request_context.connection_id.as_deref(),
+        Some(id.as_str())
+    );
+    assert_eq!(h.server.gateway.open_connections(), 0);
+}
+
+#[tokio::test]
+async fn non_2xx_connect_refuses_the_upgrade() {
+    let mut h = harness(WsLimits::default()).await;
+    let err = connect_async(h.server.ws_url("?refuse=1"))
+        .await
+        .unwrap_err();
+    match err {
+        tokio_tungstenite::tungstenite::Error::Http(res) => assert_eq!(res.status(), 403),
+        other => panic!("expected an HTTP 403, got {other:?}"),
+    }
+    let ev = next_event(&mut h.events).await;
+    assert_eq!(ev.request_context.route_key.as_deref(), Some("$connect"));
+    assert_eq!(h.server.gateway.open_connections(), 0);
+    // Nothing else was invoked for the refused connection.
+    assert!(h.events.try_recv().is_err());
+}
+
+#[tokio::test]
+async fn connections_api_round_trip_through_the_real_sdk() {
+    let mut h = harness(WsLimits::default()).await;
+    let (mut client, _) = connect_async(h.server.ws_url("")).await.unwrap();
+    let id = next_event(&mut h.events)
+        .await
+        .request_context
+        .connection_id
+        .unwrap();
+    // API Gateway refuses PostToConnection while `$connect` runs.
+    assert_eq!(*h.gone_in_connect.lock().unwrap(), [true]);
+
+    let sdk = management_client(&h.server.url("")).await;
+    sdk.post_to_connection()
+        .connection_id(&id)
+        .data(Blob::new(r#"{"type":"hello"}"#))
+        .send()
+        .await
+        .expect("post to a live connection");
+    assert_eq!(next_text(&mut client).await, r#"{"type":"hello"}"#);
+
+    let info = sdk
+        .get_connection()
+        .connection_id(&id)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(info.identity().unwrap().source_ip(), Some("127.0.0.1"));
+    let connected = info.connected_at().unwrap().secs();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    assert!(
+        (now - connected).abs() < 60,
+        "connectedAt {connected} vs now {now}"
+    );
+    assert!(info.last_active_at().unwrap().secs() >= connected);
+
+    // Too large for API Gateway's 128 KB message limit.
+    let err = sdk
+        .post_to_connection()
+        .connection_id(&id)
+        .data(Blob::new(vec![b'x'; 129 * 1024]))
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert!(
+        matches!(err, PostToConnectionError::PayloadTooLargeException(_)),
+        "{err:?}"
+    );
+
+    sdk.delete_connection()
+        .connection_id(&id)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(close_code(&mut client).await, CloseCode::Normal);
+    let disconnect = next_event(&mut h.events).await;
+    assert_eq!(
+        disconnect.request_context.route_key.as_deref(),
+        Some("$disconnect")
+    );
+
+    let err = sdk
+        .post_to_connection()
+        .connection_id(&id)
+        .data(Blob::new("late"))
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert!(
+        matches!(err, PostToConnectionError::GoneException(_)),
+        "{err:?}"
+    );
+    let err = sdk
+        .get_connection()
+        .connection_id("nope")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(err.raw_response().unwrap().status().as_u16(), 410);
+}
+
+#[tokio::test]
+async fn frames_over_32_kb_close_with_1009() {
+    let mut h = harness(WsLimits::default()).await;
+    let (mut client, _) = connect_async(h.server.ws_url("")).await.unwrap();
+    next_event(&mut h.events).await;
+    // Just under the limit passes.
+    let ok = format!(r#"{{"action":"send","text":"{}"}}"#, "a".repeat(30 * 1024));
+    client.send(Message::text(ok)).await.unwrap();
+    assert_eq!(
+        next_event(&mut h.events)
+            .await
+            .request_context
+            .route_key
+            .as_deref(),
+        Some("send")
+    );
+    client
+        .send(Message::text("b".repeat(33 * 1024)))
+        .await
+        .unwrap();
+    assert_eq!(close_code(&mut client).await, CloseCode::Size);
+    let ev = next_event(&mut h.events).await;
+    assert_eq!(ev.request_context.route_key.as_deref(), Some("$disconnect"));
+    assert_eq!(ev.request_context.disconnect_status_code, Some(1009));
+}
+
+#[tokio::test]
+async fn idle_connections_are_closed() {
+    let limits = WsLimits {
+        idle_timeout: Duration::from_millis(600),
+        ..WsLimits::default()
+    };
+    let mut h = harness(limits).await;
+    let (mut client, _) = connect_async(h.server.ws_url("")).await.unwrap();
+    next_event(&mut h.events).await;
+    // Activity keeps it open past the timeout...
+    for _ in 0..3 {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        client.send(Message::text("{}")).await.unwrap();
+        next_event(&mut h.events).await;
+    }
+    // ...silence closes it.
+    assert_eq!(close_code(&mut client).await, CloseCode::Away);
+    let ev = next_event(&mut h.events).await;
+    assert_eq!(
+        ev.request_context.disconnect_reason.as_deref(),
+        Some("Idle timeout")
+    );
+}
+
+#[tokio::test]
+async fn connections_end_at_the_maximum_age() {
+    let limits = WsLimits {
+        max_age: Duration::from_millis(800),
+        ..WsLimits::default()
+    };
+    let mut h = harness(limits).await;
+    let (mut client, _) = connect_async(h.server.ws_url("")).await.unwrap();
+    next_event(&mut h.events).await;
+    let started = std::time::Instant::now();
+    let keepalive = async {
+        loop {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let _ = client.send(Message::Ping(vec![].into())).await;
+        }
+    };
+    // Keep-alive pings do not extend the maximum age.
+    tokio::select! {
+        _ = keepalive => unreachable!(),
+        ev = next_event(&mut h.events) => {
+            assert_eq!(ev.request_context.route_key.as_deref(), Some("$disconnect"));
+            assert_eq!(
+                ev.request_context.disconnect_reason.as_deref(),
+                Some("Maximum connection duration reached")
+            );
+        }
+    }
+    assert!(started.elapsed() >= Duration::from_millis(700));
+}

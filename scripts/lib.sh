@@ -1,0 +1,126 @@
+# Shared helpers for scripts/run and scripts/test. Sourced, not executed.
+# Everything the platform needs is installed here, idempotently, from Debian / PyPI / crates.io.
+
+set -euo pipefail
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+LAIT_CACHE="${LAIT_CACHE:-/var/cache/lait}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$LAIT_CACHE/target}"
+VENV="${LAIT_VENV:-$LAIT_CACHE/venv}"
+APT_PACKAGES=(redis-server nginx libnginx-mod-rtmp ffmpeg)
+
+say() { printf '\033[1;34m==>\033[0m %s\n' "$*" >&2; }
+die() { printf '\033[1;31merror:\033[0m %s\n' "$*" >&2; exit 1; }
+
+# ---- install ----
+
+install_apt() {
+  local missing=()
+  command -v redis-server >/dev/null || missing+=(redis-server)
+  command -v nginx >/dev/null || missing+=(nginx)
+  [ -f /usr/lib/nginx/modules/ngx_rtmp_module.so ] || missing+=(libnginx-mod-rtmp)
+  command -v ffmpeg >/dev/null || missing+=(ffmpeg)
+  command -v curl >/dev/null || missing+=(curl)
+  python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
+  if [ ${#missing[@]} -gt 0 ]; then
+    say "apt: installing ${missing[*]}"
+    [ "$(id -u)" = 0 ] || die "installing ${missing[*]} needs root (or install them first)"
+    DEBIAN_FRONTEND=noninteractive apt-get update -q
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+  fi
+}
+
+install_venv() {
+  local stamp="$VENV/.lait-requirements"
+  if [ -x "$VENV/bin/moto_server" ] && cmp -s "$REPO/localstack/requirements.txt" "$stamp"; then
+    return
+  fi
+  say "python: installing $(grep -v '^#' "$REPO/localstack/requirements.txt" | tr '\n' ' ')into $VENV"
+  mkdir -p "$LAIT_CACHE"
+  [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
+  "$VENV/bin/pip" install -q --disable-pip-version-check -r "$REPO/localstack/requirements.txt"
+  cp "$REPO/localstack/requirements.txt" "$stamp"
+}
+
+build_rust() {
+  say "cargo: building the workspace (target dir $CARGO_TARGET_DIR)"
+  (cd "$REPO" && cargo build --workspace --bins "$@")
+}
+
+build_web() {
+  say "web: building web/dist"
+  bash "$REPO/web/build.sh"
+}
+
+install_all() {
+  install_apt
+  install_venv
+}
+
+# ---- processes ----
+
+PIDS=()
+
+# Stops everything this script started: TERM, then KILL after 5 s.
+stop_all() {
+  local pid
+  [ ${#PIDS[@]} -gt 0 ] || return 0
+  for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for _ in $(seq 50); do
+    local alive=0
+    for pid in "${PIDS[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
+    [ $alive = 0 ] && break
+    sleep 0.1
+  done
+  for pid in "${PIDS[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  PIDS=()
+}
+
+# A TCP port nobody listens on.
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+wait_port() { # port name [seconds]
+  local i
+  for i in $(seq $((${3:-20} * 10))); do
+    port_busy "$1" && return 0
+    sleep 0.1
+  done
+  die "$2 did not open port $1"
+}
+
+start_redis() { # port dir
+  port_busy "$1" && die "port $1 (Redis) is already in use; set LAIT_REDIS_PORT"
+  mkdir -p "$2"
+  redis-server --bind 127.0.0.1 --port "$1" --dir "$2" --save "" --appendonly no \
+    --logfile "$2/redis.log" --daemonize no &
+  PIDS+=($!)
+  wait_port "$1" redis
+}
+
+start_moto() { # port logfile
+  port_busy "$1" && die "port $1 (moto) is already in use; set LAIT_MOTO_PORT"
+  "$VENV/bin/moto_server" -H 127.0.0.1 -p "$1" >"$2" 2>&1 &
+  PIDS+=($!)
+  wait_port "$1" moto_server
+}
+
+init_stores() {
+  "$VENV/bin/python" "$REPO/localstack/init/ready.d/10-lait-resources.py" >&2
+}
+
+# Exports the standard AWS + Lait environment for the given ports.
+export_env() { # redis_port moto_port
+  export REDIS_URL="redis://127.0.0.1:$1"
+  export AWS_ENDPOINT_URL="http://127.0.0.1:$2"
+  export AWS_ACCESS_KEY_ID="${AWS_ACCESS_KEY_ID:-test}"
+  export AWS_SECRET_ACCESS_KEY="${AWS_SECRET_ACCESS_KEY:-test}"
+  export AWS_REGION="${AWS_REGION:-us-east-1}"
+  export LAIT_TABLE_PREFIX="${LAIT_TABLE_PREFIX:-lait-}"
+  export LAIT_MEDIA_BUCKET="${LAIT_MEDIA_BUCKET:-lait-media}"
+  export LAIT_WEB_BUCKET="${LAIT_WEB_BUCKET:-lait-web}"
+}

@@ -1,0 +1,331 @@
+//! HTTP plumbing shared by every function: extractors that answer in problem+json, the body limit,
+//! request ids, request tracing and the 404/405 fallbacks.
+
+use axum::{
+    Router,
+    extract::{
+        DefaultBodyLimit, FromRequest, FromRequestParts, Request,
+        rejection::{BytesRejection, PathRejection, QueryRejection},
+    },
+    http::{HeaderName, HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use bytes::Bytes;
+use serde::{Serialize, de::DeserializeOwned};
+use tower_http::{
+    request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer},
+    trace::TraceLayer,
+};
+
+use crate::{config::HttpConfig, error::ApiError};
+
+pub static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// JSON body extractor and response. Rejections are problem+json: 415 for a non-JSON content
+/// type, 413 past the body limit, 400 for malformed JSON or a field of the wrong type (named by its
+/// path, e.g. `items[1].name`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Json<T>(pub T);
+
+fn is_json(req: &Request) -> bool {
+    let Some(ct) = req.headers().get(header::CONTENT_TYPE) else {
+        return false;
+    };
+    let Ok(ct) = ct.to_str() else { return false };
+    let essence = ct
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+impl<T, S> FromRequest<S> for Json<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        if !is_json(&req) {
+            return Err(ApiError::new(crate::error::Kind::UnsupportedMediaType)
+                .with_detail("expected Content-Type: application/json"));
+        }
+        let bytes = Bytes::from_request(req, state).await?;
+        parse_json(&bytes).map(Json)
+    }
+}
+
+/// Deserializes JSON, naming the offending field on error.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(de).map_err(|err| {
+        let path = err.path().to_string();
+        let inner = err.into_inner();
+        let message = match inner.classify() {
+            serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
+                format!(
+                    "malformed JSON at line {} column {}",
+                    inner.line(),
+                    inner.column()
+                )
+            }
+            _ => strip_position(&inner.to_string()),
+        };
+        ApiError::invalid_json(path, message)
+    })
+}
+
+/// serde_json appends " at line X column Y" to data errors; the field path says more.
+fn strip_position(msg: &str) -> String {
+    match msg.rfind(" at line ") {
+        Some(i) => msg[..i].to_owned(),
+        None => msg.to_owned(),
+    }
+}
+
+impl<T: Serialize> IntoResponse for Json<T> {
+    fn into_response(self) -> Response {
+        axum::Json(self.0).into_response()
+    }
+}
+
+impl From<BytesRejection> for ApiError {
+    fn from(rejection: BytesRejection) -> Self {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(crate::error::Kind::PayloadTooLarge)
+                .with_detail("the request body exceeds the size limit")
+        } else {
+            ApiError::bad_request(rejection.body_text())
+        }
+    }
+}
+
+impl From<PathRejection> for ApiError {
+    fn from(rejection: PathRejection) -> Self {
+        ApiError::bad_request(rejection.body_text())
+    }
+}
+
+impl From<QueryRejection> for ApiError {
+    fn from(rejection: QueryRejection) -> Self {
+        ApiError::bad_request(rejection.body_text())
+    }
+}
+
+/// Path parameters, rejected as problem+json.
+#[derive(Debug, FromRequestParts)]
+#[from_request(via(axum::extract::Path), rejection(ApiError))]
+pub struct Path<T>(pub T);
+
+/// Query string, rejected as problem+json.
+#[derive(Debug, FromRequestParts)]
+#[from_request(via(axum::extract::Query), rejection(ApiError))]
+pub struct Query<T>(pub T);
+
+/// Request ids: keeps the caller's `x-request-id`, else API Gateway's request id when running on
+/// Lambda, else a fresh UUID.
+#[derive(Clone, Copy, Default)]
+pub struct LaitRequestId;
+
+impl MakeRequestId for LaitRequestId {
+    fn make_request_id<B>(&mut self, req: &http::Request<B>) -> Option<RequestId> {
+        use lambda_http::RequestExt;
+        let from_gateway = req.request_context_ref().and_then(|ctx| match ctx {
+            lambda_http::request::RequestContext::ApiGatewayV2(c) => c.request_id.clone(),
+            #[allow(unreachable_patterns)]
+            _ => None,
+        });
+        let id = from_gateway.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        HeaderValue::from_str(&id).ok().map(RequestId::new)
+    }
+}
+
+/// 404 problem for unmatched routes.
+pub async fn not_found() -> ApiError {
+    ApiError::not_found("no such route")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(crate::error::Kind::MethodNotAllowed)
+        .with_detail("this route does not accept that method")
+}
+
+/// Wraps a function's complete router with the layers every entry point must have and the
+/// problem+json 404 fallback. Apply once, at the top.
+pub fn finish(router: Router, config: &HttpConfig) -> Router {
+    layers(router.fallback(not_found), config)
+}
+
+/// The layers of [`finish`] without the 404 fallback, for a router (lait-local) that has its own.
+pub fn layers(router: Router, config: &HttpConfig) -> Router {
+    router
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(config.body_limit))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|req: &http::Request<_>| {
+                let request_id = req
+                    .headers()
+                    .get(&REQUEST_ID)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("-");
+                tracing::info_span!(
+                    "request",
+                    request_id = %request_id,
+                    method = %req.method(),
+                    path = %req.uri().path(),
+                )
+            }),
+        )
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
+        .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), LaitRequestId))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::{body::Body, routing::post};
+    use http_body_util::BodyExt;
+    use serde::Deserialize;
+    use tower::ServiceExt;
+
+    #[derive(Deserialize, Serialize)]
+    struct Item {
+        name: String,
+        count: u32,
+    }
+
+    #[derive(Deserialize, Serialize)]
+    struct Order {
+        items: Vec<Item>,
+    }
+
+    fn app() -> Router {
+        let r = Router::new().route(
+            "/order",
+            post(|Json(o): Json<Order>| async move { Json(o) }),
+        );
+        finish(r, &HttpConfig::default())
+    }
+
+    async fn call(req: http::Request<Body>) -> (StatusCode, http::HeaderMap, serde_json::Value) {
+        let res = app().oneshot(req).await.unwrap();
+        let status = res.status();
+        let headers = res.headers().clone();
+        let body = res.into_body().collect().await.unwrap().to_bytes();
+        (
+            status,
+            headers,
+            serde_json::from_slice(&body).unwrap_or_default(),
+        )
+    }
+
+    fn post_json(body: impl Into<Body>) -> http::Request<Body> {
+        http::Request::post("/order")
+            .header("content-type", "application/json")
+            .body(body.into())
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn valid_json_round_trips_with_request_id() {
+        let (status, headers, body) =
+            call(post_json(r#"{"items":[{"name":"a","count":1}]}"#)).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body["items"][0]["name"], "a");
+        assert!(headers.contains_key("x-request-id"));
+    }
+
+    #[tokio::test]
+    async fn malformed_json_is_400_problem() {
+        let (status, headers, body) = call(post_json(r#"{"items": [ "#)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(headers["content-type"], "application/problem+json");
+        assert_eq!(body["type"], "urn:lait:problem:invalid-json");
+        assert_eq!(body["status"], 400);
+        assert!(
+            body["detail"].as_str().unwrap().contains("malformed JSON"),
+            "{body}"
+        );
+    }
+
+    #[tokio::test]
+    async fn wrong_type_names_the_field() {
+        let (status, _, body) = call(post_json(
+            r#"{"items":[{"name":"a","count":1},{"name":"b","count":"x"}]}"#,
+        ))
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(body["errors"][0]["field"], "items[1].count");
+        assert!(
+            body["detail"]
+                .as_str()
+                .unwrap()
+                .starts_with("items[1].count:"),
+            "{body}"
+        );
+    }
+
+    #[tokio::test]
+    async fn missing_field_is_named() {
+        let (status, _, body) = call(post_json(r#"{"items":[{"name":"a"}]}"#)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert!(
+            body["detail"]
+                .as_str()
+                .unwrap()
+                .contains("missing field `count`"),
+            "{body}"
+        );
+    }
+
+    #[tokio::test]
+    async fn one_megabyte_body_is_413() {
+        let big = format!(
+            r#"{{"items":[{{"name":"{}","count":1}}]}}"#,
+            "x".repeat(1 << 20)
+        );
+        let (status, headers, body) = call(post_json(big)).await;
+        assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(headers["content-type"], "application/problem+json");
+        assert_eq!(body["status"], 413);
+    }
+
+    #[tokio::test]
+    async fn wrong_content_type_is_415() {
+        let req = http::Request::post("/order")
+            .header("content-type", "text/plain")
+            .body(Body::from("{}"))
+            .unwrap();
+        let (status, _, body) = call(req).await;
+        assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+        assert_eq!(body["type"], "urn:lait:problem:unsupported-media-type");
+    }
+
+    #[tokio::test]
+    async fn unknown_route_and_method_are_problems() {
+        let (status, headers, body) =
+            call(http::Request::get("/nope").body(Body::empty()).unwrap()).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert_eq!(headers["content-type"], "application/problem+json");
+        assert_eq!(body["status"], 404);
+        let (status, _, body) =
+            call(http::Request::get("/order").body(Body::empty()).unwrap()).await;
+        assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(body["status"], 405);
+    }
+
+    #[tokio::test]
+    async fn caller_request_id_is_kept() {
+        let req = http::Request::post("/order")
+            .header("content-type", "application/json")
+            .header("x-request-id", "abc-123")
+            .body(Body::from(r#"{"items":[]}"#))
+            .unwrap();
+        let (_, headers, _) = call(req).await;
+        assert_eq!(headers["x-request-id"], "abc-123");
+    }
+}

@@ -1,0 +1,12 @@
+//! Lait's shared library: configuration, the problem+json error type, HTTP plumbing, telemetry and
+//! store clients. Domain logic added by later features lives here too, free of Lambda and HTTP.
+
+pub mod config;
+pub mod error;
+pub mod http;
+pub mod runtime;
+pub mod stores;
+pub mod telemetry;
+pub mod ws;
+
+pub use error::{ApiError, ApiResult, FieldError};

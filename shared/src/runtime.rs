@@ -1,0 +1,57 @@
+//! Start-up shared by every entry point (Lambda `main`s and lait-local).
+
+use crate::{
+    config::{ConfigError, Env, HttpConfig, StoreConfig},
+    stores::{self, redis::Redis},
+};
+
+/// Clients and settings every function needs. Cheap to clone (clients are handles).
+#[derive(Clone)]
+pub struct Deps {
+    pub sdk: aws_config::SdkConfig,
+    pub http: HttpConfig,
+    pub stores: StoreConfig,
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    pub s3: aws_sdk_s3::Client,
+    pub redis: Redis,
+}
+
+impl Deps {
+    /// Reads store settings from `env` (problems are reported by `env.finish`) and builds clients.
+    pub async fn load(env: &mut Env) -> Self {
+        let http = HttpConfig::read(env);
+        let stores = StoreConfig::read(env);
+        let redis = match Redis::new(&stores.redis_url) {
+            Ok(r) => r,
+            Err(e) => {
+                if !stores.redis_url.is_empty() {
+                    env.problem("REDIS_URL", e.to_string());
+                }
+                // Placeholder so start-up can go on collecting problems; never used because
+                // `env.finish` fails.
+                Redis::new("redis://127.0.0.1:1").expect("static URL parses")
+            }
+        };
+        let endpoint: Option<String> = env.optional("AWS_ENDPOINT_URL");
+        let sdk = stores::aws::sdk_config(endpoint.as_deref()).await;
+        Self {
+            http,
+            stores,
+            dynamodb: stores::aws::dynamodb(&sdk),
+            s3: stores::aws::s3(&sdk),
+            redis,
+            sdk,
+        }
+    }
+}
+
+/// Initialises tracing, reads the environment, loads [`Deps`] and builds a function's state with
+/// `build`, which reads its own variables from the same `Env`. Fails with every configuration
+/// problem at once.
+pub async fn boot<S>(build: impl FnOnce(&mut Env, Deps) -> S) -> Result<S, ConfigError> {
+    crate::telemetry::init();
+    let mut env = Env::from_process();
+    let deps = Deps::load(&mut env).await;
+    let state = build(&mut env, deps);
+    env.finish(state).inspect_err(|e| tracing::error!("{e}"))
+}
