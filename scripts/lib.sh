@@ -123,4 +123,6 @@ export_env() { # redis_port moto_port
   export LAIT_TABLE_PREFIX="${LAIT_TABLE_PREFIX:-lait-}"
   export LAIT_MEDIA_BUCKET="${LAIT_MEDIA_BUCKET:-lait-media}"
   export LAIT_WEB_BUCKET="${LAIT_WEB_BUCKET:-lait-web}"
+  # Signing key for access tokens: random unless given (scripts/run keeps one per state dir).
+  export LAIT_JWT_SECRET="${LAIT_JWT_SECRET:-$(head -c 48 /dev/urandom | base64 | tr -d '\n')}"
 }

@@ -111,6 +111,7 @@ impl Gateway {
     }
 
     /// `/ws` and the `@connections` API.
+    #[allow(clippy::disallowed_methods)] // emulator routes, not HTTP API routes
     pub fn router(self) -> Router {
         Router::new()
             .route("/ws", get(upgrade))

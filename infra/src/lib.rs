@@ -82,6 +82,9 @@ impl App {
     }
 
     /// The whole local gateway, for a server listening on `addr`.
+    // The emulator's own paths (/health, /media, /ws, /@connections, /api/openapi.json) are not
+    // routes of the HTTP API, so they are not in its spec.
+    #[allow(clippy::disallowed_methods)]
     pub fn router(self, addr: SocketAddr) -> (Router, Gateway) {
         let base = format!("http://{addr}");
         let chat_ws = self.chat_ws.with_callback_url(&base);
@@ -95,6 +98,7 @@ impl App {
             .merge(lait_auth::router(self.auth))
             .merge(lait_channels::router(self.channels))
             .merge(lait_chat_api::router(self.chat_api))
+            .route("/api/openapi.json", get(|| async { axum::Json(openapi()) }))
             // Unmatched `/api/*` paths get a problem+json 404, not the web app.
             .route("/api/{*rest}", any(lait_shared::http::not_found));
         if let Some(cors) = api_cors(&self.config.cors_origins) {
@@ -146,6 +150,15 @@ impl App {
         let _ = tokio::time::timeout(Duration::from_secs(3), server).await;
         Ok(())
     }
+}
+
+/// The OpenAPI document of every function's routes.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    lait_shared::openapi::document([
+        lait_auth::openapi(),
+        lait_channels::openapi(),
+        lait_chat_api::openapi(),
+    ])
 }
 
 fn api_cors(origins: &[String]) -> Option<CorsLayer> {

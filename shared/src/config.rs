@@ -165,6 +165,8 @@ impl Env {
 pub struct HttpConfig {
     /// Largest accepted request body; larger bodies get 413.
     pub body_limit: usize,
+    /// Take the client IP from `X-Forwarded-For` (only behind a proxy that sets it).
+    pub trust_forwarded_for: bool,
 }
 
 impl HttpConfig {
@@ -173,6 +175,7 @@ impl HttpConfig {
     pub fn read(env: &mut Env) -> Self {
         Self {
             body_limit: env.or("LAIT_BODY_LIMIT_BYTES", Self::DEFAULT_BODY_LIMIT),
+            trust_forwarded_for: env.or("LAIT_TRUST_FORWARDED_FOR", false),
         }
     }
 }
@@ -181,6 +184,7 @@ impl Default for HttpConfig {
     fn default() -> Self {
         Self {
             body_limit: Self::DEFAULT_BODY_LIMIT,
+            trust_forwarded_for: false,
         }
     }
 }

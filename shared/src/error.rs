@@ -12,7 +12,7 @@ use serde::Serialize;
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
 /// One invalid field of a request.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct FieldError {
     /// JSON path of the field (`nickname`, `items[2].name`, or `.` for the whole body).
     pub field: String,
@@ -42,6 +42,7 @@ pub enum Kind {
     PayloadTooLarge,
     UnsupportedMediaType,
     RateLimited,
+    BadGateway,
     Unavailable,
     Internal,
 }
@@ -49,8 +50,7 @@ pub enum Kind {
 impl Kind {
     pub fn status(self) -> StatusCode {
         match self {
-            Kind::BadRequest | Kind::InvalidJson => StatusCode::BAD_REQUEST,
-            Kind::Validation => StatusCode::UNPROCESSABLE_ENTITY,
+            Kind::BadRequest | Kind::InvalidJson | Kind::Validation => StatusCode::BAD_REQUEST,
             Kind::Unauthorized => StatusCode::UNAUTHORIZED,
             Kind::Forbidden => StatusCode::FORBIDDEN,
             Kind::NotFound => StatusCode::NOT_FOUND,
@@ -59,6 +59,7 @@ impl Kind {
             Kind::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Kind::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Kind::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            Kind::BadGateway => StatusCode::BAD_GATEWAY,
             Kind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Kind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -78,6 +79,7 @@ impl Kind {
             Kind::PayloadTooLarge => "payload-too-large",
             Kind::UnsupportedMediaType => "unsupported-media-type",
             Kind::RateLimited => "rate-limited",
+            Kind::BadGateway => "bad-gateway",
             Kind::Unavailable => "unavailable",
             Kind::Internal => "internal",
         }
@@ -96,6 +98,7 @@ impl Kind {
             Kind::PayloadTooLarge => "Request body too large",
             Kind::UnsupportedMediaType => "Unsupported media type",
             Kind::RateLimited => "Too many requests",
+            Kind::BadGateway => "Upstream service failed",
             Kind::Unavailable => "Service unavailable",
             Kind::Internal => "Internal server error",
         }
@@ -149,7 +152,7 @@ impl ApiError {
         Self::new(Kind::BadRequest).with_detail(detail)
     }
 
-    /// One or more fields failed domain validation (422).
+    /// One or more fields failed domain validation (400, each field named).
     pub fn validation(errors: Vec<FieldError>) -> Self {
         let mut e = Self::new(Kind::Validation).with_detail("one or more fields are invalid");
         e.errors = errors;

@@ -59,6 +59,43 @@ where
     }
 }
 
+/// A JSON body that may be absent: an empty body is `None`, anything else is parsed like [`Json`].
+#[derive(Debug, Clone, Default)]
+pub struct OptionalJson<T>(pub Option<T>);
+
+impl<T, S> FromRequest<S> for OptionalJson<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let json = is_json(&req);
+        let bytes = Bytes::from_request(req, state).await?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Self(None));
+        }
+        if !json {
+            return Err(ApiError::new(crate::error::Kind::UnsupportedMediaType)
+                .with_detail("expected Content-Type: application/json"));
+        }
+        parse_json(&bytes).map(|v| Self(Some(v)))
+    }
+}
+
+/// The value of cookie `name`, if the request carries it.
+pub fn cookie<'a>(headers: &'a http::HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.trim_matches('"'))
+}
+
 /// Deserializes JSON, naming the offending field on error.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let de = &mut serde_json::Deserializer::from_slice(bytes);
@@ -126,6 +163,51 @@ pub struct Path<T>(pub T);
 #[from_request(via(axum::extract::Query), rejection(ApiError))]
 pub struct Query<T>(pub T);
 
+/// The caller's IP address: API Gateway's `sourceIp` on Lambda; locally the peer address, or the
+/// first `X-Forwarded-For` hop when the operator says a trusted proxy sets it
+/// ([`TrustForwardedFor`] in the request extensions).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientIp(pub String);
+
+/// Marker extension: trust `X-Forwarded-For` (lait-local behind a proxy, and tests).
+#[derive(Debug, Clone, Copy)]
+pub struct TrustForwardedFor;
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut http::request::Parts,
+        _: &S,
+    ) -> Result<Self, Self::Rejection> {
+        use lambda_http::RequestExt;
+        if let Some(lambda_http::request::RequestContext::ApiGatewayV2(ctx)) =
+            parts.request_context_ref()
+            && let Some(ip) = ctx.http.source_ip.as_deref()
+        {
+            return Ok(Self(ip.to_owned()));
+        }
+        if parts.extensions.get::<TrustForwardedFor>().is_some()
+            && let Some(ip) = parts
+                .headers
+                .get("x-forwarded-for")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.split(',').next())
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+        {
+            return Ok(Self(ip.to_owned()));
+        }
+        if let Some(axum::extract::ConnectInfo(addr)) = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        {
+            return Ok(Self(addr.ip().to_string()));
+        }
+        Ok(Self("unknown".to_owned()))
+    }
+}
+
 /// Request ids: keeps the caller's `x-request-id`, else API Gateway's request id when running on
 /// Lambda, else a fresh UUID.
 #[derive(Clone, Copy, Default)]
@@ -162,6 +244,11 @@ pub fn finish(router: Router, config: &HttpConfig) -> Router {
 
 /// The layers of [`finish`] without the 404 fallback, for a router (lait-local) that has its own.
 pub fn layers(router: Router, config: &HttpConfig) -> Router {
+    let router = if config.trust_forwarded_for {
+        router.layer(axum::Extension(TrustForwardedFor))
+    } else {
+        router
+    };
     router
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(config.body_limit))
@@ -185,6 +272,7 @@ pub fn layers(router: Router, config: &HttpConfig) -> Router {
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_methods)] // a throwaway router, not an API route
 mod tests {
     use super::*;
     use axum::{body::Body, routing::post};

@@ -1,12 +1,19 @@
 //! Lait's shared library: configuration, the problem+json error type, HTTP plumbing, telemetry and
 //! store clients. Domain logic added by later features lives here too, free of Lambda and HTTP.
 
+pub mod accounts;
+pub mod auth;
 pub mod config;
+pub mod domain;
 pub mod error;
 pub mod http;
+pub mod oauth;
+pub mod openapi;
+pub mod ratelimit;
 pub mod runtime;
 pub mod stores;
 pub mod telemetry;
+pub mod uploads;
 pub mod ws;
 
 pub use error::{ApiError, ApiResult, FieldError};

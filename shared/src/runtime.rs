@@ -1,6 +1,7 @@
 //! Start-up shared by every entry point (Lambda `main`s and lait-local).
 
 use crate::{
+    auth::{Authenticator, TokenConfig, TokenService},
     config::{ConfigError, Env, HttpConfig, StoreConfig},
     stores::{self, redis::Redis},
 };
@@ -14,6 +15,8 @@ pub struct Deps {
     pub dynamodb: aws_sdk_dynamodb::Client,
     pub s3: aws_sdk_s3::Client,
     pub redis: Redis,
+    /// Verifies access tokens; every function authenticates callers.
+    pub auth: Authenticator,
 }
 
 impl Deps {
@@ -32,6 +35,7 @@ impl Deps {
                 Redis::new("redis://127.0.0.1:1").expect("static URL parses")
             }
         };
+        let tokens = TokenService::new(TokenConfig::read(env));
         let endpoint: Option<String> = env.optional("AWS_ENDPOINT_URL");
         let sdk = stores::aws::sdk_config(endpoint.as_deref()).await;
         Self {
@@ -39,6 +43,7 @@ impl Deps {
             stores,
             dynamodb: stores::aws::dynamodb(&sdk),
             s3: stores::aws::s3(&sdk),
+            auth: Authenticator::new(tokens, redis.clone()),
             redis,
             sdk,
         }

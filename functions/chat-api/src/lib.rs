@@ -1,5 +1,6 @@
-use axum::Router;
-use lait_shared::{config::Env, runtime::Deps};
+use axum::{Router, extract::FromRef};
+use lait_shared::{auth::Authenticator, config::Env, runtime::Deps};
+use utoipa_axum::router::OpenApiRouter;
 
 #[derive(Clone)]
 pub struct State {
@@ -12,8 +13,23 @@ impl State {
     }
 }
 
+impl FromRef<State> for Authenticator {
+    fn from_ref(s: &State) -> Self {
+        s.deps.auth.clone()
+    }
+}
+
+/// Routes with their OpenAPI descriptions.
+pub fn routes() -> OpenApiRouter<State> {
+    OpenApiRouter::new()
+}
+
 pub fn router(state: State) -> Router {
-    Router::new().with_state(state)
+    routes().split_for_parts().0.with_state(state)
+}
+
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    routes().split_for_parts().1
 }
 
 pub fn app(state: State) -> Router {

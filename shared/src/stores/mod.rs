@@ -2,7 +2,9 @@
 //! LocalStack or AWS by configuration alone.
 
 pub mod aws;
+pub mod dynamo;
 pub mod redis;
+pub mod users;
 
 /// Logical DynamoDB tables (full names are `LAIT_TABLE_PREFIX` + name). Their key schemas live in
 /// `localstack/tables.json` (local) and `template.yaml` (AWS).

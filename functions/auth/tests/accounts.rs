@@ -1,0 +1,727 @@
+//! Accounts, sessions and profiles against real Redis + moto.
+
+mod common;
+
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use common::*;
+use lait_shared::stores::dynamo::key;
+use serde_json::{Value, json};
+
+#[tokio::test]
+async fn signup_returns_the_user_and_creates_the_channel() {
+    let api = start(&[]).await;
+    let email = format!("  {}@Example.COM ", unique("Mixed"));
+    let nick = unique("라잇");
+    let res = api.signup(&email, &nick, "correct horse battery").await;
+    assert_eq!(res.status(), 201);
+    let text = res.text().await.unwrap();
+    assert!(
+        !text.contains("argon2") && !text.contains("password"),
+        "{text}"
+    );
+    let user: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(user["email"], email.trim().to_lowercase());
+    assert_eq!(user["nickname"], nick);
+    let channel_id = user["channel_id"].as_str().unwrap();
+
+    // The channel was written in the same transaction.
+    let item = api
+        .deps
+        .dynamodb
+        .get_item()
+        .table_name(api.deps.stores.table("channels"))
+        .set_key(Some(key(format!("CHANNEL#{channel_id}"), "META")))
+        .send()
+        .await
+        .unwrap()
+        .item
+        .expect("channel item");
+    assert_eq!(
+        item["owner_id"].as_s().unwrap(),
+        user["id"].as_str().unwrap()
+    );
+    assert_eq!(item["name"].as_s().unwrap(), &nick);
+}
+
+#[tokio::test]
+async fn duplicate_email_and_nickname_are_409() {
+    let api = start(&[]).await;
+    let (email, _, user) = api.new_user().await;
+    let res = api
+        .signup(&email.to_uppercase(), &unique("x"), "another good password")
+        .await;
+    let (status, body) = problem(res).await;
+    assert_eq!(status, 409);
+    assert_eq!(body["errors"][0]["field"], "email");
+
+    let nick = user["nickname"].as_str().unwrap();
+    let res = api
+        .signup(
+            &format!("{}@example.com", unique("y")),
+            &nick.to_uppercase(),
+            "another good password",
+        )
+        .await;
+    let (status, body) = problem(res).await;
+    assert_eq!(status, 409);
+    assert_eq!(body["errors"][0]["field"], "nickname");
+}
+
+#[tokio::test]
+async fn invalid_fields_are_400_and_named() {
+    let api = start(&[]).await;
+    let email = format!("{}@example.com", unique("w"));
+    let (status, body) = problem(api.signup(&email, &unique("n"), "short").await).await;
+    assert_eq!(status, 400);
+    assert_eq!(body["errors"][0]["field"], "password");
+
+    let (status, body) = problem(
+        api.signup(&email, &unique("n"), &email.to_uppercase())
+            .await,
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert_eq!(body["errors"][0]["field"], "password");
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("email")
+    );
+
+    // Every bad field at once.
+    let (status, body) = problem(api.signup("nope", "a", "short").await).await;
+    assert_eq!(status, 400);
+    let fields: Vec<&str> = body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, ["email", "nickname", "password"]);
+
+    // Mistyped JSON is named too.
+    let (status, body) = problem(
+        api.post(
+            "/api/auth/signup",
+            json!({"email": 5, "nickname": "ab", "password": "x"}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert_eq!(body["errors"][0]["field"], "email");
+}
+
+#[tokio::test]
+async fn twenty_parallel_signups_with_one_email_create_one_account() {
+    let api = start(&[]).await;
+    let email = format!("{}@example.com", unique("race"));
+    let attempts = (0..20).map(|i| {
+        let api = &api;
+        let email = email.clone();
+        async move {
+            // Distinct client addresses: the race is on the email, not the sign-up rate limit.
+            api.http
+                .post(api.url("/api/auth/signup"))
+                .header("x-forwarded-for", random_ip())
+                .json(&json!({"email": email, "nickname": unique(&format!("r{i}_")), "password": "correct horse battery"}))
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    });
+    let statuses = futures::future::join_all(attempts).await;
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 201).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 409).count(),
+        19,
+        "{statuses:?}"
+    );
+}
+
+#[tokio::test]
+async fn login_issues_tokens_and_a_strict_cookie() {
+    let api = start(&[]).await;
+    let (email, password, user) = api.new_user().await;
+    let res = api
+        .login(&format!(" {} ", email.to_uppercase()), &password)
+        .await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["cache-control"], "no-store");
+    let cookies = set_cookies(&res);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["token_type"], "Bearer");
+    assert!(body["expires_in"].as_u64().unwrap() <= 900);
+    let refresh = body["refresh_token"].as_str().unwrap();
+    assert!(
+        URL_SAFE_NO_PAD.decode(refresh).unwrap().len() >= 32,
+        "≥ 256 bits"
+    );
+    let cookie = cookies
+        .iter()
+        .find(|c| c.starts_with("lait_refresh="))
+        .expect("refresh cookie");
+    for attr in ["HttpOnly", "Secure", "SameSite=Strict", "Path=/api/auth"] {
+        assert!(cookie.contains(attr), "{cookie} lacks {attr}");
+    }
+    assert!(cookie.contains(refresh));
+
+    // The access token carries the claims the issue asks for.
+    let access = body["access_token"].as_str().unwrap();
+    let claims: Value = serde_json::from_slice(
+        &URL_SAFE_NO_PAD
+            .decode(access.split('.').nth(1).unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    for c in ["sub", "exp", "iat", "jti", "iss", "aud"] {
+        assert!(claims.get(c).is_some(), "missing claim {c}");
+    }
+    assert_eq!(claims["sub"], user["id"]);
+
+    let me: Value = api
+        .get_auth("/api/users/me", access)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["id"], user["id"]);
+    assert_eq!(me["email"], email);
+}
+
+#[tokio::test]
+async fn wrong_password_and_unknown_email_get_the_same_401() {
+    let api = start(&[]).await;
+    let (email, _, _) = api.new_user().await;
+    let wrong = api.login(&email, "not the password").await;
+    assert_eq!(wrong.status(), 401);
+    let wrong_body = wrong.text().await.unwrap();
+    let unknown = api
+        .login(
+            &format!("{}@example.com", unique("ghost")),
+            "not the password",
+        )
+        .await;
+    assert_eq!(unknown.status(), 401);
+    assert_eq!(unknown.text().await.unwrap(), wrong_body);
+    let malformed = api.login("not-an-email", "not the password").await;
+    assert_eq!(malformed.status(), 401);
+    assert_eq!(malformed.text().await.unwrap(), wrong_body);
+}
+
+#[tokio::test]
+async fn eleventh_failed_login_is_429() {
+    let api = start(&[]).await;
+    let (email, password, _) = api.new_user().await;
+    for i in 0..10 {
+        assert_eq!(
+            api.login(&email, "bad password!").await.status(),
+            401,
+            "attempt {}",
+            i + 1
+        );
+    }
+    let res = api.login(&email, &password).await;
+    assert_eq!(
+        res.status(),
+        429,
+        "even the right password is refused while limited"
+    );
+    let retry: u64 = res.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(retry > 0 && retry <= 900);
+
+    // The per-email limit holds from another address too.
+    let mut other = start(&[]).await;
+    other.ip = random_ip();
+    assert_eq!(other.login(&email, &password).await.status(), 429);
+}
+
+#[tokio::test]
+async fn failed_logins_are_limited_per_ip_across_emails() {
+    let api = start(&[]).await;
+    for _ in 0..10 {
+        let res = api
+            .login(&format!("{}@example.com", unique("spray")), "bad password!")
+            .await;
+        assert_eq!(res.status(), 401);
+    }
+    let res = api
+        .login(&format!("{}@example.com", unique("spray")), "bad password!")
+        .await;
+    assert_eq!(res.status(), 429);
+}
+
+#[tokio::test]
+async fn signups_are_limited_per_ip() {
+    let api = start(&[("LAIT_SIGNUP_LIMIT", "3/3600")]).await;
+    for _ in 0..3 {
+        api.new_user().await;
+    }
+    let res = api
+        .signup(
+            &format!("{}@example.com", unique("s")),
+            &unique("s"),
+            "correct horse battery",
+        )
+        .await;
+    let (status, _) = problem(res).await;
+    assert_eq!(status, 429);
+}
+
+#[tokio::test]
+async fn refresh_rotates_and_reuse_revokes_the_family() {
+    let api = start(&[]).await;
+    let (email, password, _) = api.new_user().await;
+    let first = api.session(&email, &password).await;
+    let r1 = first["refresh_token"].as_str().unwrap();
+
+    let res = api
+        .post("/api/auth/refresh", json!({"refresh_token": r1}))
+        .await;
+    assert_eq!(res.status(), 200);
+    let second: Value = res.json().await.unwrap();
+    let r2 = second["refresh_token"].as_str().unwrap();
+    let a2 = second["access_token"].as_str().unwrap();
+    assert_ne!(r1, r2);
+    assert_eq!(api.get_auth("/api/users/me", a2).await.status(), 200);
+
+    // r1 again: reuse. The whole family dies, including r2 and its access token.
+    let (status, _) = problem(
+        api.post("/api/auth/refresh", json!({"refresh_token": r1}))
+            .await,
+    )
+    .await;
+    assert_eq!(status, 401);
+    let (status, _) = problem(
+        api.post("/api/auth/refresh", json!({"refresh_token": r2}))
+            .await,
+    )
+    .await;
+    assert_eq!(status, 401);
+    let res = api.get_auth("/api/users/me", a2).await;
+    assert_eq!(res.status(), 401);
+    assert!(
+        res.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .contains("invalid_token")
+    );
+
+    // Other sessions of the same user are untouched.
+    let other = api.session(&email, &password).await;
+    let res = api
+        .post(
+            "/api/auth/refresh",
+            json!({"refresh_token": other["refresh_token"]}),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+}
+
+#[tokio::test]
+async fn refresh_works_from_the_cookie_and_needs_a_token() {
+    let api = start(&[]).await;
+    let (email, password, _) = api.new_user().await;
+    let s = api.session(&email, &password).await;
+    let res = api
+        .http
+        .post(api.url("/api/auth/refresh"))
+        .header(
+            "cookie",
+            format!("lait_refresh={}", s["refresh_token"].as_str().unwrap()),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(
+        set_cookies(&res)
+            .iter()
+            .any(|c| c.starts_with("lait_refresh=") && !c.contains("Max-Age=0"))
+    );
+
+    let res = api
+        .http
+        .post(api.url("/api/auth/refresh"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(problem(res).await.0, 401);
+    let (status, _) = problem(
+        api.post("/api/auth/refresh", json!({"refresh_token": "made-up"}))
+            .await,
+    )
+    .await;
+    assert_eq!(status, 401);
+}
+
+#[tokio::test]
+async fn logout_and_logout_all_end_sessions() {
+    let api = start(&[]).await;
+    let (email, password, _) = api.new_user().await;
+    let s1 = api.session(&email, &password).await;
+    let s2 = api.session(&email, &password).await;
+    let s3 = api.session(&email, &password).await;
+
+    // Logout by refresh token ends that session only.
+    let res = api
+        .post(
+            "/api/auth/logout",
+            json!({"refresh_token": s1["refresh_token"]}),
+        )
+        .await;
+    assert_eq!(res.status(), 204);
+    assert!(set_cookies(&res).iter().any(|c| c.contains("Max-Age=0")));
+    assert_eq!(
+        api.post(
+            "/api/auth/refresh",
+            json!({"refresh_token": s1["refresh_token"]})
+        )
+        .await
+        .status(),
+        401
+    );
+    assert_eq!(
+        api.get_auth("/api/users/me", s1["access_token"].as_str().unwrap())
+            .await
+            .status(),
+        401
+    );
+    assert_eq!(
+        api.get_auth("/api/users/me", s2["access_token"].as_str().unwrap())
+            .await
+            .status(),
+        200
+    );
+
+    // Logout by access token.
+    let res = api
+        .post_auth(
+            "/api/auth/logout",
+            s2["access_token"].as_str().unwrap(),
+            None,
+        )
+        .await;
+    assert_eq!(res.status(), 204);
+    assert_eq!(
+        api.post(
+            "/api/auth/refresh",
+            json!({"refresh_token": s2["refresh_token"]})
+        )
+        .await
+        .status(),
+        401
+    );
+
+    // Logout-all ends the rest.
+    let res = api
+        .post_auth(
+            "/api/auth/logout-all",
+            s3["access_token"].as_str().unwrap(),
+            None,
+        )
+        .await;
+    assert_eq!(res.status(), 204);
+    assert_eq!(
+        api.post(
+            "/api/auth/refresh",
+            json!({"refresh_token": s3["refresh_token"]})
+        )
+        .await
+        .status(),
+        401
+    );
+    assert_eq!(
+        api.get_auth("/api/users/me", s3["access_token"].as_str().unwrap())
+            .await
+            .status(),
+        401
+    );
+    // A new login still works.
+    api.session(&email, &password).await;
+
+    let (status, _) = problem(api.post("/api/auth/logout", json!({})).await).await;
+    assert_eq!(status, 401);
+}
+
+fn sign(claims: &Value, secret: &[u8], alg: jsonwebtoken::Algorithm) -> String {
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(alg),
+        claims,
+        &jsonwebtoken::EncodingKey::from_secret(secret),
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn bad_access_tokens_are_401() {
+    let api = start(&[]).await;
+    let (email, password, user) = api.new_user().await;
+    let s = api.session(&email, &password).await;
+    let good = s["access_token"].as_str().unwrap();
+    let secret = std::env::var("LAIT_JWT_SECRET").unwrap();
+    let parts: Vec<&str> = good.split('.').collect();
+    let mut claims: Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
+
+    let now = claims["iat"].as_i64().unwrap();
+    let mut expired = claims.clone();
+    expired["iat"] = json!(now - 2000);
+    expired["exp"] = json!(now - 1000);
+    let other_key = sign(
+        &claims,
+        b"some-other-key-some-other-key-0000",
+        jsonwebtoken::Algorithm::HS256,
+    );
+    let none = format!(
+        "{}.{}.",
+        URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#),
+        parts[1]
+    );
+    claims["sub"] = json!(uuid::Uuid::now_v7());
+    let tampered = format!(
+        "{}.{}.{}",
+        parts[0],
+        URL_SAFE_NO_PAD.encode(claims.to_string()),
+        parts[2]
+    );
+
+    for (name, token) in [
+        (
+            "expired",
+            sign(&expired, secret.as_bytes(), jsonwebtoken::Algorithm::HS256),
+        ),
+        ("other key", other_key),
+        ("alg none", none),
+        ("tampered", tampered),
+        ("garbage", "abc.def.ghi".to_owned()),
+    ] {
+        let res = api.get_auth("/api/users/me", &token).await;
+        assert_eq!(res.status(), 401, "{name}");
+        let challenge = res.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(challenge.starts_with("Bearer"), "{name}: {challenge}");
+        assert_eq!(problem(res).await.1["status"], 401);
+    }
+    let res = api.http.get(api.url("/api/users/me")).send().await.unwrap();
+    assert_eq!(res.status(), 401);
+    assert_eq!(res.headers()["www-authenticate"], "Bearer");
+    assert_eq!(api.get_auth("/api/users/me", good).await.status(), 200);
+    let _ = user;
+}
+
+#[tokio::test]
+async fn public_profile_never_shows_email_or_hash() {
+    let api = start(&[]).await;
+    let (email, _, user) = api.new_user().await;
+    let res = api
+        .http
+        .get(api.url(&format!("/api/users/{}", user["id"].as_str().unwrap())))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let text = res.text().await.unwrap();
+    assert!(
+        !text.contains(&email)
+            && !text.contains("argon2")
+            && !text.contains("email")
+            && !text.contains("password"),
+        "{text}"
+    );
+    let body: Value = serde_json::from_str(&text).unwrap();
+    let mut keys: Vec<&str> = body
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    keys.sort();
+    assert_eq!(
+        keys,
+        [
+            "avatar_url",
+            "bio",
+            "channel_id",
+            "created_at",
+            "id",
+            "nickname"
+        ]
+    );
+
+    let (status, _) = problem(
+        api.http
+            .get(api.url("/api/users/not-a-uuid"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 404);
+    let (status, _) = problem(
+        api.http
+            .get(api.url(&format!("/api/users/{}", uuid::Uuid::now_v7())))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 404);
+}
+
+#[tokio::test]
+async fn profile_updates_move_the_nickname_claim() {
+    let api = start(&[]).await;
+    let (ea, pa, a) = api.new_user().await;
+    let (eb, pb, b) = api.new_user().await;
+    let ta = api.session(&ea, &pa).await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let tb = api.session(&eb, &pb).await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let old_a = a["nickname"].as_str().unwrap().to_owned();
+
+    // B cannot take A's nickname, in any case.
+    let res = api
+        .http
+        .patch(api.url("/api/users/me"))
+        .bearer_auth(&tb)
+        .json(&json!({"nickname": old_a.to_uppercase()}))
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = problem(res).await;
+    assert_eq!(status, 409);
+    assert_eq!(body["errors"][0]["field"], "nickname");
+
+    let new_a = unique("renamed");
+    let res = api
+        .http
+        .patch(api.url("/api/users/me"))
+        .bearer_auth(&ta)
+        .json(&json!({"nickname": new_a, "bio": "hello\u{7} there"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let me: Value = res.json().await.unwrap();
+    assert_eq!(me["nickname"], new_a);
+    assert_eq!(me["bio"], "hello there");
+
+    // A's old nickname is free now.
+    let res = api
+        .http
+        .patch(api.url("/api/users/me"))
+        .bearer_auth(&tb)
+        .json(&json!({"nickname": old_a}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+
+    let res = api
+        .http
+        .patch(api.url("/api/users/me"))
+        .bearer_auth(&ta)
+        .json(&json!({"bio": "x".repeat(301)}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(problem(res).await.1["errors"][0]["field"], "bio");
+    let _ = b;
+}
+
+#[tokio::test]
+async fn avatar_upload_is_presigned_checked_and_confirmed() {
+    let api = start(&[]).await;
+    let (email, password, user) = api.new_user().await;
+    let token = api.session(&email, &password).await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let res = api
+        .post_auth(
+            "/api/users/me/avatar",
+            &token,
+            Some(json!({"content_type": "image/gif", "content_length": 100})),
+        )
+        .await;
+    let (status, body) = problem(res).await;
+    assert_eq!(status, 400);
+    assert_eq!(body["errors"][0]["field"], "content_type");
+    let res = api
+        .post_auth(
+            "/api/users/me/avatar",
+            &token,
+            Some(json!({"content_type": "image/png", "content_length": 3_000_000})),
+        )
+        .await;
+    assert_eq!(problem(res).await.1["errors"][0]["field"], "content_length");
+
+    let png = b"\x89PNG\r\n\x1a\nnot really a png but the right type".to_vec();
+    let res = api
+        .post_auth(
+            "/api/users/me/avatar",
+            &token,
+            Some(json!({"content_type": "image/png", "content_length": png.len()})),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    let up: Value = res.json().await.unwrap();
+    let key = up["key"].as_str().unwrap();
+    assert!(key.starts_with(&format!("avatars/{}/", user["id"].as_str().unwrap())));
+    // The browser's PUT, to the presigned URL (moto here).
+    let put = reqwest::Client::new()
+        .put(up["upload_url"].as_str().unwrap())
+        .header("content-type", "image/png")
+        .body(png)
+        .send()
+        .await
+        .unwrap();
+    assert!(put.status().is_success(), "{}", put.text().await.unwrap());
+
+    let res = api
+        .http
+        .put(api.url("/api/users/me/avatar"))
+        .bearer_auth(&token)
+        .json(&json!({"key": key}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let me: Value = res.json().await.unwrap();
+    assert_eq!(me["avatar_url"], format!("/media/{key}"));
+
+    // Someone else's key, or nothing uploaded: refused.
+    let (e2, p2, _) = api.new_user().await;
+    let t2 = api.session(&e2, &p2).await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let res = api
+        .http
+        .put(api.url("/api/users/me/avatar"))
+        .bearer_auth(&t2)
+        .json(&json!({"key": key}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(problem(res).await.0, 400);
+}

@@ -1,0 +1,76 @@
+//! argon2id password hashing with OWASP's recommended parameters (19 MiB, 2 iterations, 1 lane).
+//!
+//! Hashing is CPU-bound, so it runs on the blocking pool. Verifying against an unknown email
+//! hashes against a fixed dummy hash, so the answer takes as long whether the account exists or not.
+
+use std::sync::LazyLock;
+
+use argon2::{
+    Algorithm, Argon2, Params, Version,
+    password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString, rand_core::OsRng},
+};
+
+fn argon2() -> Argon2<'static> {
+    let params = Params::new(19 * 1024, 2, 1, None).expect("static argon2 parameters are valid");
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+}
+
+/// A hash of a password nobody knows, with the same parameters as real ones.
+static DUMMY_HASH: LazyLock<String> = LazyLock::new(|| {
+    argon2()
+        .hash_password(
+            b"lait-dummy-password-for-timing",
+            &SaltString::generate(&mut OsRng),
+        )
+        .expect("hashing the dummy password")
+        .to_string()
+});
+
+/// Hashes a password (PHC string format).
+pub async fn hash(password: String) -> anyhow::Result<String> {
+    tokio::task::spawn_blocking(move || {
+        argon2()
+            .hash_password(password.as_bytes(), &SaltString::generate(&mut OsRng))
+            .map(|h| h.to_string())
+            .map_err(|e| anyhow::anyhow!("hashing a password: {e}"))
+    })
+    .await?
+}
+
+/// Verifies `password` against `hash`; with `None` (unknown account) verifies against the dummy
+/// hash and returns false, taking the same time.
+pub async fn verify(password: String, hash: Option<String>) -> bool {
+    let known = hash.is_some();
+    let hash = hash.unwrap_or_else(|| DUMMY_HASH.clone());
+    tokio::task::spawn_blocking(move || {
+        let Ok(parsed) = PasswordHash::new(&hash) else {
+            return false;
+        };
+        argon2()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok()
+            && known
+    })
+    .await
+    .unwrap_or(false)
+}
+
+/// Forces the dummy hash to exist (call at start-up so the first unknown-email login is not
+/// slower than a known one).
+pub fn warm_up() {
+    LazyLock::force(&DUMMY_HASH);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn hash_and_verify() {
+        let h = hash("correct horse battery".into()).await.unwrap();
+        assert!(h.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{h}");
+        assert!(verify("correct horse battery".into(), Some(h.clone())).await);
+        assert!(!verify("wrong horse battery".into(), Some(h)).await);
+        assert!(!verify("lait-dummy-password-for-timing".into(), None).await);
+    }
+}

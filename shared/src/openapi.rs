@@ -1,0 +1,59 @@
+//! OpenAPI: every function describes its routes from code (utoipa); lait-local merges them into
+//! one document served at `/api/openapi.json`.
+
+use utoipa::{
+    Modify, OpenApi, ToSchema,
+    openapi::{
+        OpenApi as Spec,
+        security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
+    },
+};
+
+use crate::error::FieldError;
+
+/// RFC 9457 problem details, as every error is answered (documentation only; `ApiError`
+/// renders it).
+#[derive(ToSchema, serde::Serialize)]
+pub struct Problem {
+    /// `urn:lait:problem:<slug>`
+    #[serde(rename = "type")]
+    pub type_: String,
+    pub title: String,
+    pub status: u16,
+    pub detail: Option<String>,
+    pub errors: Option<Vec<FieldError>>,
+}
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut Spec) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Lait API", description = "Live streaming and chat. Errors are RFC 9457 problem+json."),
+    components(schemas(Problem, FieldError)),
+    modifiers(&BearerAuth)
+)]
+struct Base;
+
+/// One document from the functions' specs.
+pub fn document(parts: impl IntoIterator<Item = Spec>) -> Spec {
+    let mut doc = Base::openapi();
+    for part in parts {
+        doc.merge(part);
+    }
+    doc
+}

@@ -1,0 +1,534 @@
+//! The users table: accounts, their unique claims (email, nickname, external identity), and
+//! refresh-token families. Signup also writes the user's channel into the channels table, in the
+//! same transaction.
+//!
+//! Items (pk / sk):
+//! - `USER#<id>` / `PROFILE`: the account ([`UserRecord`])
+//! - `EMAIL#<email>` / `UNIQUE`, `NICK#<key>` / `UNIQUE`, `IDENT#<provider>#<subject>` / `UNIQUE`:
+//!   uniqueness claims holding `user_id`, written with `attribute_not_exists` in the same
+//!   transaction as the account, so two signups can never both win (no Scan, no read-then-write).
+//! - `FAMILY#<id>` / `FAMILY`: a login session (gsi1: `USERFAM#<user>` / `<created>#<id>`)
+//! - `REFRESH#<sha256>` / `REFRESH`: one refresh token, by hash; `used_at` set when rotated.
+
+use aws_sdk_dynamodb::{
+    Client,
+    types::{Delete, Put, ReturnValue, TransactWriteItem, Update},
+};
+use serde::{Deserialize, Serialize};
+
+use super::dynamo::{self, Item, b, failed_conditions, key, n, now_rfc3339, now_secs, s};
+use crate::{
+    config::StoreConfig,
+    domain::{
+        ids::{ChannelId, FamilyId, UserId},
+        user::{Bio, Email, Nickname},
+    },
+};
+
+/// An account as stored.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct UserRecord {
+    pub id: UserId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    pub nickname: String,
+    pub nickname_key: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_hash: Option<String>,
+    #[serde(default)]
+    pub bio: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub avatar_key: Option<String>,
+    pub channel_id: ChannelId,
+    pub created_at: String,
+}
+
+impl std::fmt::Debug for UserRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // No email, no hash: records may end up in error messages.
+        f.debug_struct("UserRecord")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl UserRecord {
+    pub fn new(email: Option<&Email>, nickname: &Nickname, password_hash: Option<String>) -> Self {
+        Self {
+            id: UserId::new(),
+            email: email.map(|e| e.as_str().to_owned()),
+            nickname: nickname.as_str().to_owned(),
+            nickname_key: nickname.key(),
+            password_hash,
+            bio: String::new(),
+            avatar_key: None,
+            channel_id: ChannelId::new(),
+            created_at: now_rfc3339(),
+        }
+    }
+}
+
+/// An account at an external OAuth2/OIDC provider.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExternalIdentity {
+    pub provider: String,
+    pub subject: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClaimError {
+    #[error("the email address is already registered")]
+    EmailTaken,
+    #[error("the nickname is taken")]
+    NicknameTaken,
+    #[error("the external account is already linked")]
+    IdentityTaken,
+    #[error(transparent)]
+    Store(#[from] anyhow::Error),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RotateError {
+    /// The presented token was already rotated: someone replayed it.
+    #[error("refresh token reused")]
+    Reused,
+    /// The session was revoked (logout, reuse) or expired.
+    #[error("session revoked")]
+    Revoked,
+    #[error(transparent)]
+    Store(#[from] anyhow::Error),
+}
+
+/// A stored refresh token.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RefreshRecord {
+    pub token_hash: String,
+    pub family_id: FamilyId,
+    pub user_id: UserId,
+    pub expires_at: i64,
+    // Absent, not NULL: rotation's condition is `attribute_not_exists(used_at)`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub used_at: Option<i64>,
+}
+
+fn user_pk(id: &UserId) -> String {
+    format!("USER#{id}")
+}
+fn email_pk(email: &str) -> String {
+    format!("EMAIL#{email}")
+}
+fn nick_pk(key: &str) -> String {
+    format!("NICK#{key}")
+}
+fn ident_pk(i: &ExternalIdentity) -> String {
+    format!("IDENT#{}#{}", i.provider, i.subject)
+}
+fn family_pk(f: &FamilyId) -> String {
+    format!("FAMILY#{f}")
+}
+fn refresh_pk(hash: &str) -> String {
+    format!("REFRESH#{hash}")
+}
+
+const UNIQUE: &str = "UNIQUE";
+
+#[derive(Clone)]
+pub struct UsersStore {
+    ddb: Client,
+    users: String,
+    channels: String,
+}
+
+fn put_new(table: &str, item: Item) -> anyhow::Result<TransactWriteItem> {
+    Ok(TransactWriteItem::builder()
+        .put(
+            Put::builder()
+                .table_name(table)
+                .set_item(Some(item))
+                .condition_expression("attribute_not_exists(pk)")
+                .build()?,
+        )
+        .build())
+}
+
+fn claim(table: &str, pk: String, user: &UserId) -> anyhow::Result<TransactWriteItem> {
+    let mut item = key(pk, UNIQUE);
+    item.insert("user_id".into(), s(user.to_string()));
+    put_new(table, item)
+}
+
+impl UsersStore {
+    pub fn new(ddb: Client, stores: &StoreConfig) -> Self {
+        Self {
+            ddb,
+            users: stores.table("users"),
+            channels: stores.table("channels"),
+        }
+    }
+
+    /// Creates the account, its unique claims and its channel in one transaction.
+    pub async fn create(
+        &self,
+        user: &UserRecord,
+        identity: Option<&ExternalIdentity>,
+    ) -> Result<(), ClaimError> {
+        let mut profile = dynamo::to_item(user)?;
+        profile.extend(key(user_pk(&user.id), "PROFILE"));
+
+        // The channel starts with the owner's nickname; the channels feature owns its other fields.
+        let mut channel = key(format!("CHANNEL#{}", user.channel_id), "META");
+        channel.extend([
+            ("id".to_owned(), s(user.channel_id.to_string())),
+            ("owner_id".to_owned(), s(user.id.to_string())),
+            ("name".to_owned(), s(user.nickname.clone())),
+            ("description".to_owned(), s("")),
+            ("created_at".to_owned(), s(user.created_at.clone())),
+        ]);
+        let mut owner = key(format!("OWNER#{}", user.id), "CHANNEL");
+        owner.insert("channel_id".into(), s(user.channel_id.to_string()));
+
+        // Order matters: failed_conditions reports indexes.
+        let mut items = vec![
+            put_new(&self.users, profile)?,
+            claim(&self.users, nick_pk(&user.nickname_key), &user.id)?,
+            put_new(&self.channels, channel)?,
+            put_new(&self.channels, owner)?,
+        ];
+        let mut email_at = None;
+        if let Some(e) = &user.email {
+            items.push(claim(&self.users, email_pk(e), &user.id)?);
+            email_at = Some(items.len() - 1);
+        }
+        let mut ident_at = None;
+        if let Some(i) = identity {
+            items.push(claim(&self.users, ident_pk(i), &user.id)?);
+            ident_at = Some(items.len() - 1);
+        }
+
+        match self
+            .ddb
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(err) => match failed_conditions(&err) {
+                Some(failed) if email_at.is_some_and(|i| failed.contains(&i)) => {
+                    Err(ClaimError::EmailTaken)
+                }
+                Some(failed) if failed.contains(&1) => Err(ClaimError::NicknameTaken),
+                Some(failed) if ident_at.is_some_and(|i| failed.contains(&i)) => {
+                    Err(ClaimError::IdentityTaken)
+                }
+                _ => Err(ClaimError::Store(
+                    anyhow::Error::new(err).context("creating a user"),
+                )),
+            },
+        }
+    }
+
+    pub async fn get(&self, id: &UserId) -> anyhow::Result<Option<UserRecord>> {
+        let out = self
+            .ddb
+            .get_item()
+            .table_name(&self.users)
+            .set_key(Some(key(user_pk(id), "PROFILE")))
+            .send()
+            .await?;
+        out.item.map(dynamo::from_item).transpose()
+    }
+
+    async fn claimed_by(&self, pk: String) -> anyhow::Result<Option<UserId>> {
+        let out = self
+            .ddb
+            .get_item()
+            .table_name(&self.users)
+            .set_key(Some(key(pk, UNIQUE)))
+            .consistent_read(true)
+            .send()
+            .await?;
+        Ok(out.item.and_then(|i| {
+            i.get("user_id")
+                .and_then(|v| v.as_s().ok())
+                .and_then(|v| v.parse().ok())
+        }))
+    }
+
+    pub async fn id_by_email(&self, email: &Email) -> anyhow::Result<Option<UserId>> {
+        self.claimed_by(email_pk(email.as_str())).await
+    }
+
+    pub async fn id_by_identity(
+        &self,
+        identity: &ExternalIdentity,
+    ) -> anyhow::Result<Option<UserId>> {
+        self.claimed_by(ident_pk(identity)).await
+    }
+
+    /// Links an external identity to an existing account.
+    pub async fn link_identity(
+        &self,
+        user: &UserId,
+        identity: &ExternalIdentity,
+    ) -> Result<(), ClaimError> {
+        let TransactWriteItem { put, .. } = claim(&self.users, ident_pk(identity), user)?;
+        let put = put.expect("claim builds a put");
+        let res = self
+            .ddb
+            .put_item()
+            .table_name(&self.users)
+            .set_item(Some(put.item))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Err(ClaimError::IdentityTaken)
+            }
+            Err(e) => Err(ClaimError::Store(e.into())),
+        }
+    }
+
+    /// Changes nickname and/or bio. A new nickname moves its unique claim in the same transaction.
+    pub async fn update_profile(
+        &self,
+        current: &UserRecord,
+        nickname: Option<&Nickname>,
+        bio: Option<&Bio>,
+    ) -> Result<UserRecord, ClaimError> {
+        let mut next = current.clone();
+        if let Some(nick) = nickname {
+            next.nickname = nick.as_str().to_owned();
+            next.nickname_key = nick.key();
+        }
+        if let Some(bio) = bio {
+            next.bio = bio.as_str().to_owned();
+        }
+        let update = Update::builder()
+            .table_name(&self.users)
+            .set_key(Some(key(user_pk(&current.id), "PROFILE")))
+            .update_expression("SET nickname = :nick, nickname_key = :key, bio = :bio")
+            // Guards against a concurrent nickname change.
+            .condition_expression("nickname_key = :old")
+            .expression_attribute_values(":nick", s(next.nickname.clone()))
+            .expression_attribute_values(":key", s(next.nickname_key.clone()))
+            .expression_attribute_values(":bio", s(next.bio.clone()))
+            .expression_attribute_values(":old", s(current.nickname_key.clone()))
+            .build()
+            .map_err(anyhow::Error::from)?;
+        let mut items = vec![TransactWriteItem::builder().update(update).build()];
+        if next.nickname_key != current.nickname_key {
+            items.push(claim(
+                &self.users,
+                nick_pk(&next.nickname_key),
+                &current.id,
+            )?);
+            items.push(
+                TransactWriteItem::builder()
+                    .delete(
+                        Delete::builder()
+                            .table_name(&self.users)
+                            .set_key(Some(key(nick_pk(&current.nickname_key), UNIQUE)))
+                            .condition_expression("user_id = :me")
+                            .expression_attribute_values(":me", s(current.id.to_string()))
+                            .build()
+                            .map_err(anyhow::Error::from)?,
+                    )
+                    .build(),
+            );
+        }
+        match self
+            .ddb
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(next),
+            Err(err) => match failed_conditions(&err) {
+                Some(failed) if failed.contains(&1) => Err(ClaimError::NicknameTaken),
+                _ => Err(ClaimError::Store(
+                    anyhow::Error::new(err).context("updating a profile"),
+                )),
+            },
+        }
+    }
+
+    pub async fn set_avatar(&self, id: &UserId, avatar_key: &str) -> anyhow::Result<()> {
+        self.ddb
+            .update_item()
+            .table_name(&self.users)
+            .set_key(Some(key(user_pk(id), "PROFILE")))
+            .update_expression("SET avatar_key = :k")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":k", s(avatar_key))
+            .send()
+            .await?;
+        Ok(())
+    }
+
+    // ---- sessions ----
+
+    fn refresh_item(&self, r: &RefreshRecord) -> anyhow::Result<Item> {
+        let mut item = dynamo::to_item(r)?;
+        item.extend(key(refresh_pk(&r.token_hash), "REFRESH"));
+        Ok(item)
+    }
+
+    /// Starts a login session with its first refresh token.
+    pub async fn start_session(&self, first: &RefreshRecord) -> anyhow::Result<()> {
+        let now = now_rfc3339();
+        let mut family = key(family_pk(&first.family_id), "FAMILY");
+        family.extend([
+            ("user_id".to_owned(), s(first.user_id.to_string())),
+            ("revoked".to_owned(), b(false)),
+            ("created_at".to_owned(), s(now.clone())),
+            ("expires_at".to_owned(), n(first.expires_at)),
+            ("gsi1pk".to_owned(), s(format!("USERFAM#{}", first.user_id))),
+            ("gsi1sk".to_owned(), s(format!("{now}#{}", first.family_id))),
+        ]);
+        self.ddb
+            .transact_write_items()
+            .transact_items(put_new(&self.users, family)?)
+            .transact_items(put_new(&self.users, self.refresh_item(first)?)?)
+            .send()
+            .await?;
+        Ok(())
+    }
+
+    pub async fn refresh_record(&self, token_hash: &str) -> anyhow::Result<Option<RefreshRecord>> {
+        let out = self
+            .ddb
+            .get_item()
+            .table_name(&self.users)
+            .set_key(Some(key(refresh_pk(token_hash), "REFRESH")))
+            .consistent_read(true)
+            .send()
+            .await?;
+        out.item.map(dynamo::from_item).transpose()
+    }
+
+    /// Marks `old` used and stores `next` in the same family, atomically; fails if `old` was
+    /// already used (reuse) or the family is revoked.
+    pub async fn rotate(
+        &self,
+        old: &RefreshRecord,
+        next: &RefreshRecord,
+    ) -> Result<(), RotateError> {
+        let now = now_secs();
+        let mark_used = Update::builder()
+            .table_name(&self.users)
+            .set_key(Some(key(refresh_pk(&old.token_hash), "REFRESH")))
+            .update_expression("SET used_at = :now")
+            .condition_expression("attribute_exists(pk) AND attribute_not_exists(used_at)")
+            .expression_attribute_values(":now", n(now))
+            .build()
+            .map_err(anyhow::Error::from)?;
+        let extend_family = Update::builder()
+            .table_name(&self.users)
+            .set_key(Some(key(family_pk(&old.family_id), "FAMILY")))
+            .update_expression("SET expires_at = :exp")
+            .condition_expression("revoked = :false AND expires_at > :now")
+            .expression_attribute_values(":exp", n(next.expires_at))
+            .expression_attribute_values(":false", b(false))
+            .expression_attribute_values(":now", n(now))
+            .build()
+            .map_err(anyhow::Error::from)?;
+        let res = self
+            .ddb
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().update(mark_used).build())
+            .transact_items(TransactWriteItem::builder().update(extend_family).build())
+            .transact_items(put_new(&self.users, self.refresh_item(next)?)?)
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(()),
+            Err(err) => match failed_conditions(&err) {
+                Some(failed) if failed.contains(&0) => Err(RotateError::Reused),
+                Some(failed) if failed.contains(&1) => Err(RotateError::Revoked),
+                _ => Err(RotateError::Store(
+                    anyhow::Error::new(err).context("rotating a refresh token"),
+                )),
+            },
+        }
+    }
+
+    /// Revokes one session; its refresh tokens stop working.
+    pub async fn revoke_family(&self, family: &FamilyId) -> anyhow::Result<()> {
+        let res = self
+            .ddb
+            .update_item()
+            .table_name(&self.users)
+            .set_key(Some(key(family_pk(family), "FAMILY")))
+            .update_expression("SET revoked = :true")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":true", b(true))
+            .return_values(ReturnValue::None)
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Every session of a user (live or not), newest last.
+    pub async fn families(&self, user: &UserId) -> anyhow::Result<Vec<FamilyId>> {
+        let mut out = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .ddb
+                .query()
+                .table_name(&self.users)
+                .index_name("gsi1")
+                .key_condition_expression("gsi1pk = :pk")
+                .expression_attribute_values(":pk", s(format!("USERFAM#{user}")))
+                .set_exclusive_start_key(start)
+                .send()
+                .await?;
+            out.extend(page.items().iter().filter_map(|i| {
+                i.get("pk")?
+                    .as_s()
+                    .ok()?
+                    .strip_prefix("FAMILY#")?
+                    .parse::<FamilyId>()
+                    .ok()
+            }));
+            start = page.last_evaluated_key;
+            if start.is_none() {
+                return Ok(out);
+            }
+        }
+    }
+
+    /// True when the session exists and is not revoked.
+    pub async fn family_active(&self, family: &FamilyId) -> anyhow::Result<bool> {
+        let out = self
+            .ddb
+            .get_item()
+            .table_name(&self.users)
+            .set_key(Some(key(family_pk(family), "FAMILY")))
+            .consistent_read(true)
+            .send()
+            .await?;
+        Ok(out.item.is_some_and(|i| {
+            matches!(
+                i.get("revoked"),
+                Some(aws_sdk_dynamodb::types::AttributeValue::Bool(false))
+            )
+        }))
+    }
+}

@@ -1,0 +1,169 @@
+//! Browser uploads straight to the media bucket through presigned PUT URLs (avatars, channel
+//! images), then a confirm step that checks what actually arrived before the profile points at it.
+
+use std::time::Duration;
+
+use aws_sdk_s3::presigning::PresigningConfig;
+use serde::Serialize;
+
+use crate::error::{ApiError, FieldError};
+
+/// What may be uploaded for an image slot.
+#[derive(Debug, Clone, Copy)]
+pub struct ImagePolicy {
+    pub max_bytes: u64,
+}
+
+pub const AVATAR: ImagePolicy = ImagePolicy {
+    max_bytes: 2 * 1024 * 1024,
+};
+
+const TYPES: &[(&str, &str)] = &[
+    ("image/jpeg", "jpg"),
+    ("image/png", "png"),
+    ("image/webp", "webp"),
+];
+const URL_TTL: Duration = Duration::from_secs(300);
+
+/// A presigned upload, as sent to the browser.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct PresignedUpload {
+    /// PUT the file here, with exactly the headers below.
+    pub upload_url: String,
+    pub method: &'static str,
+    pub headers: UploadHeaders,
+    /// Object key to confirm once uploaded.
+    pub key: String,
+    pub expires_in: u64,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct UploadHeaders {
+    #[serde(rename = "content-type")]
+    pub content_type: String,
+    #[serde(rename = "content-length")]
+    pub content_length: u64,
+}
+
+impl ImagePolicy {
+    fn extension(content_type: &str) -> Option<&'static str> {
+        TYPES
+            .iter()
+            .find(|(t, _)| *t == content_type)
+            .map(|(_, e)| *e)
+    }
+
+    /// Checks the declared type and size; returns the file extension.
+    pub fn check(&self, content_type: &str, content_length: u64) -> Result<&'static str, ApiError> {
+        let mut errors = Vec::new();
+        let ext = Self::extension(content_type);
+        if ext.is_none() {
+            errors.push(FieldError::new(
+                "content_type",
+                "must be image/jpeg, image/png or image/webp",
+            ));
+        }
+        if content_length == 0 || content_length > self.max_bytes {
+            errors.push(FieldError::new(
+                "content_length",
+                format!("must be between 1 and {} bytes", self.max_bytes),
+            ));
+        }
+        match ext {
+            Some(ext) if errors.is_empty() => Ok(ext),
+            _ => Err(ApiError::validation(errors)),
+        }
+    }
+
+    /// A presigned PUT for `<prefix>/<random>.<ext>` with type and length signed in.
+    pub async fn presign(
+        &self,
+        s3: &aws_sdk_s3::Client,
+        bucket: &str,
+        prefix: &str,
+        content_type: &str,
+        content_length: u64,
+    ) -> Result<PresignedUpload, ApiError> {
+        let ext = self.check(content_type, content_length)?;
+        let key = format!("{prefix}/{}.{ext}", uuid::Uuid::new_v4());
+        let req = s3
+            .put_object()
+            .bucket(bucket)
+            .key(&key)
+            .content_type(content_type)
+            .content_length(content_length as i64)
+            .cache_control("public, max-age=31536000, immutable")
+            .presigned(PresigningConfig::expires_in(URL_TTL).map_err(ApiError::internal)?)
+            .await
+            .map_err(ApiError::internal)?;
+        Ok(PresignedUpload {
+            upload_url: req.uri().to_owned(),
+            method: "PUT",
+            headers: UploadHeaders {
+                content_type: content_type.to_owned(),
+                content_length,
+            },
+            key,
+            expires_in: URL_TTL.as_secs(),
+        })
+    }
+
+    /// Checks an uploaded object under `prefix`; deletes it and answers 400 if it breaks the policy.
+    pub async fn confirm(
+        &self,
+        s3: &aws_sdk_s3::Client,
+        bucket: &str,
+        prefix: &str,
+        key: &str,
+    ) -> Result<(), ApiError> {
+        let bad_key = || ApiError::field("key", "is not an upload of yours");
+        if !key.starts_with(&format!("{prefix}/")) || key.contains("..") {
+            return Err(bad_key());
+        }
+        let head = match s3.head_object().bucket(bucket).key(key).send().await {
+            Ok(h) => h,
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_not_found()) => {
+                return Err(ApiError::field("key", "nothing was uploaded there"));
+            }
+            Err(e) => return Err(ApiError::internal(e)),
+        };
+        let ok = head.content_type().and_then(Self::extension).is_some()
+            && head
+                .content_length()
+                .is_some_and(|l| l > 0 && l as u64 <= self.max_bytes);
+        if !ok {
+            s3.delete_object()
+                .bucket(bucket)
+                .key(key)
+                .send()
+                .await
+                .map_err(ApiError::internal)?;
+            return Err(ApiError::field(
+                "key",
+                "the uploaded file is not an allowed image",
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn policy() {
+        assert_eq!(AVATAR.check("image/png", 10).unwrap(), "png");
+        let err = AVATAR.check("image/gif", 10).unwrap_err();
+        assert_eq!(err.errors[0].field, "content_type");
+        assert_eq!(
+            AVATAR
+                .check("image/png", 3 * 1024 * 1024)
+                .unwrap_err()
+                .errors[0]
+                .field,
+            "content_length"
+        );
+        assert!(AVATAR.check("image/png", 0).is_err());
+    }
+}
