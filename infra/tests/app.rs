@@ -161,3 +161,34 @@ async fn web_app_and_api_fallbacks() {
     assert!(res.headers().contains_key("x-request-id"));
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[tokio::test]
+async fn bad_json_and_big_bodies_are_problems_through_the_gateway() {
+    let app = start_app(&[]).await;
+    let http = reqwest::Client::new();
+    let post = |body: String| {
+        http.post(app.url("/api/auth/signup"))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    let res = post(r#"{"email": "a@b.co", "#.into()).await.unwrap();
+    assert_eq!(res.status(), 400);
+    assert_eq!(res.headers()["content-type"], "application/problem+json");
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["type"], "urn:lait:problem:invalid-json");
+
+    let res = post(r#"{"email": "a@b.co", "nickname": ["x"], "password": "x"}"#.into())
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["errors"][0]["field"], "nickname");
+
+    let big = format!(r#"{{"email": "{}"}}"#, "a".repeat(1 << 20));
+    let res = post(big).await.unwrap();
+    assert_eq!(res.status(), 413);
+    assert_eq!(res.headers()["content-type"], "application/problem+json");
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["status"], 413);
+}
