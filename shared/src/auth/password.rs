@@ -73,4 +73,25 @@ mod tests {
         assert!(!verify("wrong horse battery".into(), Some(h)).await);
         assert!(!verify("lait-dummy-password-for-timing".into(), None).await);
     }
+
+    /// An unknown account costs a full argon2 verification too (no early return an attacker could
+    /// time). Ratio with generous bounds, best of three, so a busy machine does not matter.
+    #[tokio::test]
+    async fn unknown_accounts_take_as_long_as_known_ones() {
+        warm_up();
+        let h = hash("correct horse battery".into()).await.unwrap();
+        let best = |runs: Vec<std::time::Duration>| runs.into_iter().min().unwrap();
+        let mut known = Vec::new();
+        let mut unknown = Vec::new();
+        for _ in 0..3 {
+            let t = std::time::Instant::now();
+            verify("wrong horse battery".into(), Some(h.clone())).await;
+            known.push(t.elapsed());
+            let t = std::time::Instant::now();
+            verify("wrong horse battery".into(), None).await;
+            unknown.push(t.elapsed());
+        }
+        let (known, unknown) = (best(known), best(unknown));
+        assert!(unknown * 2 > known, "unknown {unknown:?} vs known {known:?}");
+    }
 }
