@@ -92,6 +92,9 @@ mod tests {
             unknown.push(t.elapsed());
         }
         let (known, unknown) = (best(known), best(unknown));
-        assert!(unknown * 2 > known, "unknown {unknown:?} vs known {known:?}");
+        assert!(
+            unknown * 2 > known,
+            "unknown {unknown:?} vs known {known:?}"
+        );
     }
 }
