@@ -125,4 +125,6 @@ export_env() { # redis_port moto_port
   export LAIT_WEB_BUCKET="${LAIT_WEB_BUCKET:-lait-web}"
   # Signing key for access tokens: random unless given (scripts/run keeps one per state dir).
   export LAIT_JWT_SECRET="${LAIT_JWT_SECRET:-$(head -c 48 /dev/urandom | base64 | tr -d '\n')}"
+  # Shared by channels and the media node to sign /internal/media requests.
+  export LAIT_MEDIA_SECRET="${LAIT_MEDIA_SECRET:-$(head -c 48 /dev/urandom | base64 | tr -d '\n')}"
 }

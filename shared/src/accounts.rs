@@ -13,6 +13,7 @@ use crate::{
     },
     error::{ApiError, FieldError},
     ratelimit::{self, Limit},
+    search::{Kind, SearchIndex},
     stores::{
         dynamo::now_secs,
         redis::Redis,
@@ -54,6 +55,7 @@ pub struct Accounts {
     pub store: UsersStore,
     pub auth: Authenticator,
     redis: Redis,
+    search: SearchIndex,
     config: AccountsConfig,
 }
 
@@ -94,8 +96,17 @@ impl Accounts {
         Self {
             store,
             auth,
+            search: SearchIndex::new(redis.clone()),
             redis,
             config,
+        }
+    }
+
+    /// A new channel is searchable by its name (best effort: the index is a cache).
+    async fn index_channel(&self, user: &UserRecord) {
+        let id = user.channel_id.to_string();
+        if let Err(e) = self.search.put(Kind::Channel, &id, &id, &user.nickname).await {
+            tracing::warn!(error = %e, "search index update failed");
         }
     }
 
@@ -130,6 +141,7 @@ impl Accounts {
         let hash = password::hash(password.expose().to_owned()).await?;
         let user = UserRecord::new(Some(&email), &nickname, Some(hash));
         self.store.create(&user, None).await.map_err(claim_error)?;
+        self.index_channel(&user).await;
         tracing::info!(user_id = %user.id, "account created");
         Ok(user)
     }
@@ -308,6 +320,7 @@ impl Accounts {
             let user = UserRecord::new(email, &nickname, None);
             match self.store.create(&user, Some(&profile.identity)).await {
                 Ok(()) => {
+                    self.index_channel(&user).await;
                     tracing::info!(user_id = %user.id, provider = %profile.identity.provider, "account created from external login");
                     return Ok(user.id);
                 }

@@ -11,7 +11,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use bytes::Bytes;
-use serde::{Serialize, de::DeserializeOwned};
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use tower_http::{
     request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer},
     trace::TraceLayer,
@@ -82,6 +82,16 @@ where
         }
         parse_json(&bytes).map(|v| Self(Some(v)))
     }
+}
+
+/// For `Option<Option<T>>` fields: absent → `None`, `null` → `Some(None)` (clear), a value →
+/// `Some(Some(v))`. Use with `#[serde(default, deserialize_with = "nullable")]`.
+pub fn nullable<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
 }
 
 /// The value of cookie `name`, if the request carries it.

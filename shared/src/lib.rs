@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod auth;
+pub mod channels;
 pub mod config;
 pub mod domain;
 pub mod error;
@@ -10,6 +11,8 @@ pub mod http;
 pub mod oauth;
 pub mod openapi;
 pub mod ratelimit;
+pub mod search;
+pub mod signing;
 pub mod runtime;
 pub mod stores;
 pub mod telemetry;

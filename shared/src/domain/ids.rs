@@ -63,6 +63,14 @@ id_type!(
     /// A refresh-token family: one login session and all its rotations.
     FamilyId
 );
+id_type!(
+    /// One broadcast session of a channel.
+    LiveId
+);
+id_type!(
+    /// A channel notice.
+    NoticeId
+);
 
 #[cfg(test)]
 mod tests {

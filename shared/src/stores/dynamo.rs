@@ -35,6 +35,20 @@ pub fn key(pk: impl Into<String>, sk: impl Into<String>) -> Item {
     HashMap::from([("pk".to_owned(), s(pk)), ("sk".to_owned(), s(sk))])
 }
 
+/// A transaction `Put` that must create the item.
+pub fn put_new(table: &str, item: Item) -> anyhow::Result<aws_sdk_dynamodb::types::TransactWriteItem> {
+    use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
+    Ok(TransactWriteItem::builder()
+        .put(
+            Put::builder()
+                .table_name(table)
+                .set_item(Some(item))
+                .condition_expression("attribute_not_exists(pk)")
+                .build()?,
+        )
+        .build())
+}
+
 /// For a cancelled transaction, the indexes of the items whose condition failed.
 /// `Ok(None)` means the error was something else.
 pub fn failed_conditions<R>(err: &SdkError<TransactWriteItemsError, R>) -> Option<Vec<usize>> {
@@ -64,4 +78,28 @@ pub fn now_rfc3339() -> String {
     time::OffsetDateTime::now_utc()
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default()
+}
+
+/// Opaque pagination cursor from a `LastEvaluatedKey` (string attributes only, as all our keys).
+pub fn encode_cursor(last: Option<&Item>) -> Option<String> {
+    use base64::Engine;
+    let last = last?;
+    let map: std::collections::BTreeMap<&str, &str> = last
+        .iter()
+        .filter_map(|(k, v)| Some((k.as_str(), v.as_s().ok()?.as_str())))
+        .collect();
+    let json = serde_json::to_vec(&map).ok()?;
+    Some(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json))
+}
+
+/// The `ExclusiveStartKey` of a cursor; `None` if it is not one of ours or belongs to another
+/// partition (`pk_attr` must equal `pk`).
+pub fn decode_cursor(cursor: &str, pk_attr: &str, pk: &str) -> Option<Item> {
+    use base64::Engine;
+    let json = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(cursor).ok()?;
+    let map: std::collections::BTreeMap<String, String> = serde_json::from_slice(&json).ok()?;
+    if map.get(pk_attr).map(String::as_str) != Some(pk) || map.len() > 4 {
+        return None;
+    }
+    Some(map.into_iter().map(|(k, v)| (k, s(v))).collect())
 }

@@ -12,11 +12,11 @@
 
 use aws_sdk_dynamodb::{
     Client,
-    types::{Delete, Put, ReturnValue, TransactWriteItem, Update},
+    types::{Delete, ReturnValue, TransactWriteItem, Update},
 };
 use serde::{Deserialize, Serialize};
 
-use super::dynamo::{self, Item, b, failed_conditions, key, n, now_rfc3339, now_secs, s};
+use super::dynamo::{self, Item, b, failed_conditions, key, n, now_rfc3339, now_secs, put_new, s};
 use crate::{
     config::StoreConfig,
     domain::{
@@ -137,18 +137,6 @@ pub struct UsersStore {
     ddb: Client,
     users: String,
     channels: String,
-}
-
-fn put_new(table: &str, item: Item) -> anyhow::Result<TransactWriteItem> {
-    Ok(TransactWriteItem::builder()
-        .put(
-            Put::builder()
-                .table_name(table)
-                .set_item(Some(item))
-                .condition_expression("attribute_not_exists(pk)")
-                .build()?,
-        )
-        .build())
 }
 
 fn claim(table: &str, pk: String, user: &UserId) -> anyhow::Result<TransactWriteItem> {

@@ -1,0 +1,480 @@
+//! Channels, stream keys, lives (started and ended by the media node), VODs, follows, moderators,
+//! notices. HTTP-free: `functions/channels` maps requests onto this.
+
+pub mod model;
+pub mod store;
+
+use std::{
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use serde::{Deserialize, Serialize};
+
+use self::{
+    model::*,
+    store::{ChannelsStore, StoreError, StreamKeyRecord},
+};
+use crate::{
+    auth::secret,
+    config::Env,
+    domain::ids::{ChannelId, LiveId, UserId},
+    error::ApiError,
+    search::{Kind, SearchIndex},
+    stores::{
+        dynamo::{now_rfc3339, now_secs},
+        redis::Redis,
+    },
+};
+
+#[derive(Debug, Clone)]
+pub struct ChannelsConfig {
+    /// Public base URL of the media bucket (CDN).
+    pub cdn_base: String,
+    /// What streamers put in OBS as the server.
+    pub ingest_url: String,
+    /// A live whose last heartbeat is older than this is ended by the reaper.
+    pub heartbeat_timeout: Duration,
+    /// How long `GET /api/lives` answers may be reused.
+    pub lives_cache_ttl: Duration,
+}
+
+impl ChannelsConfig {
+    pub fn read(env: &mut Env) -> Self {
+        Self {
+            cdn_base: env.or("LAIT_CDN_BASE_URL", "/media".to_owned()).trim_end_matches('/').to_owned(),
+            ingest_url: env.or("LAIT_INGEST_URL", "rtmp://127.0.0.1:1935/live".to_owned()),
+            heartbeat_timeout: env.secs_or("LAIT_HEARTBEAT_TIMEOUT_SECS", Duration::from_secs(30)),
+            lives_cache_ttl: Duration::from_millis(env.or("LAIT_LIVES_CACHE_MS", 1000)),
+        }
+    }
+}
+
+/// One rung of the transcoding ladder.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Rendition {
+    pub name: String,
+    pub height: u32,
+    pub video_kbps: u32,
+    pub audio_kbps: u32,
+}
+
+/// What the media node transcodes a live into.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Ladder {
+    pub segment_seconds: f64,
+    pub low_latency: bool,
+    pub renditions: Vec<Rendition>,
+}
+
+impl Ladder {
+    pub fn for_channel(low_latency: bool) -> Self {
+        let r = |name: &str, height, video_kbps| Rendition {
+            name: name.to_owned(),
+            height,
+            video_kbps,
+            audio_kbps: 128,
+        };
+        Self {
+            // The low-latency profile halves the segment (and so the GOP) length.
+            segment_seconds: if low_latency { 0.5 } else { 1.0 },
+            low_latency,
+            renditions: vec![r("720p", 720, 2800), r("480p", 480, 1400), r("360p", 360, 800)],
+        }
+    }
+}
+
+/// A live in `GET /api/lives`.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct LiveSummary {
+    pub id: LiveId,
+    pub channel: ChannelSummary,
+    pub title: String,
+    pub category: Option<String>,
+    pub started_at: String,
+    pub viewer_count: u64,
+    pub thumbnail_url: String,
+    pub playlist_url: String,
+    pub low_latency: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ChannelSummary {
+    pub id: ChannelId,
+    pub name: String,
+    pub image_url: Option<String>,
+    pub category: Option<String>,
+}
+
+/// Stream key format: a recognizable prefix (secret scanners) and 256 random bits.
+pub fn new_stream_key() -> StreamKeyRecord {
+    let key = format!("lait_{}", secret::random(32));
+    StreamKeyRecord {
+        hash: secret::sha256_hex(&key),
+        key,
+        created_at: now_rfc3339(),
+    }
+}
+
+fn store_err(e: StoreError) -> ApiError {
+    match e {
+        StoreError::Conflict => ApiError::conflict("the resource changed or is busy; retry"),
+        StoreError::Other(e) if e.to_string() == "bad cursor" => ApiError::bad_request("invalid cursor"),
+        StoreError::Other(e) => ApiError::internal(e),
+    }
+}
+
+type LivesCache = Arc<Mutex<Option<(Instant, Arc<Vec<LiveSummary>>)>>>;
+
+const LIVES_CACHE_KEY: &str = "cache:lives";
+
+#[derive(Clone)]
+pub struct Channels {
+    pub store: ChannelsStore,
+    pub search: SearchIndex,
+    pub config: Arc<ChannelsConfig>,
+    redis: Redis,
+    lives_cache: LivesCache,
+}
+
+/// The media node's publish call.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct PublishRequest {
+    pub stream_key: String,
+    pub node_id: String,
+    #[serde(default)]
+    pub client_addr: String,
+}
+
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct PublishResponse {
+    pub channel_id: ChannelId,
+    pub live_id: LiveId,
+    pub title: String,
+    pub ladder: Ladder,
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct HeartbeatRequest {
+    pub live_id: LiveId,
+    #[serde(default)]
+    pub health: Health,
+}
+
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct HeartbeatResponse {
+    /// `continue`, or `stop` (drop the publisher).
+    pub action: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct UnpublishRequest {
+    pub live_id: LiveId,
+    /// Key of the VOD master playlist in the media bucket, if one was written.
+    pub vod_playlist_key: Option<String>,
+    #[serde(default)]
+    pub duration_secs: f64,
+}
+
+impl Channels {
+    pub fn new(store: ChannelsStore, redis: Redis, config: ChannelsConfig) -> Self {
+        Self {
+            store,
+            search: SearchIndex::new(redis.clone()),
+            config: Arc::new(config),
+            redis,
+            lives_cache: LivesCache::default(),
+        }
+    }
+
+    pub fn media_url(&self, key: &str) -> String {
+        format!("{}/{key}", self.config.cdn_base)
+    }
+
+    pub async fn channel(&self, id: &ChannelId) -> Result<ChannelRecord, ApiError> {
+        self.store
+            .channel(id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("no such channel"))
+    }
+
+    /// The channel if `user` owns it: 404 when it does not exist, 403 when it is not theirs.
+    pub async fn owned(&self, id: &ChannelId, user: &UserId) -> Result<ChannelRecord, ApiError> {
+        let c = self.channel(id).await?;
+        if c.owner_id != *user {
+            return Err(ApiError::forbidden("this channel is not yours"));
+        }
+        Ok(c)
+    }
+
+    /// The owner or one of the channel's moderators.
+    pub async fn can_moderate(&self, channel: &ChannelRecord, user: &UserId) -> Result<bool, ApiError> {
+        Ok(channel.owner_id == *user || self.store.is_moderator(&channel.id, user).await?)
+    }
+
+    pub async fn mine(&self, user: &UserId) -> Result<(ChannelRecord, StreamKeyRecord), ApiError> {
+        let id = self
+            .store
+            .channel_of(user)
+            .await?
+            .ok_or_else(|| ApiError::not_found("you have no channel"))?;
+        let channel = self.channel(&id).await?;
+        let key = self.store.ensure_stream_key(&id, new_stream_key()).await?;
+        Ok((channel, key))
+    }
+
+    pub async fn rotate_key(&self, user: &UserId) -> Result<(ChannelRecord, StreamKeyRecord), ApiError> {
+        let (channel, old) = self.mine(user).await?;
+        let next = new_stream_key();
+        self.store.rotate_stream_key(&channel.id, &old, &next).await.map_err(store_err)?;
+        tracing::info!(channel_id = %channel.id, "stream key rotated");
+        Ok((channel, next))
+    }
+
+    pub async fn update(&self, channel: &ChannelRecord, patch: &ChannelPatch) -> Result<ChannelRecord, ApiError> {
+        let updated = self.store.update_channel(&channel.id, patch).await.map_err(store_err)?;
+        if patch.name.is_some() {
+            self.index_channel(&updated).await;
+        }
+        Ok(updated)
+    }
+
+    /// Keeps a channel's name searchable (best effort: the index is a cache of the table).
+    pub async fn index_channel(&self, c: &ChannelRecord) {
+        if let Err(e) = self.search.put(Kind::Channel, &c.id.to_string(), &c.id.to_string(), &c.name).await {
+            tracing::warn!(error = %e, "search index update failed");
+        }
+    }
+
+    // ---- media node ----
+
+    /// Authorizes a publisher by stream key and starts a live.
+    pub async fn publish(&self, req: &PublishRequest) -> Result<PublishResponse, ApiError> {
+        let refused = || ApiError::forbidden("publishing refused");
+        let hash = secret::sha256_hex(req.stream_key.trim());
+        let Some(channel_id) = self.store.channel_by_key_hash(&hash).await? else {
+            tracing::info!(node_id = %req.node_id, "publish refused: unknown stream key");
+            return Err(refused());
+        };
+        // Defense in depth: the key in force must still be this one.
+        let current = self.store.stream_key(&channel_id).await?.ok_or_else(refused)?;
+        if !secret::same(&current.hash, &hash) {
+            return Err(refused());
+        }
+        let channel = self.channel(&channel_id).await?;
+        let title = channel
+            .stream_title
+            .clone()
+            .unwrap_or_else(|| format!("{} live", channel.name));
+        let live = LiveRecord {
+            id: LiveId::new(),
+            channel_id,
+            title: title.clone(),
+            category: channel.stream_category.clone().or(channel.category.clone()),
+            started_at: now_rfc3339(),
+            ended_at: None,
+            status: LiveStatus::Live,
+            node_id: req.node_id.clone(),
+            key_hash: hash,
+            last_heartbeat: now_secs(),
+            health: None,
+            vod_key: None,
+            duration_secs: None,
+            end_reason: None,
+            low_latency: channel.low_latency,
+        };
+        match self.store.start_live(&live).await {
+            Ok(()) => {}
+            Err(StoreError::Conflict) => {
+                return Err(ApiError::conflict("this channel is already live"));
+            }
+            Err(StoreError::Other(e)) => return Err(ApiError::internal(e)),
+        }
+        tracing::info!(channel_id = %channel_id, live_id = %live.id, node_id = %req.node_id, "live started");
+        self.on_live_change().await;
+        if let Err(e) = self.search.put(Kind::Live, &live.id.to_string(), &channel_id.to_string(), &title).await {
+            tracing::warn!(error = %e, "search index update failed");
+        }
+        let _ = self.search.set_live(&channel_id.to_string(), true).await;
+        Ok(PublishResponse {
+            channel_id,
+            live_id: live.id,
+            title,
+            ladder: Ladder::for_channel(channel.low_latency),
+        })
+    }
+
+    pub async fn heartbeat(&self, req: &HeartbeatRequest) -> Result<HeartbeatResponse, ApiError> {
+        let stop = |reason: &str| HeartbeatResponse {
+            action: "stop".into(),
+            reason: Some(reason.into()),
+        };
+        let Some(live) = self.store.heartbeat(&req.live_id, &req.health, now_secs()).await? else {
+            return Ok(stop("the live has ended"));
+        };
+        let current = self.store.stream_key(&live.channel_id).await?;
+        if !current.is_some_and(|k| secret::same(&k.hash, &live.key_hash)) {
+            self.end(&live.id, "stream key rotated", None, None).await?;
+            return Ok(stop("the stream key was rotated"));
+        }
+        Ok(HeartbeatResponse {
+            action: "continue".into(),
+            reason: None,
+        })
+    }
+
+    pub async fn unpublish(&self, req: &UnpublishRequest) -> Result<(), ApiError> {
+        let live = self
+            .store
+            .live(&req.live_id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("no such live"))?;
+        // The VOD must be this live's own objects.
+        let prefix = format!("live/{}/{}/", live.channel_id, live.id);
+        let vod = match req.vod_playlist_key.as_deref() {
+            Some(k) if k.starts_with(&prefix) && !k.contains("..") => Some(k.to_owned()),
+            Some(_) => return Err(ApiError::field("vod_playlist_key", "must be under this live's prefix")),
+            None => None,
+        };
+        self.end(&live.id, "publisher left", vod, Some(req.duration_secs)).await
+    }
+
+    async fn end(&self, id: &LiveId, reason: &str, vod: Option<String>, duration: Option<f64>) -> Result<(), ApiError> {
+        let end = LiveEnd {
+            ended_at: now_rfc3339(),
+            reason: reason.to_owned(),
+            vod_key: vod,
+            duration_secs: duration,
+        };
+        if let Some(live) = self.store.end_live(id, &end).await? {
+            tracing::info!(live_id = %id, channel_id = %live.channel_id, reason, "live ended");
+            let _ = self.search.remove(Kind::Live, &id.to_string()).await;
+            let _ = self.search.set_live(&live.channel_id.to_string(), false).await;
+            self.on_live_change().await;
+        }
+        Ok(())
+    }
+
+    /// Ends lives whose heartbeat stopped. Returns the ones it ended.
+    pub async fn reap(&self) -> Result<Vec<LiveId>, ApiError> {
+        let deadline = now_secs() - self.config.heartbeat_timeout.as_secs() as i64;
+        let mut ended = Vec::new();
+        for live in self.store.lives_now().await? {
+            if live.last_heartbeat < deadline {
+                self.end(&live.id, "heartbeat timeout", None, None).await?;
+                ended.push(live.id);
+            }
+        }
+        Ok(ended)
+    }
+
+    // ---- lives directory ----
+
+    async fn on_live_change(&self) {
+        *self.lives_cache.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        if let Ok(mut conn) = self.redis.conn().await {
+            let _ = redis::cmd("DEL").arg(LIVES_CACHE_KEY).query_async::<()>(&mut conn).await;
+        }
+    }
+
+    /// Every live now, most viewers first, then newest. Cached in process and in Redis for
+    /// `lives_cache_ttl`, so the directory costs no table read per request.
+    pub async fn lives(&self) -> Result<Arc<Vec<LiveSummary>>, ApiError> {
+        let ttl = self.config.lives_cache_ttl;
+        if let Some((at, list)) = self.lives_cache.lock().unwrap_or_else(|p| p.into_inner()).as_ref()
+            && at.elapsed() < ttl
+        {
+            return Ok(list.clone());
+        }
+        let mut conn = self.redis.conn().await?;
+        let cached: Option<String> = redis::cmd("GET").arg(LIVES_CACHE_KEY).query_async(&mut conn).await?;
+        let list = match cached.and_then(|c| serde_json::from_str::<Vec<LiveSummary>>(&c).ok()) {
+            Some(list) => list,
+            None => {
+                let list = self.build_lives().await?;
+                let json = serde_json::to_string(&list).map_err(ApiError::internal)?;
+                redis::cmd("SET")
+                    .arg(LIVES_CACHE_KEY)
+                    .arg(json)
+                    .arg("PX")
+                    .arg(ttl.as_millis().max(1) as u64)
+                    .query_async::<()>(&mut conn)
+                    .await?;
+                list
+            }
+        };
+        let list = Arc::new(list);
+        *self.lives_cache.lock().unwrap_or_else(|p| p.into_inner()) = Some((Instant::now(), list.clone()));
+        Ok(list)
+    }
+
+    async fn build_lives(&self) -> Result<Vec<LiveSummary>, ApiError> {
+        let lives = self.store.lives_now().await?;
+        if lives.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<ChannelId> = lives.iter().map(|l| l.channel_id).collect();
+        let channels = self.store.channels(&ids).await?;
+        let viewers = self.viewer_counts(&ids).await?;
+        let mut out: Vec<LiveSummary> = lives
+            .into_iter()
+            .zip(viewers)
+            .filter_map(|(live, viewer_count)| {
+                let c = channels.iter().find(|c| c.id == live.channel_id)?;
+                Some(self.summary(&live, c, viewer_count))
+            })
+            .collect();
+        out.sort_by(|a, b| b.viewer_count.cmp(&a.viewer_count).then(b.started_at.cmp(&a.started_at)));
+        Ok(out)
+    }
+
+    /// Viewer counts per channel, kept in Redis by chat (`viewers:<channel>`).
+    pub async fn viewer_counts(&self, channels: &[ChannelId]) -> Result<Vec<u64>, ApiError> {
+        if channels.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys: Vec<String> = channels.iter().map(|c| format!("viewers:{c}")).collect();
+        let mut conn = self.redis.conn().await?;
+        let counts: Vec<Option<u64>> = redis::cmd("MGET").arg(&keys).query_async(&mut conn).await?;
+        Ok(counts.into_iter().map(|c| c.unwrap_or(0)).collect())
+    }
+
+    pub fn summary(&self, live: &LiveRecord, c: &ChannelRecord, viewer_count: u64) -> LiveSummary {
+        LiveSummary {
+            id: live.id,
+            channel: ChannelSummary {
+                id: c.id,
+                name: c.name.clone(),
+                image_url: c.image_key.as_deref().map(|k| self.media_url(k)),
+                category: c.category.clone(),
+            },
+            title: live.title.clone(),
+            category: live.category.clone(),
+            started_at: live.started_at.clone(),
+            viewer_count,
+            thumbnail_url: self.media_url(&format!("thumbs/{}/latest.jpg", c.id)),
+            playlist_url: self.media_url(&format!("live/{}/{}/master.m3u8", c.id, live.id)),
+            low_latency: live.low_latency,
+        }
+    }
+
+    pub async fn update_live(&self, live: &LiveRecord, title: Option<&str>, category: Option<&str>) -> Result<LiveRecord, ApiError> {
+        let updated = self.store.update_live(&live.id, title, category).await.map_err(store_err)?;
+        if updated.status == LiveStatus::Live {
+            if title.is_some() {
+                let _ = self
+                    .search
+                    .put(Kind::Live, &live.id.to_string(), &live.channel_id.to_string(), &updated.title)
+                    .await;
+            }
+            self.on_live_change().await;
+        }
+        Ok(updated)
+    }
+
+    pub fn store_error(e: StoreError) -> ApiError {
+        store_err(e)
+    }
+}

@@ -1,0 +1,188 @@
+//! Channel, live, notice records and the rules on their fields.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    domain::{
+        clean_text,
+        ids::{ChannelId, LiveId, NoticeId, UserId},
+    },
+    error::FieldError,
+};
+
+/// The fixed category list.
+pub const CATEGORIES: &[&str] = &[
+    "just-chatting",
+    "games",
+    "music",
+    "art",
+    "sports",
+    "education",
+    "tech",
+    "food",
+    "travel",
+    "other",
+];
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ChannelRecord {
+    pub id: ChannelId,
+    pub owner_id: UserId,
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_key: Option<String>,
+    pub created_at: String,
+    #[serde(default)]
+    pub follower_count: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current_live_id: Option<LiveId>,
+    /// "Next stream" defaults, copied onto a live when it starts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream_title: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream_category: Option<String>,
+    /// The low-latency ladder profile (shorter segments).
+    #[serde(default)]
+    pub low_latency: bool,
+}
+
+/// Fields to change; `Some(None)` clears an optional one.
+#[derive(Debug, Default, Clone)]
+pub struct ChannelPatch {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub category: Option<Option<String>>,
+    pub stream_title: Option<Option<String>>,
+    pub stream_category: Option<Option<String>>,
+    pub image_key: Option<String>,
+    pub low_latency: Option<bool>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum LiveStatus {
+    Live,
+    Ended,
+}
+
+/// Stream health reported by the media node.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Health {
+    #[serde(default)]
+    pub bitrate_kbps: f64,
+    #[serde(default)]
+    pub fps: f64,
+    #[serde(default)]
+    pub keyframe_interval: f64,
+    #[serde(default)]
+    pub dropped_frames: u64,
+    #[serde(default)]
+    pub upload_lag_ms: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LiveRecord {
+    pub id: LiveId,
+    pub channel_id: ChannelId,
+    pub title: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
+    pub started_at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended_at: Option<String>,
+    pub status: LiveStatus,
+    pub node_id: String,
+    /// Hash of the stream key that started it: a rotation makes it stale.
+    pub key_hash: String,
+    pub last_heartbeat: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<Health>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vod_key: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_secs: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end_reason: Option<String>,
+    #[serde(default)]
+    pub low_latency: bool,
+}
+
+/// How a live ended.
+#[derive(Debug, Clone)]
+pub struct LiveEnd {
+    pub ended_at: String,
+    pub reason: String,
+    pub vod_key: Option<String>,
+    pub duration_secs: Option<f64>,
+}
+
+/// Who may comment on a notice (kept from the seed for parity).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum CommentPolicy {
+    All,
+    Followers,
+    None,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NoticeRecord {
+    pub id: NoticeId,
+    pub channel_id: ChannelId,
+    pub author_id: UserId,
+    pub title: String,
+    pub body: String,
+    pub comments: CommentPolicy,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// Trimmed, control characters removed, `1..=max` characters.
+pub fn text(field: &str, raw: &str, max: usize, newlines: bool) -> Result<String, FieldError> {
+    let t = clean_text(raw, newlines);
+    let n = t.chars().count();
+    if n == 0 {
+        return Err(FieldError::new(field, "must not be empty"));
+    }
+    if n > max {
+        return Err(FieldError::new(field, format!("must be at most {max} characters")));
+    }
+    Ok(t)
+}
+
+/// Like [`text`] but empty is allowed.
+pub fn optional_text(field: &str, raw: &str, max: usize, newlines: bool) -> Result<String, FieldError> {
+    let t = clean_text(raw, newlines);
+    if t.chars().count() > max {
+        return Err(FieldError::new(field, format!("must be at most {max} characters")));
+    }
+    Ok(t)
+}
+
+pub fn category(field: &str, raw: &str) -> Result<String, FieldError> {
+    CATEGORIES
+        .iter()
+        .find(|c| **c == raw)
+        .map(|c| (*c).to_owned())
+        .ok_or_else(|| FieldError::new(field, format!("must be one of: {}", CATEGORIES.join(", "))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn field_rules() {
+        assert_eq!(text("title", "  hi\u{0}  ", 10, false).unwrap(), "hi");
+        assert!(text("title", "   ", 10, false).is_err());
+        assert!(text("title", &"가".repeat(11), 10, false).is_err());
+        assert!(text("title", &"가".repeat(10), 10, false).is_ok());
+        assert_eq!(optional_text("d", "", 5, true).unwrap(), "");
+        assert!(category("category", "games").is_ok());
+        assert_eq!(category("category", "nope").unwrap_err().field, "category");
+    }
+}
