@@ -133,7 +133,10 @@ impl App {
         let listener = tokio::net::TcpListener::bind(self.config.bind).await?;
         let addr = listener.local_addr()?;
         // The reaper: API Gateway has a schedule for it; locally a timer.
-        tokio::spawn(lait_channels::reaper_loop(self.channels.clone(), Duration::from_secs(5)));
+        tokio::spawn(lait_channels::reaper_loop(
+            self.channels.clone(),
+            Duration::from_secs(5),
+        ));
         let (router, _gateway) = self.router(addr);
         tracing::info!("lait-local listening on http://{addr}");
         let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);

@@ -105,7 +105,11 @@ impl Accounts {
     /// A new channel is searchable by its name (best effort: the index is a cache).
     async fn index_channel(&self, user: &UserRecord) {
         let id = user.channel_id.to_string();
-        if let Err(e) = self.search.put(Kind::Channel, &id, &id, &user.nickname).await {
+        if let Err(e) = self
+            .search
+            .put(Kind::Channel, &id, &id, &user.nickname)
+            .await
+        {
             tracing::warn!(error = %e, "search index update failed");
         }
     }

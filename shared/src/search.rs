@@ -87,10 +87,20 @@ impl SearchIndex {
     }
 
     /// Indexes (or re-indexes) a channel name or a live title.
-    pub async fn put(&self, kind: Kind, id: &str, channel_id: &str, text: &str) -> redis::RedisResult<()> {
+    pub async fn put(
+        &self,
+        kind: Kind,
+        id: &str,
+        channel_id: &str,
+        text: &str,
+    ) -> redis::RedisResult<()> {
         let doc = format!("{}:{id}", kind.prefix());
         let mut conn = self.redis.conn().await?;
-        let old: Option<String> = redis::cmd("HGET").arg(doc_key(&doc)).arg("norm").query_async(&mut conn).await?;
+        let old: Option<String> = redis::cmd("HGET")
+            .arg(doc_key(&doc))
+            .arg("norm")
+            .query_async(&mut conn)
+            .await?;
         let norm = normalize(text);
         let new_grams = grams(&norm);
         let mut pipe = redis::pipe();
@@ -105,7 +115,12 @@ impl SearchIndex {
         }
         pipe.hset_multiple(
             doc_key(&doc),
-            &[("text", text), ("norm", norm.as_str()), ("channel_id", channel_id), ("id", id)],
+            &[
+                ("text", text),
+                ("norm", norm.as_str()),
+                ("channel_id", channel_id),
+                ("id", id),
+            ],
         )
         .ignore();
         pipe.query_async::<()>(&mut conn).await
@@ -115,7 +130,11 @@ impl SearchIndex {
     pub async fn remove(&self, kind: Kind, id: &str) -> redis::RedisResult<()> {
         let doc = format!("{}:{id}", kind.prefix());
         let mut conn = self.redis.conn().await?;
-        let old: Option<String> = redis::cmd("HGET").arg(doc_key(&doc)).arg("norm").query_async(&mut conn).await?;
+        let old: Option<String> = redis::cmd("HGET")
+            .arg(doc_key(&doc))
+            .arg("norm")
+            .query_async(&mut conn)
+            .await?;
         let mut pipe = redis::pipe();
         pipe.atomic();
         for g in grams(&old.unwrap_or_default()) {
@@ -129,7 +148,10 @@ impl SearchIndex {
     pub async fn set_live(&self, channel_id: &str, live: bool) -> redis::RedisResult<()> {
         let mut conn = self.redis.conn().await?;
         let mut cmd = redis::cmd(if live { "SADD" } else { "SREM" });
-        cmd.arg(LIVE_CHANNELS).arg(channel_id).query_async::<()>(&mut conn).await
+        cmd.arg(LIVE_CHANNELS)
+            .arg(channel_id)
+            .query_async::<()>(&mut conn)
+            .await
     }
 
     pub async fn search(&self, query: &str, limit: usize) -> redis::RedisResult<Vec<Hit>> {
@@ -139,8 +161,14 @@ impl SearchIndex {
         }
         let keys: Vec<String> = query_grams(&q).iter().map(|g| gram_key(g)).collect();
         let mut conn = self.redis.conn().await?;
-        let docs: Vec<String> = redis::cmd("SINTER").arg(&keys).query_async(&mut conn).await?;
-        let live: BTreeSet<String> = redis::cmd("SMEMBERS").arg(LIVE_CHANNELS).query_async(&mut conn).await?;
+        let docs: Vec<String> = redis::cmd("SINTER")
+            .arg(&keys)
+            .query_async(&mut conn)
+            .await?;
+        let live: BTreeSet<String> = redis::cmd("SMEMBERS")
+            .arg(LIVE_CHANNELS)
+            .query_async(&mut conn)
+            .await?;
         let mut hits = Vec::new();
         // Candidates are few (they share every bigram); confirm each.
         for doc in docs.iter().take(500) {
@@ -149,16 +177,30 @@ impl SearchIndex {
                 .arg(&["text", "norm", "channel_id", "id"])
                 .query_async(&mut conn)
                 .await?;
-            let [Some(text), Some(norm), Some(channel_id), Some(id)] = <[Option<String>; 4]>::try_from(fields).unwrap_or_default()
+            let [Some(text), Some(norm), Some(channel_id), Some(id)] =
+                <[Option<String>; 4]>::try_from(fields).unwrap_or_default()
             else {
                 continue;
             };
             if !norm.contains(&q) {
                 continue;
             }
-            let kind = if doc.starts_with("live:") { Kind::Live } else { Kind::Channel };
+            let kind = if doc.starts_with("live:") {
+                Kind::Live
+            } else {
+                Kind::Channel
+            };
             let is_live = kind == Kind::Live || live.contains(&channel_id);
-            hits.push((norm.starts_with(&q), Hit { kind, id, channel_id, text, live: is_live }));
+            hits.push((
+                norm.starts_with(&q),
+                Hit {
+                    kind,
+                    id,
+                    channel_id,
+                    text,
+                    live: is_live,
+                },
+            ));
         }
         hits.sort_by(|(pa, a), (pb, b)| {
             b.live

@@ -1,6 +1,7 @@
 //! HMAC-SHA256 request signatures between the media node and the channels function's internal
-//! routes. The signature covers method, path, body digest and a timestamp; the verifier refuses
-//! timestamps more than 30 s away and signatures it has seen before (Redis, single use).
+//! routes. The signature covers method, path, body digest, a timestamp and a random nonce; the
+//! verifier refuses timestamps more than 30 s away and signatures it has seen before (Redis,
+//! single use). The nonce lets two identical requests in one second both be legitimate.
 
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
@@ -9,19 +10,50 @@ use crate::{auth::secret, error::ApiError, stores::redis::Redis};
 
 pub const TIMESTAMP_HEADER: &str = "x-lait-timestamp";
 pub const SIGNATURE_HEADER: &str = "x-lait-signature";
+pub const NONCE_HEADER: &str = "x-lait-nonce";
 pub const MAX_SKEW_SECS: i64 = 30;
 
-fn canonical(ts: i64, method: &str, path: &str, body: &[u8]) -> String {
-    let digest: String = Sha256::digest(body).iter().map(|b| format!("{b:02x}")).collect();
-    format!("v1\n{ts}\n{}\n{path}\n{digest}", method.to_ascii_uppercase())
+fn canonical(ts: i64, nonce: &str, method: &str, path: &str, body: &[u8]) -> String {
+    let digest: String = Sha256::digest(body)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!(
+        "v1\n{ts}\n{nonce}\n{}\n{path}\n{digest}",
+        method.to_ascii_uppercase()
+    )
 }
 
 /// `v1=<hex>` for a request.
-pub fn sign(secret: &[u8], ts: i64, method: &str, path: &str, body: &[u8]) -> String {
+pub fn sign(secret: &[u8], ts: i64, nonce: &str, method: &str, path: &str, body: &[u8]) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes any key length");
-    mac.update(canonical(ts, method, path, body).as_bytes());
-    let hex: String = mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect();
+    mac.update(canonical(ts, nonce, method, path, body).as_bytes());
+    let hex: String = mac
+        .finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
     format!("v1={hex}")
+}
+
+/// The three headers of a signed request, for the caller (media node, tests).
+pub fn headers(
+    secret: &[u8],
+    now: i64,
+    method: &str,
+    path: &str,
+    body: &[u8],
+) -> [(&'static str, String); 3] {
+    let nonce = secret::random(16);
+    [
+        (TIMESTAMP_HEADER, now.to_string()),
+        (
+            SIGNATURE_HEADER,
+            sign(secret, now, &nonce, method, path, body),
+        ),
+        (NONCE_HEADER, nonce),
+    ]
 }
 
 /// Checks a signed request; `Err(403)` for a missing, wrong, stale or replayed signature.
@@ -29,8 +61,7 @@ pub async fn verify(
     redis: &Redis,
     secret: &[u8],
     now: i64,
-    timestamp: Option<&str>,
-    signature: Option<&str>,
+    headers: &http::HeaderMap,
     method: &str,
     path: &str,
     body: &[u8],
@@ -39,14 +70,22 @@ pub async fn verify(
         tracing::warn!(reason = why, path, "refused an internal request");
         ApiError::forbidden("invalid request signature")
     };
-    let (Some(ts), Some(sig)) = (timestamp, signature) else {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let (Some(ts), Some(nonce), Some(sig)) = (
+        header(TIMESTAMP_HEADER),
+        header(NONCE_HEADER),
+        header(SIGNATURE_HEADER),
+    ) else {
         return Err(refuse("unsigned"));
     };
+    if nonce.len() < 16 {
+        return Err(refuse("short nonce"));
+    }
     let ts: i64 = ts.parse().map_err(|_| refuse("bad timestamp"))?;
     if (now - ts).abs() > MAX_SKEW_SECS {
         return Err(refuse("stale timestamp"));
     }
-    if !secret::same(&sign(secret, ts, method, path, body), sig) {
+    if !secret::same(&sign(secret, ts, nonce, method, path, body), sig) {
         return Err(refuse("bad signature"));
     }
     // Single use: a captured request cannot be sent again within the skew window.
@@ -71,13 +110,18 @@ mod tests {
 
     #[test]
     fn signatures_cover_every_part() {
-        let s = sign(b"k", 100, "POST", "/internal/media/publish", b"{}");
+        let p = "/internal/media/publish";
+        let s = sign(b"k", 100, "n", "POST", p, b"{}");
         assert!(s.starts_with("v1=") && s.len() == 67);
-        assert_ne!(s, sign(b"k", 101, "POST", "/internal/media/publish", b"{}"));
-        assert_ne!(s, sign(b"k", 100, "GET", "/internal/media/publish", b"{}"));
-        assert_ne!(s, sign(b"k", 100, "POST", "/internal/media/heartbeat", b"{}"));
-        assert_ne!(s, sign(b"k", 100, "POST", "/internal/media/publish", b"{ }"));
-        assert_ne!(s, sign(b"j", 100, "POST", "/internal/media/publish", b"{}"));
-        assert_eq!(s, sign(b"k", 100, "post", "/internal/media/publish", b"{}"));
+        assert_ne!(s, sign(b"k", 101, "n", "POST", p, b"{}"));
+        assert_ne!(s, sign(b"k", 100, "m", "POST", p, b"{}"));
+        assert_ne!(s, sign(b"k", 100, "n", "GET", p, b"{}"));
+        assert_ne!(
+            s,
+            sign(b"k", 100, "n", "POST", "/internal/media/heartbeat", b"{}")
+        );
+        assert_ne!(s, sign(b"k", 100, "n", "POST", p, b"{ }"));
+        assert_ne!(s, sign(b"j", 100, "n", "POST", p, b"{}"));
+        assert_eq!(s, sign(b"k", 100, "n", "post", p, b"{}"));
     }
 }

@@ -10,7 +10,9 @@ use axum::{
 };
 use lait_shared::{
     ApiError, ApiResult,
-    channels::{HeartbeatRequest, HeartbeatResponse, PublishRequest, PublishResponse, UnpublishRequest},
+    channels::{
+        HeartbeatRequest, HeartbeatResponse, PublishRequest, PublishResponse, UnpublishRequest,
+    },
     http::{Json, parse_json},
     signing,
     stores::dynamo::now_secs,
@@ -27,10 +29,6 @@ pub fn routes() -> OpenApiRouter<State> {
         .routes(routes!(unpublish))
 }
 
-fn header(headers: &axum::http::HeaderMap, name: &str) -> Option<String> {
-    headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
-}
-
 /// A JSON body whose signature checked out.
 pub struct Signed<T>(pub T);
 
@@ -40,17 +38,13 @@ impl<T: DeserializeOwned> FromRequest<State> for Signed<T> {
     async fn from_request(req: Request, state: &State) -> Result<Self, Self::Rejection> {
         let method = req.method().to_string();
         let path = req.uri().path().to_owned();
-        let (ts, sig) = (
-            header(req.headers(), signing::TIMESTAMP_HEADER),
-            header(req.headers(), signing::SIGNATURE_HEADER),
-        );
+        let headers = req.headers().clone();
         let body = Bytes::from_request(req, state).await?;
         signing::verify(
             &state.deps.redis,
             &state.config.media_secret,
             now_secs(),
-            ts.as_deref(),
-            sig.as_deref(),
+            &headers,
             &method,
             &path,
             &body,
@@ -67,21 +61,30 @@ impl<T: DeserializeOwned> FromRequest<State> for Signed<T> {
         (status = 403, description = "bad signature or unknown key", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "the channel is already live", body = Problem, content_type = "application/problem+json"),
     ))]
-async fn publish(S(state): S<State>, Signed(req): Signed<PublishRequest>) -> ApiResult<Json<PublishResponse>> {
+async fn publish(
+    S(state): S<State>,
+    Signed(req): Signed<PublishRequest>,
+) -> ApiResult<Json<PublishResponse>> {
     Ok(Json(state.channels.publish(&req).await?))
 }
 
 /// Every 10 s while live: stream health in, `continue` or `stop` out.
 #[utoipa::path(post, path = "/internal/media/heartbeat", tag = "internal", request_body = HeartbeatRequest,
     responses((status = 200, body = HeartbeatResponse), (status = 403, body = Problem, content_type = "application/problem+json")))]
-async fn heartbeat(S(state): S<State>, Signed(req): Signed<HeartbeatRequest>) -> ApiResult<Json<HeartbeatResponse>> {
+async fn heartbeat(
+    S(state): S<State>,
+    Signed(req): Signed<HeartbeatRequest>,
+) -> ApiResult<Json<HeartbeatResponse>> {
     Ok(Json(state.channels.heartbeat(&req).await?))
 }
 
 /// The publisher left: end the live and record its VOD.
 #[utoipa::path(post, path = "/internal/media/unpublish", tag = "internal", request_body = UnpublishRequest,
     responses((status = 204), (status = 403, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json")))]
-async fn unpublish(S(state): S<State>, Signed(req): Signed<UnpublishRequest>) -> ApiResult<axum::http::StatusCode> {
+async fn unpublish(
+    S(state): S<State>,
+    Signed(req): Signed<UnpublishRequest>,
+) -> ApiResult<axum::http::StatusCode> {
     state.channels.unpublish(&req).await?;
     Ok(axum::http::StatusCode::NO_CONTENT)
 }
@@ -93,7 +96,9 @@ pub async fn reaper_loop(state: State, every: Duration) {
     loop {
         tick.tick().await;
         match state.channels.reap().await {
-            Ok(ended) if !ended.is_empty() => tracing::info!(count = ended.len(), "reaper ended stale lives"),
+            Ok(ended) if !ended.is_empty() => {
+                tracing::info!(count = ended.len(), "reaper ended stale lives")
+            }
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "reaper run failed"),
         }
@@ -117,7 +122,12 @@ pub async fn delete_prefix(state: &State, prefix: &str) -> ApiResult<()> {
         let ids: Vec<_> = page
             .contents()
             .iter()
-            .filter_map(|o| aws_sdk_s3::types::ObjectIdentifier::builder().key(o.key()?).build().ok())
+            .filter_map(|o| {
+                aws_sdk_s3::types::ObjectIdentifier::builder()
+                    .key(o.key()?)
+                    .build()
+                    .ok()
+            })
             .collect();
         if !ids.is_empty() {
             let delete = aws_sdk_s3::types::Delete::builder()
@@ -125,7 +135,12 @@ pub async fn delete_prefix(state: &State, prefix: &str) -> ApiResult<()> {
                 .quiet(true)
                 .build()
                 .map_err(ApiError::internal)?;
-            s3.delete_objects().bucket(bucket).delete(delete).send().await.map_err(ApiError::internal)?;
+            s3.delete_objects()
+                .bucket(bucket)
+                .delete(delete)
+                .send()
+                .await
+                .map_err(ApiError::internal)?;
         }
         token = page.next_continuation_token;
         if token.is_none() {

@@ -116,7 +116,8 @@ pub fn app(state: State) -> Router {
 pub(crate) type Problem = lait_shared::openapi::Problem;
 
 fn parse_id<T: std::str::FromStr>(raw: &str, what: &str) -> ApiResult<T> {
-    raw.parse().map_err(|_| ApiError::not_found(format!("no such {what}")))
+    raw.parse()
+        .map_err(|_| ApiError::not_found(format!("no such {what}")))
 }
 
 // ---- views ----
@@ -169,7 +170,10 @@ async fn view(state: &State, c: ChannelRecord, viewer: Option<&UserId>) -> ApiRe
     Ok(ChannelView {
         owner: OwnerView {
             id: c.owner_id,
-            nickname: owner.as_ref().map(|o| o.nickname.clone()).unwrap_or_default(),
+            nickname: owner
+                .as_ref()
+                .map(|o| o.nickname.clone())
+                .unwrap_or_default(),
             avatar_url: owner
                 .and_then(|o| o.avatar_key)
                 .map(|k| state.channels.media_url(&k)),
@@ -220,7 +224,11 @@ async fn rotate_key(S(state): S<State>, user: AuthUser) -> ApiResult<Json<MineVi
 /// A channel's public page data.
 #[utoipa::path(get, path = "/api/channels/{id}", tag = "channels", params(("id" = String, Path)),
     responses((status = 200, body = ChannelView), (status = 404, body = Problem, content_type = "application/problem+json")))]
-async fn get_channel(S(state): S<State>, user: MaybeAuthUser, Path(id): Path<String>) -> ApiResult<Json<ChannelView>> {
+async fn get_channel(
+    S(state): S<State>,
+    user: MaybeAuthUser,
+    Path(id): Path<String>,
+) -> ApiResult<Json<ChannelView>> {
     let c = state.channels.channel(&parse_id(&id, "channel")?).await?;
     Ok(Json(view(&state, c, user.0.as_ref().map(|u| &u.id)).await?))
 }
@@ -261,18 +269,33 @@ async fn patch_channel(
     Path(id): Path<String>,
     Json(req): Json<ChannelPatchRequest>,
 ) -> ApiResult<Json<ChannelView>> {
-    let channel = state.channels.owned(&parse_id(&id, "channel")?, &user.id).await?;
+    let channel = state
+        .channels
+        .owned(&parse_id(&id, "channel")?, &user.id)
+        .await?;
     let mut errors: Vec<FieldError> = Vec::new();
     let mut ok = |r: Result<String, FieldError>| r.map_err(|e| errors.push(e)).ok();
     let patch = ChannelPatch {
-        name: req.name.as_deref().and_then(|v| ok(text("name", v, 40, false))),
-        description: req.description.as_deref().and_then(|v| ok(optional_text("description", v, 500, true))),
-        category: req.category.as_ref().map(|c| c.as_deref().and_then(|v| ok(category("category", v)))),
-        stream_title: req.stream_title.as_ref().map(|c| c.as_deref().and_then(|v| ok(text("stream_title", v, 100, false)))),
-        stream_category: req
-            .stream_category
+        name: req
+            .name
+            .as_deref()
+            .and_then(|v| ok(text("name", v, 40, false))),
+        description: req
+            .description
+            .as_deref()
+            .and_then(|v| ok(optional_text("description", v, 500, true))),
+        category: req
+            .category
             .as_ref()
-            .map(|c| c.as_deref().and_then(|v| ok(category("stream_category", v)))),
+            .map(|c| c.as_deref().and_then(|v| ok(category("category", v)))),
+        stream_title: req.stream_title.as_ref().map(|c| {
+            c.as_deref()
+                .and_then(|v| ok(text("stream_title", v, 100, false)))
+        }),
+        stream_category: req.stream_category.as_ref().map(|c| {
+            c.as_deref()
+                .and_then(|v| ok(category("stream_category", v)))
+        }),
         image_key: None,
         low_latency: req.low_latency,
     };
@@ -303,9 +326,18 @@ async fn image_upload(
     Path(id): Path<String>,
     Json(req): Json<ImageUploadRequest>,
 ) -> ApiResult<Json<PresignedUpload>> {
-    let c = state.channels.owned(&parse_id(&id, "channel")?, &user.id).await?;
+    let c = state
+        .channels
+        .owned(&parse_id(&id, "channel")?, &user.id)
+        .await?;
     let up = uploads::AVATAR
-        .presign(&state.deps.s3, &state.deps.stores.media_bucket, &image_prefix(&c.id), &req.content_type, req.content_length)
+        .presign(
+            &state.deps.s3,
+            &state.deps.stores.media_bucket,
+            &image_prefix(&c.id),
+            &req.content_type,
+            req.content_length,
+        )
         .await?;
     Ok(Json(up))
 }
@@ -325,9 +357,17 @@ async fn image_confirm(
     Path(id): Path<String>,
     Json(req): Json<ImageConfirm>,
 ) -> ApiResult<Json<ChannelView>> {
-    let c = state.channels.owned(&parse_id(&id, "channel")?, &user.id).await?;
+    let c = state
+        .channels
+        .owned(&parse_id(&id, "channel")?, &user.id)
+        .await?;
     uploads::AVATAR
-        .confirm(&state.deps.s3, &state.deps.stores.media_bucket, &image_prefix(&c.id), &req.key)
+        .confirm(
+            &state.deps.s3,
+            &state.deps.stores.media_bucket,
+            &image_prefix(&c.id),
+            &req.key,
+        )
         .await?;
     let patch = ChannelPatch {
         image_key: Some(req.key),
@@ -342,11 +382,17 @@ async fn image_confirm(
 /// Follow a channel (idempotent).
 #[utoipa::path(put, path = "/api/channels/{id}/follow", tag = "follows", security(("bearer" = [])), params(("id" = String, Path)),
     responses((status = 204), (status = 404, body = Problem, content_type = "application/problem+json")))]
-async fn follow(S(state): S<State>, user: AuthUser, Path(id): Path<String>) -> ApiResult<StatusCode> {
+async fn follow(
+    S(state): S<State>,
+    user: AuthUser,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
     let id: ChannelId = parse_id(&id, "channel")?;
     match state.channels.store.follow(&user.id, &id).await {
         Ok(_) => Ok(StatusCode::NO_CONTENT),
-        Err(lait_shared::channels::store::StoreError::Conflict) => Err(ApiError::not_found("no such channel")),
+        Err(lait_shared::channels::store::StoreError::Conflict) => {
+            Err(ApiError::not_found("no such channel"))
+        }
         Err(e) => Err(Channels::store_error(e)),
     }
 }
@@ -354,7 +400,11 @@ async fn follow(S(state): S<State>, user: AuthUser, Path(id): Path<String>) -> A
 /// Unfollow a channel (idempotent).
 #[utoipa::path(delete, path = "/api/channels/{id}/follow", tag = "follows", security(("bearer" = [])), params(("id" = String, Path)),
     responses((status = 204)))]
-async fn unfollow(S(state): S<State>, user: AuthUser, Path(id): Path<String>) -> ApiResult<StatusCode> {
+async fn unfollow(
+    S(state): S<State>,
+    user: AuthUser,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
     let id: ChannelId = parse_id(&id, "channel")?;
     state.channels.store.unfollow(&user.id, &id).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -387,7 +437,11 @@ async fn following(S(state): S<State>, user: AuthUser) -> ApiResult<Json<Vec<Fol
         .collect();
     out.sort_by(|a, b| {
         let viewers = |f: &FollowedChannel| f.live.as_ref().map(|l| l.viewer_count);
-        b.live.is_some().cmp(&a.live.is_some()).then(viewers(b).cmp(&viewers(a))).then(a.name.cmp(&b.name))
+        b.live
+            .is_some()
+            .cmp(&a.live.is_some())
+            .then(viewers(b).cmp(&viewers(a)))
+            .then(a.name.cmp(&b.name))
     });
     Ok(Json(out))
 }
@@ -403,15 +457,24 @@ pub struct ModeratorView {
 /// A channel's moderators (owner and moderators only).
 #[utoipa::path(get, path = "/api/channels/{id}/moderators", tag = "moderators", security(("bearer" = [])), params(("id" = String, Path)),
     responses((status = 200, body = Vec<ModeratorView>), (status = 403, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json")))]
-async fn list_moderators(S(state): S<State>, user: AuthUser, Path(id): Path<String>) -> ApiResult<Json<Vec<ModeratorView>>> {
+async fn list_moderators(
+    S(state): S<State>,
+    user: AuthUser,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Vec<ModeratorView>>> {
     let c = state.channels.channel(&parse_id(&id, "channel")?).await?;
     if !state.channels.can_moderate(&c, &user.id).await? {
-        return Err(ApiError::forbidden("only the owner and moderators see the moderator list"));
+        return Err(ApiError::forbidden(
+            "only the owner and moderators see the moderator list",
+        ));
     }
     let mut out = Vec::new();
     for m in state.channels.store.moderators(&c.id).await? {
         if let Some(u) = state.users.get(&m).await? {
-            out.push(ModeratorView { id: u.id, nickname: u.nickname });
+            out.push(ModeratorView {
+                id: u.id,
+                nickname: u.nickname,
+            });
         }
     }
     Ok(Json(out))
@@ -421,16 +484,30 @@ async fn list_moderators(S(state): S<State>, user: AuthUser, Path(id): Path<Stri
 #[utoipa::path(put, path = "/api/channels/{id}/moderators/{user_id}", tag = "moderators", security(("bearer" = [])),
     params(("id" = String, Path), ("user_id" = String, Path)),
     responses((status = 204), (status = 403, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json")))]
-async fn add_moderator(S(state): S<State>, user: AuthUser, Path((id, uid)): Path<(String, String)>) -> ApiResult<StatusCode> {
-    let c = state.channels.owned(&parse_id(&id, "channel")?, &user.id).await?;
+async fn add_moderator(
+    S(state): S<State>,
+    user: AuthUser,
+    Path((id, uid)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    let c = state
+        .channels
+        .owned(&parse_id(&id, "channel")?, &user.id)
+        .await?;
     let target: UserId = parse_id(&uid, "user")?;
     if state.users.get(&target).await?.is_none() {
         return Err(ApiError::not_found("no such user"));
     }
     if target == c.owner_id {
-        return Err(ApiError::field("user_id", "the owner already has every right"));
+        return Err(ApiError::field(
+            "user_id",
+            "the owner already has every right",
+        ));
     }
-    state.channels.store.add_moderator(&c.id, &target, &user.id).await?;
+    state
+        .channels
+        .store
+        .add_moderator(&c.id, &target, &user.id)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -438,10 +515,21 @@ async fn add_moderator(S(state): S<State>, user: AuthUser, Path((id, uid)): Path
 #[utoipa::path(delete, path = "/api/channels/{id}/moderators/{user_id}", tag = "moderators", security(("bearer" = [])),
     params(("id" = String, Path), ("user_id" = String, Path)),
     responses((status = 204), (status = 403, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json")))]
-async fn remove_moderator(S(state): S<State>, user: AuthUser, Path((id, uid)): Path<(String, String)>) -> ApiResult<StatusCode> {
-    let c = state.channels.owned(&parse_id(&id, "channel")?, &user.id).await?;
+async fn remove_moderator(
+    S(state): S<State>,
+    user: AuthUser,
+    Path((id, uid)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    let c = state
+        .channels
+        .owned(&parse_id(&id, "channel")?, &user.id)
+        .await?;
     let target: UserId = parse_id(&uid, "user")?;
-    state.channels.store.remove_moderator(&c.id, &target).await?;
+    state
+        .channels
+        .store
+        .remove_moderator(&c.id, &target)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -526,11 +614,21 @@ pub struct LiveView {
 
 async fn live_view(state: &State, l: LiveRecord) -> ApiResult<LiveView> {
     let live = l.status == LiveStatus::Live;
-    let viewers = if live { state.channels.viewer_counts(&[l.channel_id]).await?[0] } else { 0 };
+    let viewers = if live {
+        state.channels.viewer_counts(&[l.channel_id]).await?[0]
+    } else {
+        0
+    };
     Ok(LiveView {
-        thumbnail_url: state.channels.media_url(&format!("thumbs/{}/latest.jpg", l.channel_id)),
+        thumbnail_url: state
+            .channels
+            .media_url(&format!("thumbs/{}/latest.jpg", l.channel_id)),
         playlist_url: if live {
-            Some(state.channels.media_url(&format!("live/{}/{}/master.m3u8", l.channel_id, l.id)))
+            Some(
+                state
+                    .channels
+                    .media_url(&format!("live/{}/{}/master.m3u8", l.channel_id, l.id)),
+            )
         } else {
             l.vod_key.as_deref().map(|k| state.channels.media_url(k))
         },
@@ -573,16 +671,36 @@ pub struct LivePatch {
 /// Change a live's title or category (owner only).
 #[utoipa::path(patch, path = "/api/lives/{id}", tag = "lives", security(("bearer" = [])), params(("id" = String, Path)), request_body = LivePatch,
     responses((status = 200, body = LiveView), (status = 400, body = Problem, content_type = "application/problem+json"), (status = 403, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json")))]
-async fn patch_live(S(state): S<State>, user: AuthUser, Path(id): Path<String>, Json(req): Json<LivePatch>) -> ApiResult<Json<LiveView>> {
+async fn patch_live(
+    S(state): S<State>,
+    user: AuthUser,
+    Path(id): Path<String>,
+    Json(req): Json<LivePatch>,
+) -> ApiResult<Json<LiveView>> {
     let live = load_live(&state, &id).await?;
     state.channels.owned(&live.channel_id, &user.id).await?;
-    let title = req.title.as_deref().map(|t| text("title", t, 100, false)).transpose();
-    let cat = req.category.as_deref().map(|c| category("category", c)).transpose();
+    let title = req
+        .title
+        .as_deref()
+        .map(|t| text("title", t, 100, false))
+        .transpose();
+    let cat = req
+        .category
+        .as_deref()
+        .map(|c| category("category", c))
+        .transpose();
     let (title, cat) = match (title, cat) {
         (Ok(t), Ok(c)) => (t, c),
-        (t, c) => return Err(ApiError::validation([t.err(), c.err()].into_iter().flatten().collect())),
+        (t, c) => {
+            return Err(ApiError::validation(
+                [t.err(), c.err()].into_iter().flatten().collect(),
+            ));
+        }
     };
-    let updated = state.channels.update_live(&live, title.as_deref(), cat.as_deref()).await?;
+    let updated = state
+        .channels
+        .update_live(&live, title.as_deref(), cat.as_deref())
+        .await?;
     Ok(Json(live_view(&state, updated).await?))
 }
 
@@ -591,7 +709,11 @@ async fn patch_live(S(state): S<State>, user: AuthUser, Path(id): Path<String>, 
 /// A channel's past broadcasts that kept a recording, newest first.
 #[utoipa::path(get, path = "/api/channels/{id}/vods", tag = "vods", params(("id" = String, Path), PageQuery),
     responses((status = 200, body = Paged<LiveView>), (status = 404, body = Problem, content_type = "application/problem+json")))]
-async fn list_vods(S(state): S<State>, Path(id): Path<String>, Query(q): Query<PageQuery>) -> ApiResult<Json<Paged<LiveView>>> {
+async fn list_vods(
+    S(state): S<State>,
+    Path(id): Path<String>,
+    Query(q): Query<PageQuery>,
+) -> ApiResult<Json<Paged<LiveView>>> {
     let c = state.channels.channel(&parse_id(&id, "channel")?).await?;
     let page = state
         .channels
@@ -603,13 +725,20 @@ async fn list_vods(S(state): S<State>, Path(id): Path<String>, Query(q): Query<P
     for l in page.items {
         items.push(live_view(&state, l).await?);
     }
-    Ok(Json(Paged { items, next: page.next }))
+    Ok(Json(Paged {
+        items,
+        next: page.next,
+    }))
 }
 
 /// Delete a VOD and its media (owner only).
 #[utoipa::path(delete, path = "/api/vods/{id}", tag = "vods", security(("bearer" = [])), params(("id" = String, Path)),
     responses((status = 204), (status = 403, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json")))]
-async fn delete_vod(S(state): S<State>, user: AuthUser, Path(id): Path<String>) -> ApiResult<StatusCode> {
+async fn delete_vod(
+    S(state): S<State>,
+    user: AuthUser,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
     let live = load_live(&state, &id).await?;
     state.channels.owned(&live.channel_id, &user.id).await?;
     if live.status != LiveStatus::Ended || live.vod_key.is_none() {
@@ -631,8 +760,17 @@ pub struct SearchQuery {
 /// Search channel names and live titles (live first). Rate limited per client address.
 #[utoipa::path(get, path = "/api/search", tag = "search", params(SearchQuery),
     responses((status = 200, body = Vec<Hit>), (status = 400, body = Problem, content_type = "application/problem+json"), (status = 429, body = Problem, content_type = "application/problem+json")))]
-async fn search(S(state): S<State>, ip: ClientIp, Query(q): Query<SearchQuery>) -> ApiResult<Json<Vec<Hit>>> {
-    ratelimit::hit(&state.deps.redis, &format!("rl:search:ip:{}", ip.0), state.config.search_limit).await?;
+async fn search(
+    S(state): S<State>,
+    ip: ClientIp,
+    Query(q): Query<SearchQuery>,
+) -> ApiResult<Json<Vec<Hit>>> {
+    ratelimit::hit(
+        &state.deps.redis,
+        &format!("rl:search:ip:{}", ip.0),
+        state.config.search_limit,
+    )
+    .await?;
     let query = q.q.trim();
     let n = query.chars().count();
     if n == 0 || n > 50 {

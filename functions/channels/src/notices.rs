@@ -62,7 +62,11 @@ pub struct NoticeInput {
 /// A channel's notices, newest first.
 #[utoipa::path(get, path = "/api/channels/{id}/notices", tag = "notices", params(("id" = String, Path), PageQuery),
     responses((status = 200, body = Paged<NoticeView>), (status = 404, body = Problem, content_type = "application/problem+json")))]
-async fn list(S(state): S<State>, Path(id): Path<String>, Query(q): Query<PageQuery>) -> ApiResult<Json<Paged<NoticeView>>> {
+async fn list(
+    S(state): S<State>,
+    Path(id): Path<String>,
+    Query(q): Query<PageQuery>,
+) -> ApiResult<Json<Paged<NoticeView>>> {
     let c = state.channels.channel(&parse_id(&id, "channel")?).await?;
     let page = state
         .channels
@@ -86,12 +90,19 @@ async fn create(
     Path(id): Path<String>,
     Json(req): Json<NoticeInput>,
 ) -> ApiResult<(StatusCode, Json<NoticeView>)> {
-    let c = state.channels.owned(&parse_id(&id, "channel")?, &user.id).await?;
+    let c = state
+        .channels
+        .owned(&parse_id(&id, "channel")?, &user.id)
+        .await?;
     let title = text("title", req.title.as_deref().unwrap_or(""), 100, false);
     let body = text("body", req.body.as_deref().unwrap_or(""), 5000, true);
     let (title, body) = match (title, body) {
         (Ok(t), Ok(b)) => (t, b),
-        (t, b) => return Err(ApiError::validation([t.err(), b.err()].into_iter().flatten().collect())),
+        (t, b) => {
+            return Err(ApiError::validation(
+                [t.err(), b.err()].into_iter().flatten().collect(),
+            ));
+        }
     };
     let now = now_rfc3339();
     let notice = NoticeRecord {
@@ -104,7 +115,12 @@ async fn create(
         created_at: now.clone(),
         updated_at: now,
     };
-    state.channels.store.put_notice(&notice, true).await.map_err(lait_shared::channels::Channels::store_error)?;
+    state
+        .channels
+        .store
+        .put_notice(&notice, true)
+        .await
+        .map_err(lait_shared::channels::Channels::store_error)?;
     Ok((StatusCode::CREATED, Json(notice.into())))
 }
 
@@ -121,7 +137,10 @@ async fn load(state: &State, id: &str, nid: &str) -> ApiResult<NoticeRecord> {
 
 #[utoipa::path(get, path = "/api/channels/{id}/notices/{notice_id}", tag = "notices", params(("id" = String, Path), ("notice_id" = String, Path)),
     responses((status = 200, body = NoticeView), (status = 404, body = Problem, content_type = "application/problem+json")))]
-async fn get_one(S(state): S<State>, Path((id, nid)): Path<(String, String)>) -> ApiResult<Json<NoticeView>> {
+async fn get_one(
+    S(state): S<State>,
+    Path((id, nid)): Path<(String, String)>,
+) -> ApiResult<Json<NoticeView>> {
     Ok(Json(load(&state, &id, &nid).await?.into()))
 }
 
@@ -137,11 +156,23 @@ async fn update(
 ) -> ApiResult<Json<NoticeView>> {
     let mut notice = load(&state, &id, &nid).await?;
     state.channels.owned(&notice.channel_id, &user.id).await?;
-    let title = req.title.as_deref().map(|t| text("title", t, 100, false)).transpose();
-    let body = req.body.as_deref().map(|b| text("body", b, 5000, true)).transpose();
+    let title = req
+        .title
+        .as_deref()
+        .map(|t| text("title", t, 100, false))
+        .transpose();
+    let body = req
+        .body
+        .as_deref()
+        .map(|b| text("body", b, 5000, true))
+        .transpose();
     let (title, body) = match (title, body) {
         (Ok(t), Ok(b)) => (t, b),
-        (t, b) => return Err(ApiError::validation([t.err(), b.err()].into_iter().flatten().collect())),
+        (t, b) => {
+            return Err(ApiError::validation(
+                [t.err(), b.err()].into_iter().flatten().collect(),
+            ));
+        }
     };
     if let Some(t) = title {
         notice.title = t;
@@ -153,7 +184,12 @@ async fn update(
         notice.comments = c;
     }
     notice.updated_at = now_rfc3339();
-    state.channels.store.put_notice(&notice, false).await.map_err(lait_shared::channels::Channels::store_error)?;
+    state
+        .channels
+        .store
+        .put_notice(&notice, false)
+        .await
+        .map_err(lait_shared::channels::Channels::store_error)?;
     Ok(Json(notice.into()))
 }
 
@@ -161,10 +197,19 @@ async fn update(
 #[utoipa::path(delete, path = "/api/channels/{id}/notices/{notice_id}", tag = "notices", security(("bearer" = [])),
     params(("id" = String, Path), ("notice_id" = String, Path)),
     responses((status = 204), (status = 403, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json")))]
-async fn delete(S(state): S<State>, user: AuthUser, Path((id, nid)): Path<(String, String)>) -> ApiResult<StatusCode> {
+async fn delete(
+    S(state): S<State>,
+    user: AuthUser,
+    Path((id, nid)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
     let notice = load(&state, &id, &nid).await?;
     state.channels.owned(&notice.channel_id, &user.id).await?;
-    if !state.channels.store.delete_notice(&notice.channel_id, &notice.id).await? {
+    if !state
+        .channels
+        .store
+        .delete_notice(&notice.channel_id, &notice.id)
+        .await?
+    {
         return Err(ApiError::not_found("no such notice"));
     }
     Ok(StatusCode::NO_CONTENT)

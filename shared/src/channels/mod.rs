@@ -42,7 +42,10 @@ pub struct ChannelsConfig {
 impl ChannelsConfig {
     pub fn read(env: &mut Env) -> Self {
         Self {
-            cdn_base: env.or("LAIT_CDN_BASE_URL", "/media".to_owned()).trim_end_matches('/').to_owned(),
+            cdn_base: env
+                .or("LAIT_CDN_BASE_URL", "/media".to_owned())
+                .trim_end_matches('/')
+                .to_owned(),
             ingest_url: env.or("LAIT_INGEST_URL", "rtmp://127.0.0.1:1935/live".to_owned()),
             heartbeat_timeout: env.secs_or("LAIT_HEARTBEAT_TIMEOUT_SECS", Duration::from_secs(30)),
             lives_cache_ttl: Duration::from_millis(env.or("LAIT_LIVES_CACHE_MS", 1000)),
@@ -79,7 +82,11 @@ impl Ladder {
             // The low-latency profile halves the segment (and so the GOP) length.
             segment_seconds: if low_latency { 0.5 } else { 1.0 },
             low_latency,
-            renditions: vec![r("720p", 720, 2800), r("480p", 480, 1400), r("360p", 360, 800)],
+            renditions: vec![
+                r("720p", 720, 2800),
+                r("480p", 480, 1400),
+                r("360p", 360, 800),
+            ],
         }
     }
 }
@@ -119,7 +126,9 @@ pub fn new_stream_key() -> StreamKeyRecord {
 fn store_err(e: StoreError) -> ApiError {
     match e {
         StoreError::Conflict => ApiError::conflict("the resource changed or is busy; retry"),
-        StoreError::Other(e) if e.to_string() == "bad cursor" => ApiError::bad_request("invalid cursor"),
+        StoreError::Other(e) if e.to_string() == "bad cursor" => {
+            ApiError::bad_request("invalid cursor")
+        }
         StoreError::Other(e) => ApiError::internal(e),
     }
 }
@@ -210,7 +219,11 @@ impl Channels {
     }
 
     /// The owner or one of the channel's moderators.
-    pub async fn can_moderate(&self, channel: &ChannelRecord, user: &UserId) -> Result<bool, ApiError> {
+    pub async fn can_moderate(
+        &self,
+        channel: &ChannelRecord,
+        user: &UserId,
+    ) -> Result<bool, ApiError> {
         Ok(channel.owner_id == *user || self.store.is_moderator(&channel.id, user).await?)
     }
 
@@ -225,16 +238,30 @@ impl Channels {
         Ok((channel, key))
     }
 
-    pub async fn rotate_key(&self, user: &UserId) -> Result<(ChannelRecord, StreamKeyRecord), ApiError> {
+    pub async fn rotate_key(
+        &self,
+        user: &UserId,
+    ) -> Result<(ChannelRecord, StreamKeyRecord), ApiError> {
         let (channel, old) = self.mine(user).await?;
         let next = new_stream_key();
-        self.store.rotate_stream_key(&channel.id, &old, &next).await.map_err(store_err)?;
+        self.store
+            .rotate_stream_key(&channel.id, &old, &next)
+            .await
+            .map_err(store_err)?;
         tracing::info!(channel_id = %channel.id, "stream key rotated");
         Ok((channel, next))
     }
 
-    pub async fn update(&self, channel: &ChannelRecord, patch: &ChannelPatch) -> Result<ChannelRecord, ApiError> {
-        let updated = self.store.update_channel(&channel.id, patch).await.map_err(store_err)?;
+    pub async fn update(
+        &self,
+        channel: &ChannelRecord,
+        patch: &ChannelPatch,
+    ) -> Result<ChannelRecord, ApiError> {
+        let updated = self
+            .store
+            .update_channel(&channel.id, patch)
+            .await
+            .map_err(store_err)?;
         if patch.name.is_some() {
             self.index_channel(&updated).await;
         }
@@ -243,7 +270,11 @@ impl Channels {
 
     /// Keeps a channel's name searchable (best effort: the index is a cache of the table).
     pub async fn index_channel(&self, c: &ChannelRecord) {
-        if let Err(e) = self.search.put(Kind::Channel, &c.id.to_string(), &c.id.to_string(), &c.name).await {
+        if let Err(e) = self
+            .search
+            .put(Kind::Channel, &c.id.to_string(), &c.id.to_string(), &c.name)
+            .await
+        {
             tracing::warn!(error = %e, "search index update failed");
         }
     }
@@ -259,7 +290,11 @@ impl Channels {
             return Err(refused());
         };
         // Defense in depth: the key in force must still be this one.
-        let current = self.store.stream_key(&channel_id).await?.ok_or_else(refused)?;
+        let current = self
+            .store
+            .stream_key(&channel_id)
+            .await?
+            .ok_or_else(refused)?;
         if !secret::same(&current.hash, &hash) {
             return Err(refused());
         }
@@ -294,7 +329,16 @@ impl Channels {
         }
         tracing::info!(channel_id = %channel_id, live_id = %live.id, node_id = %req.node_id, "live started");
         self.on_live_change().await;
-        if let Err(e) = self.search.put(Kind::Live, &live.id.to_string(), &channel_id.to_string(), &title).await {
+        if let Err(e) = self
+            .search
+            .put(
+                Kind::Live,
+                &live.id.to_string(),
+                &channel_id.to_string(),
+                &title,
+            )
+            .await
+        {
             tracing::warn!(error = %e, "search index update failed");
         }
         let _ = self.search.set_live(&channel_id.to_string(), true).await;
@@ -311,7 +355,11 @@ impl Channels {
             action: "stop".into(),
             reason: Some(reason.into()),
         };
-        let Some(live) = self.store.heartbeat(&req.live_id, &req.health, now_secs()).await? else {
+        let Some(live) = self
+            .store
+            .heartbeat(&req.live_id, &req.health, now_secs())
+            .await?
+        else {
             return Ok(stop("the live has ended"));
         };
         let current = self.store.stream_key(&live.channel_id).await?;
@@ -335,13 +383,25 @@ impl Channels {
         let prefix = format!("live/{}/{}/", live.channel_id, live.id);
         let vod = match req.vod_playlist_key.as_deref() {
             Some(k) if k.starts_with(&prefix) && !k.contains("..") => Some(k.to_owned()),
-            Some(_) => return Err(ApiError::field("vod_playlist_key", "must be under this live's prefix")),
+            Some(_) => {
+                return Err(ApiError::field(
+                    "vod_playlist_key",
+                    "must be under this live's prefix",
+                ));
+            }
             None => None,
         };
-        self.end(&live.id, "publisher left", vod, Some(req.duration_secs)).await
+        self.end(&live.id, "publisher left", vod, Some(req.duration_secs))
+            .await
     }
 
-    async fn end(&self, id: &LiveId, reason: &str, vod: Option<String>, duration: Option<f64>) -> Result<(), ApiError> {
+    async fn end(
+        &self,
+        id: &LiveId,
+        reason: &str,
+        vod: Option<String>,
+        duration: Option<f64>,
+    ) -> Result<(), ApiError> {
         let end = LiveEnd {
             ended_at: now_rfc3339(),
             reason: reason.to_owned(),
@@ -351,7 +411,10 @@ impl Channels {
         if let Some(live) = self.store.end_live(id, &end).await? {
             tracing::info!(live_id = %id, channel_id = %live.channel_id, reason, "live ended");
             let _ = self.search.remove(Kind::Live, &id.to_string()).await;
-            let _ = self.search.set_live(&live.channel_id.to_string(), false).await;
+            let _ = self
+                .search
+                .set_live(&live.channel_id.to_string(), false)
+                .await;
             self.on_live_change().await;
         }
         Ok(())
@@ -375,7 +438,10 @@ impl Channels {
     async fn on_live_change(&self) {
         *self.lives_cache.lock().unwrap_or_else(|p| p.into_inner()) = None;
         if let Ok(mut conn) = self.redis.conn().await {
-            let _ = redis::cmd("DEL").arg(LIVES_CACHE_KEY).query_async::<()>(&mut conn).await;
+            let _ = redis::cmd("DEL")
+                .arg(LIVES_CACHE_KEY)
+                .query_async::<()>(&mut conn)
+                .await;
         }
     }
 
@@ -383,13 +449,20 @@ impl Channels {
     /// `lives_cache_ttl`, so the directory costs no table read per request.
     pub async fn lives(&self) -> Result<Arc<Vec<LiveSummary>>, ApiError> {
         let ttl = self.config.lives_cache_ttl;
-        if let Some((at, list)) = self.lives_cache.lock().unwrap_or_else(|p| p.into_inner()).as_ref()
+        if let Some((at, list)) = self
+            .lives_cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
             && at.elapsed() < ttl
         {
             return Ok(list.clone());
         }
         let mut conn = self.redis.conn().await?;
-        let cached: Option<String> = redis::cmd("GET").arg(LIVES_CACHE_KEY).query_async(&mut conn).await?;
+        let cached: Option<String> = redis::cmd("GET")
+            .arg(LIVES_CACHE_KEY)
+            .query_async(&mut conn)
+            .await?;
         let list = match cached.and_then(|c| serde_json::from_str::<Vec<LiveSummary>>(&c).ok()) {
             Some(list) => list,
             None => {
@@ -406,7 +479,8 @@ impl Channels {
             }
         };
         let list = Arc::new(list);
-        *self.lives_cache.lock().unwrap_or_else(|p| p.into_inner()) = Some((Instant::now(), list.clone()));
+        *self.lives_cache.lock().unwrap_or_else(|p| p.into_inner()) =
+            Some((Instant::now(), list.clone()));
         Ok(list)
     }
 
@@ -426,7 +500,11 @@ impl Channels {
                 Some(self.summary(&live, c, viewer_count))
             })
             .collect();
-        out.sort_by(|a, b| b.viewer_count.cmp(&a.viewer_count).then(b.started_at.cmp(&a.started_at)));
+        out.sort_by(|a, b| {
+            b.viewer_count
+                .cmp(&a.viewer_count)
+                .then(b.started_at.cmp(&a.started_at))
+        });
         Ok(out)
     }
 
@@ -460,13 +538,27 @@ impl Channels {
         }
     }
 
-    pub async fn update_live(&self, live: &LiveRecord, title: Option<&str>, category: Option<&str>) -> Result<LiveRecord, ApiError> {
-        let updated = self.store.update_live(&live.id, title, category).await.map_err(store_err)?;
+    pub async fn update_live(
+        &self,
+        live: &LiveRecord,
+        title: Option<&str>,
+        category: Option<&str>,
+    ) -> Result<LiveRecord, ApiError> {
+        let updated = self
+            .store
+            .update_live(&live.id, title, category)
+            .await
+            .map_err(store_err)?;
         if updated.status == LiveStatus::Live {
             if title.is_some() {
                 let _ = self
                     .search
-                    .put(Kind::Live, &live.id.to_string(), &live.channel_id.to_string(), &updated.title)
+                    .put(
+                        Kind::Live,
+                        &live.id.to_string(),
+                        &live.channel_id.to_string(),
+                        &updated.title,
+                    )
                     .await;
             }
             self.on_live_change().await;

@@ -149,16 +149,27 @@ pub fn text(field: &str, raw: &str, max: usize, newlines: bool) -> Result<String
         return Err(FieldError::new(field, "must not be empty"));
     }
     if n > max {
-        return Err(FieldError::new(field, format!("must be at most {max} characters")));
+        return Err(FieldError::new(
+            field,
+            format!("must be at most {max} characters"),
+        ));
     }
     Ok(t)
 }
 
 /// Like [`text`] but empty is allowed.
-pub fn optional_text(field: &str, raw: &str, max: usize, newlines: bool) -> Result<String, FieldError> {
+pub fn optional_text(
+    field: &str,
+    raw: &str,
+    max: usize,
+    newlines: bool,
+) -> Result<String, FieldError> {
     let t = clean_text(raw, newlines);
     if t.chars().count() > max {
-        return Err(FieldError::new(field, format!("must be at most {max} characters")));
+        return Err(FieldError::new(
+            field,
+            format!("must be at most {max} characters"),
+        ));
     }
     Ok(t)
 }

@@ -23,7 +23,9 @@ use super::model::*;
 use crate::{
     config::StoreConfig,
     domain::ids::{ChannelId, LiveId, NoticeId, UserId},
-    stores::dynamo::{self, Item, decode_cursor, encode_cursor, failed_conditions, key, n, put_new, s},
+    stores::dynamo::{
+        self, Item, decode_cursor, encode_cursor, failed_conditions, key, n, put_new, s,
+    },
 };
 
 #[derive(Clone)]
@@ -60,7 +62,9 @@ where
     }
 }
 
-fn is_conditional<E: aws_sdk_dynamodb::error::ProvideErrorMetadata, R>(e: &aws_sdk_dynamodb::error::SdkError<E, R>) -> bool {
+fn is_conditional<E: aws_sdk_dynamodb::error::ProvideErrorMetadata, R>(
+    e: &aws_sdk_dynamodb::error::SdkError<E, R>,
+) -> bool {
     e.as_service_error().and_then(|e| e.code()) == Some("ConditionalCheckFailedException")
 }
 
@@ -103,7 +107,10 @@ impl ChannelsStore {
     }
 
     pub async fn channel(&self, id: &ChannelId) -> anyhow::Result<Option<ChannelRecord>> {
-        self.get_item(channel_pk(id), "META").await?.map(dynamo::from_item).transpose()
+        self.get_item(channel_pk(id), "META")
+            .await?
+            .map(dynamo::from_item)
+            .transpose()
     }
 
     pub async fn channel_of(&self, owner: &UserId) -> anyhow::Result<Option<ChannelId>> {
@@ -121,9 +128,17 @@ impl ChannelsStore {
             for id in chunk {
                 keys = keys.keys(key(channel_pk(id), "META"));
             }
-            let mut request = Some(std::collections::HashMap::from([(self.table.clone(), keys.build()?)]));
+            let mut request = Some(std::collections::HashMap::from([(
+                self.table.clone(),
+                keys.build()?,
+            )]));
             while let Some(req) = request.take().filter(|r| !r.is_empty()) {
-                let res = self.ddb.batch_get_item().set_request_items(Some(req)).send().await?;
+                let res = self
+                    .ddb
+                    .batch_get_item()
+                    .set_request_items(Some(req))
+                    .send()
+                    .await?;
                 if let Some(items) = res.responses.and_then(|mut r| r.remove(&self.table)) {
                     for item in items {
                         out.push(dynamo::from_item(item)?);
@@ -135,11 +150,17 @@ impl ChannelsStore {
         Ok(out)
     }
 
-    pub async fn update_channel(&self, id: &ChannelId, patch: &ChannelPatch) -> Result<ChannelRecord, StoreError> {
+    pub async fn update_channel(
+        &self,
+        id: &ChannelId,
+        patch: &ChannelPatch,
+    ) -> Result<ChannelRecord, StoreError> {
         let mut sets = Vec::new();
         let mut removes = Vec::new();
         let mut values: Vec<(&str, AttributeValue)> = Vec::new();
-        let mut field = |name: &'static str, placeholder: &'static str, value: &Option<Option<String>>| match value {
+        let mut field = |name: &'static str,
+                         placeholder: &'static str,
+                         value: &Option<Option<String>>| match value {
             Some(Some(v)) => {
                 sets.push(format!("{name} = {placeholder}"));
                 values.push((placeholder, s(v.clone())));
@@ -191,10 +212,17 @@ impl ChannelsStore {
     // ---- stream keys ----
 
     pub async fn stream_key(&self, channel: &ChannelId) -> anyhow::Result<Option<StreamKeyRecord>> {
-        self.get_item(channel_pk(channel), "STREAMKEY").await?.map(dynamo::from_item).transpose()
+        self.get_item(channel_pk(channel), "STREAMKEY")
+            .await?
+            .map(dynamo::from_item)
+            .transpose()
     }
 
-    fn key_items(&self, channel: &ChannelId, record: &StreamKeyRecord) -> anyhow::Result<(Item, Item)> {
+    fn key_items(
+        &self,
+        channel: &ChannelId,
+        record: &StreamKeyRecord,
+    ) -> anyhow::Result<(Item, Item)> {
         let mut stored = dynamo::to_item(record)?;
         stored.extend(key(channel_pk(channel), "STREAMKEY"));
         let mut lookup = key(skey_pk(&record.hash), "KEY");
@@ -203,7 +231,11 @@ impl ChannelsStore {
     }
 
     /// Sets the first key of a channel unless it has one; returns the key in force.
-    pub async fn ensure_stream_key(&self, channel: &ChannelId, fresh: StreamKeyRecord) -> anyhow::Result<StreamKeyRecord> {
+    pub async fn ensure_stream_key(
+        &self,
+        channel: &ChannelId,
+        fresh: StreamKeyRecord,
+    ) -> anyhow::Result<StreamKeyRecord> {
         if let Some(existing) = self.stream_key(channel).await? {
             return Ok(existing);
         }
@@ -218,16 +250,22 @@ impl ChannelsStore {
         match res {
             Ok(_) => Ok(fresh),
             // A concurrent first request won; use its key.
-            Err(e) if failed_conditions(&e).is_some() => {
-                self.stream_key(channel).await?.ok_or_else(|| anyhow::anyhow!("stream key vanished"))
-            }
+            Err(e) if failed_conditions(&e).is_some() => self
+                .stream_key(channel)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("stream key vanished")),
             Err(e) => Err(e.into()),
         }
     }
 
     /// Replaces the key: the old lookup item goes in the same transaction, so the old key stops
     /// resolving at once.
-    pub async fn rotate_stream_key(&self, channel: &ChannelId, old: &StreamKeyRecord, next: &StreamKeyRecord) -> Result<(), StoreError> {
+    pub async fn rotate_stream_key(
+        &self,
+        channel: &ChannelId,
+        old: &StreamKeyRecord,
+        next: &StreamKeyRecord,
+    ) -> Result<(), StoreError> {
         let (stored, lookup) = self.key_items(channel, next)?;
         let replace = Put::builder()
             .table_name(&self.table)
@@ -271,7 +309,10 @@ impl ChannelsStore {
         item.extend(key(live_pk(&live.id), "META"));
         if live.status == LiveStatus::Live {
             item.insert("gsi1pk".into(), s("LIVE"));
-            item.insert("gsi1sk".into(), s(format!("{}#{}", live.started_at, live.id)));
+            item.insert(
+                "gsi1sk".into(),
+                s(format!("{}#{}", live.started_at, live.id)),
+            );
         }
         Ok(item)
     }
@@ -295,17 +336,27 @@ impl ChannelsStore {
             .await;
         match res {
             Ok(_) => Ok(()),
-            Err(e) if failed_conditions(&e).is_some_and(|f| !f.is_empty()) => Err(StoreError::Conflict),
+            Err(e) if failed_conditions(&e).is_some_and(|f| !f.is_empty()) => {
+                Err(StoreError::Conflict)
+            }
             Err(e) => Err(StoreError::Other(e.into())),
         }
     }
 
     pub async fn live(&self, id: &LiveId) -> anyhow::Result<Option<LiveRecord>> {
-        self.get_item(live_pk(id), "META").await?.map(dynamo::from_item).transpose()
+        self.get_item(live_pk(id), "META")
+            .await?
+            .map(dynamo::from_item)
+            .transpose()
     }
 
     /// Records a heartbeat of a running live; `None` if it is not live (anymore).
-    pub async fn heartbeat(&self, id: &LiveId, health: &Health, now: i64) -> anyhow::Result<Option<LiveRecord>> {
+    pub async fn heartbeat(
+        &self,
+        id: &LiveId,
+        health: &Health,
+        now: i64,
+    ) -> anyhow::Result<Option<LiveRecord>> {
         let res = self
             .ddb
             .update_item()
@@ -330,7 +381,9 @@ impl ChannelsStore {
     /// Ends a live (idempotent): status, end time, VOD; leaves the "live now" index; frees the
     /// channel's lock. `None` if it was not live.
     pub async fn end_live(&self, id: &LiveId, end: &LiveEnd) -> anyhow::Result<Option<LiveRecord>> {
-        let Some(live) = self.live(id).await? else { return Ok(None) };
+        let Some(live) = self.live(id).await? else {
+            return Ok(None);
+        };
         if live.status != LiveStatus::Live {
             return Ok(None);
         }
@@ -345,7 +398,12 @@ impl ChannelsStore {
             .expression_attribute_values(":at", s(end.ended_at.clone()))
             .expression_attribute_values(":why", s(end.reason.clone()));
         if let Some(vod) = &end.vod_key {
-            set.extend(["vod_key = :vod", "duration_secs = :dur", "gsi2pk = :vpk", "gsi2sk = :vsk"]);
+            set.extend([
+                "vod_key = :vod",
+                "duration_secs = :dur",
+                "gsi2pk = :vpk",
+                "gsi2sk = :vsk",
+            ]);
             update = update
                 .expression_attribute_values(":vod", s(vod.clone()))
                 .expression_attribute_values(":dur", n(end.duration_secs.unwrap_or(0.0)))
@@ -403,7 +461,12 @@ impl ChannelsStore {
         }
     }
 
-    pub async fn update_live(&self, id: &LiveId, title: Option<&str>, category: Option<&str>) -> Result<LiveRecord, StoreError> {
+    pub async fn update_live(
+        &self,
+        id: &LiveId,
+        title: Option<&str>,
+        category: Option<&str>,
+    ) -> Result<LiveRecord, StoreError> {
         let mut sets = Vec::new();
         let mut req = self
             .ddb
@@ -423,7 +486,11 @@ impl ChannelsStore {
         if sets.is_empty() {
             return self.live(id).await?.ok_or(StoreError::Conflict);
         }
-        match req.update_expression(format!("SET {}", sets.join(", "))).send().await {
+        match req
+            .update_expression(format!("SET {}", sets.join(", ")))
+            .send()
+            .await
+        {
             Ok(out) => Ok(dynamo::from_item(out.attributes.unwrap_or_default())?),
             Err(e) if is_conditional(&e) => Err(StoreError::Conflict),
             Err(e) => Err(e.into()),
@@ -431,9 +498,16 @@ impl ChannelsStore {
     }
 
     /// A channel's VODs, newest first.
-    pub async fn vods(&self, channel: &ChannelId, cursor: Option<&str>, limit: i32) -> Result<Page<LiveRecord>, StoreError> {
+    pub async fn vods(
+        &self,
+        channel: &ChannelId,
+        cursor: Option<&str>,
+        limit: i32,
+    ) -> Result<Page<LiveRecord>, StoreError> {
         let pk = format!("VODS#{channel}");
-        let start = cursor.map(|c| decode_cursor(c, "gsi2pk", &pk).ok_or_else(bad_cursor)).transpose()?;
+        let start = cursor
+            .map(|c| decode_cursor(c, "gsi2pk", &pk).ok_or_else(bad_cursor))
+            .transpose()?;
         let page = self
             .ddb
             .query()
@@ -534,7 +608,10 @@ impl ChannelsStore {
     }
 
     pub async fn is_following(&self, user: &UserId, channel: &ChannelId) -> anyhow::Result<bool> {
-        Ok(self.get_item(format!("FOLLOW#{user}"), &channel.to_string()).await?.is_some())
+        Ok(self
+            .get_item(format!("FOLLOW#{user}"), &channel.to_string())
+            .await?
+            .is_some())
     }
 
     pub async fn following(&self, user: &UserId) -> anyhow::Result<Vec<ChannelId>> {
@@ -564,14 +641,24 @@ impl ChannelsStore {
 
     // ---- moderators ----
 
-    pub async fn add_moderator(&self, channel: &ChannelId, user: &UserId, by: &UserId) -> anyhow::Result<()> {
+    pub async fn add_moderator(
+        &self,
+        channel: &ChannelId,
+        user: &UserId,
+        by: &UserId,
+    ) -> anyhow::Result<()> {
         let mut item = key(channel_pk(channel), format!("MOD#{user}"));
         item.extend([
             ("user_id".to_owned(), s(user.to_string())),
             ("added_by".to_owned(), s(by.to_string())),
             ("added_at".to_owned(), s(dynamo::now_rfc3339())),
         ]);
-        self.ddb.put_item().table_name(&self.table).set_item(Some(item)).send().await?;
+        self.ddb
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await?;
         Ok(())
     }
 
@@ -586,7 +673,10 @@ impl ChannelsStore {
     }
 
     pub async fn is_moderator(&self, channel: &ChannelId, user: &UserId) -> anyhow::Result<bool> {
-        Ok(self.get_item(channel_pk(channel), &format!("MOD#{user}")).await?.is_some())
+        Ok(self
+            .get_item(channel_pk(channel), &format!("MOD#{user}"))
+            .await?
+            .is_some())
     }
 
     pub async fn moderators(&self, channel: &ChannelId) -> anyhow::Result<Vec<UserId>> {
@@ -610,8 +700,15 @@ impl ChannelsStore {
 
     pub async fn put_notice(&self, notice: &NoticeRecord, create: bool) -> Result<(), StoreError> {
         let mut item = dynamo::to_item(notice)?;
-        item.extend(key(channel_pk(&notice.channel_id), format!("NOTICE#{}", notice.id)));
-        let cond = if create { "attribute_not_exists(pk)" } else { "attribute_exists(pk)" };
+        item.extend(key(
+            channel_pk(&notice.channel_id),
+            format!("NOTICE#{}", notice.id),
+        ));
+        let cond = if create {
+            "attribute_not_exists(pk)"
+        } else {
+            "attribute_exists(pk)"
+        };
         match self
             .ddb
             .put_item()
@@ -627,7 +724,11 @@ impl ChannelsStore {
         }
     }
 
-    pub async fn notice(&self, channel: &ChannelId, id: &NoticeId) -> anyhow::Result<Option<NoticeRecord>> {
+    pub async fn notice(
+        &self,
+        channel: &ChannelId,
+        id: &NoticeId,
+    ) -> anyhow::Result<Option<NoticeRecord>> {
         self.get_item(channel_pk(channel), &format!("NOTICE#{id}"))
             .await?
             .map(dynamo::from_item)
@@ -651,9 +752,16 @@ impl ChannelsStore {
     }
 
     /// Newest first.
-    pub async fn notices(&self, channel: &ChannelId, cursor: Option<&str>, limit: i32) -> Result<Page<NoticeRecord>, StoreError> {
+    pub async fn notices(
+        &self,
+        channel: &ChannelId,
+        cursor: Option<&str>,
+        limit: i32,
+    ) -> Result<Page<NoticeRecord>, StoreError> {
         let pk = channel_pk(channel);
-        let start = cursor.map(|c| decode_cursor(c, "pk", &pk).ok_or_else(bad_cursor)).transpose()?;
+        let start = cursor
+            .map(|c| decode_cursor(c, "pk", &pk).ok_or_else(bad_cursor))
+            .transpose()?;
         let page = self
             .ddb
             .query()

@@ -36,7 +36,10 @@ pub fn key(pk: impl Into<String>, sk: impl Into<String>) -> Item {
 }
 
 /// A transaction `Put` that must create the item.
-pub fn put_new(table: &str, item: Item) -> anyhow::Result<aws_sdk_dynamodb::types::TransactWriteItem> {
+pub fn put_new(
+    table: &str,
+    item: Item,
+) -> anyhow::Result<aws_sdk_dynamodb::types::TransactWriteItem> {
     use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
     Ok(TransactWriteItem::builder()
         .put(
@@ -96,7 +99,9 @@ pub fn encode_cursor(last: Option<&Item>) -> Option<String> {
 /// partition (`pk_attr` must equal `pk`).
 pub fn decode_cursor(cursor: &str, pk_attr: &str, pk: &str) -> Option<Item> {
     use base64::Engine;
-    let json = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(cursor).ok()?;
+    let json = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(cursor)
+        .ok()?;
     let map: std::collections::BTreeMap<String, String> = serde_json::from_slice(&json).ok()?;
     if map.get(pk_attr).map(String::as_str) != Some(pk) || map.len() > 4 {
         return None;

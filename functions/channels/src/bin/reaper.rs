@@ -5,9 +5,11 @@ use lambda_runtime::{LambdaEvent, service_fn};
 async fn main() -> Result<(), lambda_runtime::Error> {
     let state = lait_shared::runtime::boot(lait_channels::State::new).await?;
     let state = &state;
-    lambda_runtime::run(service_fn(move |_: LambdaEvent<serde_json::Value>| async move {
-        let ended = state.channels.reap().await.map_err(|e| e.to_string())?;
-        Ok::<_, lambda_runtime::Error>(serde_json::json!({ "ended": ended.len() }))
-    }))
+    lambda_runtime::run(service_fn(
+        move |_: LambdaEvent<serde_json::Value>| async move {
+            let ended = state.channels.reap().await.map_err(|e| e.to_string())?;
+            Ok::<_, lambda_runtime::Error>(serde_json::json!({ "ended": ended.len() }))
+        },
+    ))
     .await
 }
