@@ -133,7 +133,29 @@ fn store_err(e: StoreError) -> ApiError {
     }
 }
 
-type LivesCache = Arc<Mutex<Option<(Instant, Arc<Vec<LiveSummary>>)>>>;
+/// The directory snapshot of this process, and a lock so one request rebuilds it at a time.
+/// A snapshot is only valid for the generation it was built in: every publish or end bumps the
+/// generation, so a rebuild that raced with it can never be served as fresh.
+#[derive(Default)]
+struct LivesCache {
+    current: Mutex<Option<(Instant, u64, Arc<Vec<LiveSummary>>)>>,
+    generation: std::sync::atomic::AtomicU64,
+    refresh: tokio::sync::Mutex<()>,
+}
+
+/// The shared copy in Redis, with when and in which (Redis-wide) generation it was built.
+#[derive(Serialize, Deserialize)]
+struct SharedLives {
+    built_ms: i64,
+    generation: u64,
+    lives: Vec<LiveSummary>,
+}
+
+const LIVES_GENERATION_KEY: &str = "cache:lives:gen";
+
+fn now_ms() -> i64 {
+    (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
+}
 
 const LIVES_CACHE_KEY: &str = "cache:lives";
 
@@ -143,7 +165,7 @@ pub struct Channels {
     pub search: SearchIndex,
     pub config: Arc<ChannelsConfig>,
     redis: Redis,
-    lives_cache: LivesCache,
+    lives_cache: Arc<LivesCache>,
 }
 
 /// The media node's publish call.
@@ -194,7 +216,7 @@ impl Channels {
             search: SearchIndex::new(redis.clone()),
             config: Arc::new(config),
             redis,
-            lives_cache: LivesCache::default(),
+            lives_cache: Arc::default(),
         }
     }
 
@@ -436,51 +458,94 @@ impl Channels {
     // ---- lives directory ----
 
     async fn on_live_change(&self) {
-        *self.lives_cache.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        use std::sync::atomic::Ordering;
+        self.lives_cache.generation.fetch_add(1, Ordering::SeqCst);
         if let Ok(mut conn) = self.redis.conn().await {
-            let _ = redis::cmd("DEL")
-                .arg(LIVES_CACHE_KEY)
+            let _ = redis::cmd("INCR")
+                .arg(LIVES_GENERATION_KEY)
                 .query_async::<()>(&mut conn)
                 .await;
         }
     }
 
-    /// Every live now, most viewers first, then newest. Cached in process and in Redis for
-    /// `lives_cache_ttl`, so the directory costs no table read per request.
-    pub async fn lives(&self) -> Result<Arc<Vec<LiveSummary>>, ApiError> {
-        let ttl = self.config.lives_cache_ttl;
-        if let Some((at, list)) = self
+    fn cached_lives(&self) -> Option<(bool, Arc<Vec<LiveSummary>>)> {
+        use std::sync::atomic::Ordering;
+        let current = self
             .lives_cache
+            .current
             .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .as_ref()
-            && at.elapsed() < ttl
-        {
-            return Ok(list.clone());
+            .unwrap_or_else(|p| p.into_inner());
+        let (at, generation, list) = current.as_ref()?;
+        if *generation != self.lives_cache.generation.load(Ordering::SeqCst) {
+            return None;
         }
+        Some((at.elapsed() < self.config.lives_cache_ttl, list.clone()))
+    }
+
+    /// Every live now, most viewers first, then newest. Served from this process's snapshot
+    /// (at most `lives_cache_ttl` old), refreshed by one request at a time while the others keep
+    /// answering from the stale snapshot; a refresh reads the shared snapshot in Redis, and only
+    /// when that is stale too, the table. So the directory costs no table read per request and a
+    /// burst of requests at expiry does not stampede the stores.
+    pub async fn lives(&self) -> Result<Arc<Vec<LiveSummary>>, ApiError> {
+        match self.cached_lives() {
+            Some((true, list)) => return Ok(list),
+            Some((false, stale)) => {
+                let Ok(_refreshing) = self.lives_cache.refresh.try_lock() else {
+                    return Ok(stale);
+                };
+                return self.refresh_lives().await;
+            }
+            None => {}
+        }
+        let _refreshing = self.lives_cache.refresh.lock().await;
+        if let Some((true, list)) = self.cached_lives() {
+            return Ok(list);
+        }
+        self.refresh_lives().await
+    }
+
+    async fn refresh_lives(&self) -> Result<Arc<Vec<LiveSummary>>, ApiError> {
+        use std::sync::atomic::Ordering;
+        let local_generation = self.lives_cache.generation.load(Ordering::SeqCst);
+        let ttl_ms = self.config.lives_cache_ttl.as_millis() as i64;
         let mut conn = self.redis.conn().await?;
-        let cached: Option<String> = redis::cmd("GET")
+        let (shared, generation): (Option<String>, Option<u64>) = redis::cmd("MGET")
             .arg(LIVES_CACHE_KEY)
+            .arg(LIVES_GENERATION_KEY)
             .query_async(&mut conn)
             .await?;
-        let list = match cached.and_then(|c| serde_json::from_str::<Vec<LiveSummary>>(&c).ok()) {
-            Some(list) => list,
+        let generation = generation.unwrap_or(0);
+        let fresh = shared
+            .and_then(|c| serde_json::from_str::<SharedLives>(&c).ok())
+            .filter(|s| s.generation == generation && now_ms() - s.built_ms < ttl_ms);
+        let list = match fresh {
+            Some(s) => s.lives,
             None => {
-                let list = self.build_lives().await?;
-                let json = serde_json::to_string(&list).map_err(ApiError::internal)?;
+                let lives = self.build_lives().await?;
+                let shared = SharedLives {
+                    built_ms: now_ms(),
+                    generation,
+                    lives,
+                };
+                let json = serde_json::to_string(&shared).map_err(ApiError::internal)?;
                 redis::cmd("SET")
                     .arg(LIVES_CACHE_KEY)
                     .arg(json)
                     .arg("PX")
-                    .arg(ttl.as_millis().max(1) as u64)
+                    .arg(ttl_ms.max(1) * 10)
                     .query_async::<()>(&mut conn)
                     .await?;
-                list
+                shared.lives
             }
         };
         let list = Arc::new(list);
-        *self.lives_cache.lock().unwrap_or_else(|p| p.into_inner()) =
-            Some((Instant::now(), list.clone()));
+        *self
+            .lives_cache
+            .current
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) =
+            Some((Instant::now(), local_generation, list.clone()));
         Ok(list)
     }
 

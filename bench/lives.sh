@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Benchmark: GET /api/lives through lait-local with 200 live channels, 1,000 req/s for 30 s.
+# Starts its own Redis, moto and lait-local (perf profile: release code, thin LTO) on free ports,
+# seeds through the real API, prints the figures, stops everything.
+#   bench/lives.sh [--seed N] [--rate R] [--seconds S]
+source "$(dirname "$0")/../scripts/lib.sh"
+
+TMP="$(mktemp -d /tmp/lait-bench.XXXXXX)"
+trap 'rc=$?; [ $rc = 0 ] || tail -20 "$TMP/lait-local.log" >&2; stop_all; rm -rf "$TMP"' EXIT
+trap 'exit 130' INT
+
+install_all
+say "building (profile perf)"
+(cd "$REPO" && cargo build --profile perf -p lait-local -p lait-bench)
+
+REDIS_PORT="$(free_port)"; MOTO_PORT="$(free_port)"; PORT="$(free_port)"
+start_redis "$REDIS_PORT" "$TMP/redis"
+start_moto "$MOTO_PORT" "$TMP/moto.log"
+export_env "$REDIS_PORT" "$MOTO_PORT"
+init_stores
+# Seeding signs up N users from one address.
+export LAIT_SIGNUP_LIMIT="1000000/60"
+# No media node sends heartbeats here; keep the reaper off the seeded lives.
+export LAIT_HEARTBEAT_TIMEOUT_SECS=86400
+LAIT_BIND="127.0.0.1:$PORT" RUST_LOG=warn "$CARGO_TARGET_DIR/perf/lait-local" >"$TMP/lait-local.log" 2>&1 &
+PIDS+=($!)
+wait_port "$PORT" lait-local
+
+say "machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, $(uname -r)"
+"$CARGO_TARGET_DIR/perf/lives-load" --base "http://127.0.0.1:$PORT" "$@"
