@@ -136,9 +136,15 @@ fn store_err(e: StoreError) -> ApiError {
 /// The directory snapshot of this process, and a lock so one request rebuilds it at a time.
 /// A snapshot is only valid for the generation it was built in: every publish or end bumps the
 /// generation, so a rebuild that raced with it can never be served as fresh.
+struct Snapshot {
+    at: Instant,
+    generation: u64,
+    lives: Arc<Vec<LiveSummary>>,
+}
+
 #[derive(Default)]
 struct LivesCache {
-    current: Mutex<Option<(Instant, u64, Arc<Vec<LiveSummary>>)>>,
+    current: Mutex<Option<Snapshot>>,
     generation: std::sync::atomic::AtomicU64,
     refresh: tokio::sync::Mutex<()>,
 }
@@ -475,11 +481,14 @@ impl Channels {
             .current
             .lock()
             .unwrap_or_else(|p| p.into_inner());
-        let (at, generation, list) = current.as_ref()?;
-        if *generation != self.lives_cache.generation.load(Ordering::SeqCst) {
+        let snap = current.as_ref()?;
+        if snap.generation != self.lives_cache.generation.load(Ordering::SeqCst) {
             return None;
         }
-        Some((at.elapsed() < self.config.lives_cache_ttl, list.clone()))
+        Some((
+            snap.at.elapsed() < self.config.lives_cache_ttl,
+            snap.lives.clone(),
+        ))
     }
 
     /// Every live now, most viewers first, then newest. Served from this process's snapshot
