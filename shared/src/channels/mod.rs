@@ -549,12 +549,16 @@ impl Channels {
             }
         };
         let list = Arc::new(list);
+        let snapshot = Snapshot {
+            at: Instant::now(),
+            generation: local_generation,
+            lives: list.clone(),
+        };
         *self
             .lives_cache
             .current
             .lock()
-            .unwrap_or_else(|p| p.into_inner()) =
-            Some((Instant::now(), local_generation, list.clone()));
+            .unwrap_or_else(|p| p.into_inner()) = Some(snapshot);
         Ok(list)
     }
 
