@@ -128,3 +128,17 @@ export_env() { # redis_port moto_port
   # Shared by channels and the media node to sign /internal/media requests.
   export LAIT_MEDIA_SECRET="${LAIT_MEDIA_SECRET:-$(head -c 48 /dev/urandom | base64 | tr -d '\n')}"
 }
+
+# nginx-rtmp + the media agent, on loopback.
+start_media() { # rtmp_port nginx_http_port agent_port channels_url state_dir
+  local prefix="$5/nginx"
+  for p in "$1" "$2" "$3"; do port_busy "$p" && die "port $p (media node) is already in use"; done
+  bash "$REPO/media-node/render-nginx.sh" "$prefix" "127.0.0.1:$1" "$2" "127.0.0.1:$3" >/dev/null
+  LAIT_CHANNELS_URL="$4" LAIT_AGENT_BIND="127.0.0.1:$3" LAIT_RTMP_PORT="$1" LAIT_NGINX_HTTP_PORT="$2" \
+    LAIT_SPOOL_DIR="$5/spool" "$CARGO_TARGET_DIR/debug/lait-media-agent" >"$5/agent.log" 2>&1 &
+  PIDS+=($!)
+  wait_port "$3" "media agent"
+  nginx -p "$prefix" -c "$prefix/nginx.conf" -e "$prefix/logs/error.log" &
+  PIDS+=($!)
+  wait_port "$1" nginx-rtmp
+}

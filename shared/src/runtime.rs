@@ -60,3 +60,15 @@ pub async fn boot<S>(build: impl FnOnce(&mut Env, Deps) -> S) -> Result<S, Confi
     let state = build(&mut env, deps);
     env.finish(state).inspect_err(|e| tracing::error!("{e}"))
 }
+
+/// Like [`boot`] for processes that need only the AWS configuration (the media node).
+pub async fn boot_with<S>(
+    build: impl FnOnce(&mut Env, &aws_config::SdkConfig) -> S,
+) -> Result<S, ConfigError> {
+    crate::telemetry::init();
+    let mut env = Env::from_process();
+    let endpoint: Option<String> = env.optional("AWS_ENDPOINT_URL");
+    let sdk = stores::aws::sdk_config(endpoint.as_deref()).await;
+    let state = build(&mut env, &sdk);
+    env.finish(state).inspect_err(|e| tracing::error!("{e}"))
+}

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Renders nginx.conf.template into <prefix>/nginx.conf and creates the prefix's directories.
+#   render-nginx.sh PREFIX RTMP_LISTEN HTTP_PORT AGENT_ADDR
+# e.g. render-nginx.sh /tmp/lait-nginx 127.0.0.1:1935 1937 127.0.0.1:1936
+set -euo pipefail
+prefix="$1" rtmp="$2" http="$3" agent="$4"
+mkdir -p "$prefix/logs" "$prefix/tmp"
+sed -e "s|@PREFIX@|$prefix|g" -e "s|@RTMP_LISTEN@|$rtmp|g" -e "s|@HTTP_PORT@|$http|g" -e "s|@AGENT@|$agent|g" \
+  "$(dirname "$0")/nginx.conf.template" > "$prefix/nginx.conf"
+echo "$prefix/nginx.conf"

@@ -1,0 +1,279 @@
+//! The media-node agent: nginx-rtmp's `on_publish` / `on_publish_done` hooks, the ffmpeg ladder,
+//! the spool → S3 uploader, thumbnails, VOD playlists and heartbeats.
+//!
+//! Flow of one live: OBS publishes `rtmp://node/live/<stream key>` → nginx asks `/hooks/publish`
+//! → the agent asks channels (signed `/internal/media/publish`) → on 200 the agent answers nginx
+//! with a redirect that renames the stream to the live id (so the key never reaches ffmpeg's
+//! command line, a file name or S3) and starts ffmpeg pulling `rtmp://127.0.0.1/live/<live id>`
+//! → segments land in the spool → the recorder notices each rendition playlist update and queues
+//! the new segments → the uploader puts each segment, then that rendition's playlist (written by
+//! the agent, naming only uploaded segments), then the master → on `on_publish_done` the agent
+//! stops ffmpeg, drains the queue, writes the VOD playlists and calls `/internal/media/unpublish`.
+
+pub mod ladder;
+pub mod live;
+pub mod playlist;
+
+use std::{
+    collections::HashMap,
+    net::SocketAddr,
+    path::PathBuf,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use axum::{
+    Form, Router,
+    extract::State,
+    http::{HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+    routing::post,
+};
+use lait_shared::{
+    auth::secret,
+    channels::{HeartbeatResponse, PublishResponse},
+    config::Env,
+    domain::ids::LiveId,
+    signing,
+    stores::dynamo::now_secs,
+};
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Base URL of the channels function's internal routes (lait-local locally).
+    pub channels_url: String,
+    pub media_secret: Vec<u8>,
+    /// Where nginx's hooks reach the agent (loopback).
+    pub bind: SocketAddr,
+    /// nginx-rtmp's RTMP port (ffmpeg pulls from it on loopback).
+    pub rtmp_port: u16,
+    /// nginx's HTTP port on loopback: `/stat` and `/control`.
+    pub nginx_http_port: u16,
+    pub spool_dir: PathBuf,
+    pub spool_max_bytes: u64,
+    pub node_id: String,
+    pub media_bucket: String,
+    pub heartbeat_every: Duration,
+    /// Segments in a live playlist.
+    pub window: usize,
+    pub ffmpeg: String,
+}
+
+impl Config {
+    pub fn read(env: &mut Env) -> Self {
+        let secret: String = env.required("LAIT_MEDIA_SECRET");
+        Self {
+            channels_url: env
+                .or("LAIT_CHANNELS_URL", "http://127.0.0.1:8080".to_owned())
+                .trim_end_matches('/')
+                .to_owned(),
+            media_secret: secret.into_bytes(),
+            bind: env.or("LAIT_AGENT_BIND", SocketAddr::from(([127, 0, 0, 1], 1936))),
+            rtmp_port: env.or("LAIT_RTMP_PORT", 1935),
+            nginx_http_port: env.or("LAIT_NGINX_HTTP_PORT", 1937),
+            spool_dir: env.or("LAIT_SPOOL_DIR", PathBuf::from("/var/spool/lait")),
+            spool_max_bytes: env.or("LAIT_SPOOL_MAX_BYTES", 2u64 << 30),
+            node_id: env.or("LAIT_NODE_ID", "local".to_owned()),
+            media_bucket: env.required("LAIT_MEDIA_BUCKET"),
+            heartbeat_every: env.secs_or("LAIT_HEARTBEAT_SECS", Duration::from_secs(10)),
+            window: env.or("LAIT_PLAYLIST_WINDOW", 6),
+            ffmpeg: env.or("LAIT_FFMPEG", "ffmpeg".to_owned()),
+        }
+    }
+}
+
+/// The agent's shared state.
+#[derive(Clone)]
+pub struct Agent {
+    pub config: Arc<Config>,
+    pub http: reqwest::Client,
+    pub s3: aws_sdk_s3::Client,
+    lives: Arc<Mutex<HashMap<LiveId, live::Handle>>>,
+    /// SHA-256 of the stream key → live: nginx-rtmp names the stream by its original name (the
+    /// key) in `on_publish_done`, despite the rename.
+    by_key: Arc<Mutex<HashMap<String, LiveId>>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CallError {
+    #[error("channels answered {0}")]
+    Status(StatusCode),
+    #[error(transparent)]
+    Transport(#[from] reqwest::Error),
+}
+
+impl Agent {
+    pub fn new(config: Config, s3: aws_sdk_s3::Client) -> Self {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(5))
+            .build()
+            .expect("reqwest client");
+        Self {
+            config: Arc::new(config),
+            http,
+            s3,
+            lives: Arc::default(),
+            by_key: Arc::default(),
+        }
+    }
+
+    /// A signed call to channels' internal routes.
+    pub async fn call<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &impl Serialize,
+        timeout: Duration,
+    ) -> Result<Option<T>, CallError> {
+        let body = serde_json::to_vec(body).expect("serializable");
+        let mut req = self
+            .http
+            .post(format!("{}{path}", self.config.channels_url))
+            .timeout(timeout)
+            .header(header::CONTENT_TYPE, "application/json");
+        for (name, value) in
+            signing::headers(&self.config.media_secret, now_secs(), "POST", path, &body)
+        {
+            req = req.header(name, value);
+        }
+        let res = req.body(body).send().await?;
+        let status = res.status();
+        if !status.is_success() {
+            return Err(CallError::Status(
+                StatusCode::from_u16(status.as_u16()).unwrap_or(StatusCode::BAD_GATEWAY),
+            ));
+        }
+        if status == reqwest::StatusCode::NO_CONTENT {
+            return Ok(None);
+        }
+        Ok(Some(res.json().await?))
+    }
+
+    pub fn router(self) -> Router {
+        // nginx-rtmp's hooks; not part of the HTTP API.
+        #[allow(clippy::disallowed_methods)]
+        Router::new()
+            .route("/hooks/publish", post(on_publish))
+            .route("/hooks/publish_done", post(on_publish_done))
+            .with_state(self)
+    }
+
+    /// Number of lives this node is running.
+    pub fn running(&self) -> usize {
+        self.lives.lock().map(|l| l.len()).unwrap_or(0)
+    }
+
+    /// Asks nginx to drop a publisher (heartbeat said stop).
+    pub async fn drop_publisher(&self, live: &LiveId) {
+        let url = format!(
+            "http://127.0.0.1:{}/control/drop/publisher?app=live&name={live}",
+            self.config.nginx_http_port
+        );
+        if let Err(e) = self.http.get(url).send().await {
+            tracing::warn!(live_id = %live, error = %e, "could not drop the publisher");
+        }
+    }
+
+    /// Stops every live (agent shutdown): each is finished cleanly (VOD, unpublish).
+    pub async fn shutdown(&self) {
+        let handles: Vec<live::Handle> = self
+            .lives
+            .lock()
+            .map(|mut l| l.drain().map(|(_, h)| h).collect())
+            .unwrap_or_default();
+        for h in handles {
+            h.stop_and_wait().await;
+        }
+    }
+}
+
+/// nginx-rtmp's notify form (only the fields we use).
+#[derive(Debug, Deserialize)]
+struct Notify {
+    name: String,
+    #[serde(default)]
+    addr: String,
+}
+
+#[derive(Serialize)]
+struct PublishCall<'a> {
+    stream_key: &'a str,
+    node_id: &'a str,
+    client_addr: &'a str,
+}
+
+async fn on_publish(State(agent): State<Agent>, Form(n): Form<Notify>) -> Response {
+    let call = PublishCall {
+        stream_key: &n.name,
+        node_id: &agent.config.node_id,
+        client_addr: &n.addr,
+    };
+    // nginx waits on us: answer within a second whatever channels does.
+    let res = agent
+        .call::<PublishResponse>("/internal/media/publish", &call, Duration::from_millis(900))
+        .await;
+    let info = match res {
+        Ok(Some(info)) => info,
+        Ok(None) => return StatusCode::FORBIDDEN.into_response(),
+        Err(e) => {
+            tracing::info!(client = %n.addr, error = %e, "publish refused");
+            return StatusCode::FORBIDDEN.into_response();
+        }
+    };
+    let live_id = info.live_id;
+    tracing::info!(%live_id, channel_id = %info.channel_id, "publish accepted");
+    let handle = live::start(agent.clone(), info);
+    if let Ok(mut lives) = agent.lives.lock() {
+        lives.insert(live_id, handle);
+    }
+    if let Ok(mut by_key) = agent.by_key.lock() {
+        by_key.insert(secret::sha256_hex(&n.name), live_id);
+    }
+    // Rename the stream to the live id: from here on nginx, ffmpeg and the spool only see it.
+    let mut res = StatusCode::FOUND.into_response();
+    res.headers_mut().insert(
+        header::LOCATION,
+        HeaderValue::from_str(&live_id.to_string()).expect("uuid is a header value"),
+    );
+    res
+}
+
+async fn on_publish_done(State(agent): State<Agent>, Form(n): Form<Notify>) -> StatusCode {
+    let by_key = agent
+        .by_key
+        .lock()
+        .ok()
+        .and_then(|mut m| m.remove(&secret::sha256_hex(&n.name)));
+    let Some(live_id) = by_key.or_else(|| n.name.parse::<LiveId>().ok()) else {
+        // A refused publisher: nothing was started.
+        return StatusCode::OK;
+    };
+    let handle = agent.lives.lock().ok().and_then(|mut l| l.remove(&live_id));
+    if let Some(h) = handle {
+        tokio::spawn(async move { h.stop_and_wait().await });
+    }
+    StatusCode::OK
+}
+
+/// What the heartbeat answered.
+pub(crate) fn should_stop(r: &Option<HeartbeatResponse>) -> bool {
+    r.as_ref().is_some_and(|r| r.action == "stop")
+}
+
+/// Serves the hooks until SIGINT/SIGTERM, then finishes every live cleanly.
+pub async fn serve(agent: Agent) -> anyhow::Result<()> {
+    tokio::fs::create_dir_all(&agent.config.spool_dir).await?;
+    let listener = tokio::net::TcpListener::bind(agent.config.bind).await?;
+    tracing::info!(addr = %listener.local_addr()?, "media agent listening");
+    let router = agent.clone().router();
+    let server = tokio::spawn(async move { axum::serve(listener, router).await });
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+        r = server => { r??; return Ok(()); }
+    }
+    tracing::info!(lives = agent.running(), "shutting down: finishing lives");
+    agent.shutdown().await;
+    Ok(())
+}
