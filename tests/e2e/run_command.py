@@ -58,7 +58,10 @@ def get(url):
 
 
 def main():
-    ports = {"LAIT_PORT": free_port(), "LAIT_REDIS_PORT": free_port(), "LAIT_MOTO_PORT": free_port()}
+    ports = {
+        name: free_port()
+        for name in ("LAIT_PORT", "LAIT_REDIS_PORT", "LAIT_MOTO_PORT", "LAIT_RTMP_PORT", "LAIT_AGENT_PORT", "LAIT_NGINX_HTTP_PORT")
+    }
     state = tempfile.mkdtemp(prefix="lait-run-e2e.")
     env = dict(os.environ, LAIT_STATE_DIR=state, **{k: str(v) for k, v in ports.items()})
     # The run command must not depend on the test harness's own store settings.
@@ -69,7 +72,7 @@ def main():
         signal.signal(signal.SIGINT, signal.SIG_DFL)
 
     proc = subprocess.Popen(
-        [os.path.join(REPO, "scripts", "run")],
+        [os.path.join(REPO, "scripts", "run"), "--demo"],
         cwd=REPO,
         env=env,
         stdout=subprocess.PIPE,
@@ -103,10 +106,25 @@ def main():
     check("unknown /api path is a 404", status == 404)
     index = urllib.request.urlopen(base + "/", timeout=10).read().decode()
     check("the web app is served", "Lait" in index)
+    demo = None
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and not demo:
+        _, lives = get(base + "/api/lives")
+        demo = next((l for l in lives["items"] if l["channel"]["name"] == "lait_demo"), None)
+        time.sleep(0.5)
+    check("--demo puts the demo channel live", demo is not None)
+    if demo:
+        status = 0
+        while time.monotonic() < deadline + 10 and status != 200:
+            try:
+                status = urllib.request.urlopen(base + demo["playlist_url"], timeout=5).status
+            except urllib.error.HTTPError:
+                time.sleep(0.5)
+        check("the demo stream's master playlist is served", status == 200)
 
     sid = os.getsid(proc.pid)
     before = session_pids(sid)
-    check("run started its services in its session", len(before) >= 4, str(before))
+    check("run started its services in its session", len(before) >= 7, str(before))
     os.killpg(proc.pid, signal.SIGINT)
     try:
         proc.wait(timeout=30)
