@@ -29,6 +29,8 @@ pub struct LocalConfig {
     pub ws: WsLimits,
     /// Origins allowed to call `/api` cross-origin (the web app itself is same-origin).
     pub cors_origins: Vec<String>,
+    /// How often the reaper looks for lives without heartbeats.
+    pub reaper_every: Duration,
 }
 
 impl LocalConfig {
@@ -55,6 +57,7 @@ impl LocalConfig {
                 ..defaults
             },
             cors_origins,
+            reaper_every: env.secs_or("LAIT_REAPER_INTERVAL_SECS", Duration::from_secs(5)),
         }
     }
 }

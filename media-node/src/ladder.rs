@@ -61,8 +61,10 @@ pub fn ffmpeg_args(job: &Job<'_>) -> Vec<String> {
     }
     filter.push_str("[vt]fps=1/10,scale=-2:360[thumb]");
 
+    // -y: a restarted ffmpeg overwrites the thumbnail it left behind.
     let mut a: Vec<String> = [
         "-hide_banner",
+        "-y",
         "-loglevel",
         "warning",
         "-nostats",

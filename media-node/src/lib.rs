@@ -263,6 +263,7 @@ pub(crate) fn should_stop(r: &Option<HeartbeatResponse>) -> bool {
 /// Serves the hooks until SIGINT/SIGTERM, then finishes every live cleanly.
 pub async fn serve(agent: Agent) -> anyhow::Result<()> {
     tokio::fs::create_dir_all(&agent.config.spool_dir).await?;
+    live::recover(&agent).await;
     let listener = tokio::net::TcpListener::bind(agent.config.bind).await?;
     tracing::info!(addr = %listener.local_addr()?, "media agent listening");
     let router = agent.clone().router();

@@ -424,18 +424,25 @@ async fn supervise_ffmpeg(
                 }
             });
         }
+        // The last lines ffmpeg printed, to explain an exit.
+        let last_words = Arc::new(Mutex::new(std::collections::VecDeque::<String>::new()));
         if let Some(err) = child.stderr.take() {
-            let live = ctx.live;
+            let last_words = last_words.clone();
             tokio::spawn(async move {
                 let mut lines = tokio::io::BufReader::new(err).lines();
                 while let Ok(Some(line)) = lines.next_line().await {
-                    tracing::debug!(live_id = %live, "ffmpeg: {line}");
+                    let mut w = last_words.lock().unwrap_or_else(|p| p.into_inner());
+                    if w.len() == 8 {
+                        w.pop_front();
+                    }
+                    w.push_back(line);
                 }
             });
         }
         tokio::select! {
             status = child.wait() => {
-                tracing::warn!(live_id = %ctx.live, ?status, "ffmpeg exited; restarting");
+                let said = last_words.lock().unwrap_or_else(|p| p.into_inner()).iter().cloned().collect::<Vec<_>>().join(" | ");
+                tracing::warn!(live_id = %ctx.live, ?status, ffmpeg = %said, "ffmpeg exited; restarting");
                 ctx.shared.restarts.fetch_add(1, Ordering::SeqCst);
                 for r in ctx.shared.rungs.lock().unwrap_or_else(|p| p.into_inner()).iter_mut() {
                     r.discontinuity_pending = true;
@@ -465,6 +472,12 @@ async fn run(
     let live = info.live_id;
     let dir = agent.config.spool_dir.join(live.to_string());
     tokio::fs::create_dir_all(&dir).await?;
+    // Lets a restarted agent end this live cleanly if this process dies (see `recover`).
+    tokio::fs::write(
+        dir.join("live.json"),
+        serde_json::to_vec(&json!({"live_id": live, "channel_id": info.channel_id}))?,
+    )
+    .await?;
 
     // The publisher's metadata shows up in nginx's stat shortly after the rename.
     let mut meta = None;
@@ -651,6 +664,36 @@ async fn run(
     let _ = tokio::fs::remove_dir_all(&dir).await;
     tracing::info!(live_id = %live, seconds = started.elapsed().as_secs(), restarts = ctx.shared.restarts.load(Ordering::SeqCst), "live finished");
     Ok(())
+}
+
+/// At start-up: lives a previous agent process left in the spool are ended now (their ffmpeg and
+/// publisher died with it), instead of waiting for the reaper.
+pub async fn recover(agent: &Agent) {
+    let Ok(mut entries) = tokio::fs::read_dir(&agent.config.spool_dir).await else {
+        return;
+    };
+    while let Ok(Some(entry)) = entries.next_entry().await {
+        let meta = entry.path().join("live.json");
+        let Ok(bytes) = tokio::fs::read(&meta).await else {
+            continue;
+        };
+        let Ok(v) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
+            continue;
+        };
+        let body = json!({"live_id": v["live_id"], "vod_playlist_key": null, "duration_secs": 0.0});
+        match agent
+            .call::<serde_json::Value>("/internal/media/unpublish", &body, Duration::from_secs(10))
+            .await
+        {
+            Ok(_) => {
+                tracing::info!(live_id = %v["live_id"], "ended a live left by a previous agent")
+            }
+            Err(e) => {
+                tracing::warn!(live_id = %v["live_id"], error = %e, "could not end a leftover live; the reaper will")
+            }
+        }
+        let _ = tokio::fs::remove_dir_all(entry.path()).await;
+    }
 }
 
 #[cfg(test)]

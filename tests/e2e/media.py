@@ -9,116 +9,20 @@ live with a complete VOD.
 
 Run by scripts/test with the venv's Python (boto3) and the store environment exported.
 """
-import json
 import os
 import re
 import signal
-import socket
-import subprocess
-import sys
-import tempfile
 import time
-import urllib.error
-import urllib.request
 
 import boto3
 from botocore.config import Config
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-TARGET = os.environ.get("CARGO_TARGET_DIR", "/var/cache/lait/target")
-RESULTS = []
-PROCS = []
-
-
-def check(name, cond, detail=""):
-    RESULTS.append(bool(cond))
-    print(f"{'ok  ' if cond else 'FAIL'} {name}{(' - ' + str(detail)[:600]) if detail and not cond else ''}", flush=True)
-    return cond
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def wait_port(port, timeout=20):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return True
-        time.sleep(0.1)
-    raise RuntimeError(f"nothing listens on {port}")
-
-
-def spawn(args, log, env=None):
-    p = subprocess.Popen(args, stdout=open(log, "w"), stderr=subprocess.STDOUT, env=env or os.environ)
-    PROCS.append(p)
-    return p
-
-
-def http(method, url, body=None, token=None):
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(url, data=data, method=method)
-    if data is not None:
-        req.add_header("content-type", "application/json")
-    if token:
-        req.add_header("authorization", f"Bearer {token}")
-    try:
-        with urllib.request.urlopen(req, timeout=10) as r:
-            return r.status, dict(r.headers), r.read()
-    except urllib.error.HTTPError as e:
-        return e.code, dict(e.headers), e.read()
-
-
-def get_json(url, token=None):
-    status, _, body = http("GET", url, token=token)
-    return status, (json.loads(body) if body else None)
-
-
-def publisher(rtmp_url, seconds, log):
-    return spawn(
-        [
-            "ffmpeg", "-hide_banner", "-loglevel", "error", "-re",
-            "-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=30",
-            "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
-            "-t", str(seconds),
-            "-c:v", "libx264", "-preset", "veryfast", "-tune", "zerolatency", "-g", "30", "-b:v", "2500k",
-            "-c:a", "aac", "-b:a", "128k", "-f", "flv", rtmp_url,
-        ],
-        log,
-    )
+from lait_e2e import Stack, check, get_json, http, publisher, run
 
 
 def main():
-    tmp = tempfile.mkdtemp(prefix="lait-media-e2e.")
-    port, rtmp, nginx_http, agent_port = free_port(), free_port(), free_port(), free_port()
-    base = f"http://127.0.0.1:{port}"
-    env = dict(os.environ, LAIT_BIND=f"127.0.0.1:{port}", LAIT_WEB_DIR=os.path.join(REPO, "web", "dist"))
-    spawn([f"{TARGET}/debug/lait-local"], f"{tmp}/lait-local.log", env)
-    wait_port(port)
-
-    prefix = f"{tmp}/nginx"
-    subprocess.run(
-        ["bash", f"{REPO}/media-node/render-nginx.sh", prefix, f"127.0.0.1:{rtmp}", str(nginx_http), f"127.0.0.1:{agent_port}"],
-        check=True, stdout=subprocess.DEVNULL,
-    )
-    agent_env = dict(
-        os.environ,
-        LAIT_CHANNELS_URL=base,
-        LAIT_AGENT_BIND=f"127.0.0.1:{agent_port}",
-        LAIT_RTMP_PORT=str(rtmp),
-        LAIT_NGINX_HTTP_PORT=str(nginx_http),
-        LAIT_SPOOL_DIR=f"{tmp}/spool",
-        LAIT_HEARTBEAT_SECS="2",
-    )
-    spawn([f"{TARGET}/debug/lait-media-agent"], f"{tmp}/agent.log", agent_env)
-    wait_port(agent_port)
-    spawn(["nginx", "-p", prefix, "-c", f"{prefix}/nginx.conf", "-e", f"{prefix}/logs/error.log"], f"{tmp}/nginx.log")
-    wait_port(rtmp)
+    stack = Stack()
+    base, rtmp, tmp = stack.base, stack.rtmp, stack.tmp
 
     s3 = boto3.client("s3", endpoint_url=os.environ["AWS_ENDPOINT_URL"], config=Config(s3={"addressing_style": "path"}))
     bucket = os.environ["LAIT_MEDIA_BUCKET"]
@@ -129,20 +33,12 @@ def main():
             out += [o["Key"] for o in page.get("Contents", [])]
         return out
 
-    tag = os.urandom(4).hex()
-    email = f"media-{tag}@example.com"
-    status, _, body = http("POST", f"{base}/api/auth/signup", {"email": email, "nickname": f"media_{tag}", "password": "correct horse battery"})
-    assert status == 201, body
-    channel = json.loads(body)["channel_id"]
-    _, _, body = http("POST", f"{base}/api/auth/login", {"email": email, "password": "correct horse battery"})
-    token = json.loads(body)["access_token"]
-    _, mine = get_json(f"{base}/api/channels/mine", token)
-    key = mine["stream_key"]
+    channel, _token, key = stack.streamer()
 
     # A wrong key: refused, nothing written.
     before = set(keys())
     started = time.monotonic()
-    bad = publisher(f"rtmp://127.0.0.1:{rtmp}/live/lait_not_a_key", 10, f"{tmp}/bad-publisher.log")
+    bad = publisher(stack.rtmp_url("lait_not_a_key"), 10, f"{tmp}/bad-publisher.log")
     try:
         rc = bad.wait(timeout=8)
     except subprocess.TimeoutExpired:
@@ -153,22 +49,14 @@ def main():
     check("nothing is written for a refused publisher", set(keys()) == before, set(keys()) - before)
 
     # A valid key.
-    pub = publisher(f"rtmp://127.0.0.1:{rtmp}/live/{key}", 40, f"{tmp}/publisher.log")
+    pub = publisher(stack.rtmp_url(key), 40, f"{tmp}/publisher.log")
     t0 = time.monotonic()
-    live = None
-    master = None
-    while time.monotonic() - t0 < 10:
-        _, lives = get_json(f"{base}/api/lives?limit=100")
-        live = next((l for l in lives["items"] if l["channel"]["id"] == channel), None)
-        if live:
-            status, headers, master = http("GET", base + live["playlist_url"])
-            if status == 200:
-                break
-        time.sleep(0.25)
+    live = stack.wait_live(channel, timeout=10)
     ready = time.monotonic() - t0
-    check("within 10 s the live is listed and its master playlist is served", live and master and b"#EXT-X-STREAM-INF" in master, f"after {ready:.1f} s")
-    if not (live and master):
-        return finish(tmp)
+    check("within 10 s the live is listed and its master playlist is served", live, f"after {ready:.1f} s")
+    if not live:
+        return stack
+    status, headers, master = http("GET", base + live["playlist_url"])
     print(f"     master playlist after {ready:.1f} s")
     check("master playlist headers", headers.get("content-type") == "application/vnd.apple.mpegurl" and "max-age=1" in headers.get("cache-control", ""), headers)
     live_id = live["id"]
@@ -243,35 +131,8 @@ def main():
             if key[5:] in body:
                 leaked.append(k)
     check("the stream key appears in no playlist", not leaked, leaked)
-    return finish(tmp)
-
-
-def finish(tmp):
-    for p in PROCS:
-        if p.poll() is None:
-            p.terminate()
-    for p in PROCS:
-        try:
-            p.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            p.kill()
-    if not all(RESULTS):
-        for log in ("agent.log", "lait-local.log", "nginx/logs/error.log"):
-            path = os.path.join(tmp, log)
-            if os.path.exists(path):
-                print(f"--- {log} (tail)")
-                print("".join(open(path).readlines()[-25:]))
-    return 0
+    return stack
 
 
 if __name__ == "__main__":
-    try:
-        rc = main()
-    except Exception as e:  # noqa: BLE001 - report and fail, never hang
-        check("the media e2e ran to the end", False, repr(e))
-        finish(tempfile.gettempdir())
-        rc = 1
-    passed = sum(RESULTS)
-    failed = len(RESULTS) - passed
-    print(f"{passed} passed, {failed} failed")
-    sys.exit(1 if failed or rc else 0)
+    run(main)

@@ -1,0 +1,179 @@
+"""Helpers shared by the end-to-end suites: processes, HTTP, the media stack, results."""
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+TARGET = os.environ.get("CARGO_TARGET_DIR", "/var/cache/lait/target")
+RESULTS = []
+PROCS = []
+
+
+def check(name, cond, detail=""):
+    RESULTS.append(bool(cond))
+    print(f"{'ok  ' if cond else 'FAIL'} {name}{(' - ' + str(detail)[:600]) if detail and not cond else ''}", flush=True)
+    return cond
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def wait_port(port, timeout=20):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return True
+        time.sleep(0.1)
+    raise RuntimeError(f"nothing listens on {port}")
+
+
+def spawn(args, log, env=None):
+    p = subprocess.Popen(args, stdout=open(log, "w"), stderr=subprocess.STDOUT, env=env or os.environ)
+    PROCS.append(p)
+    return p
+
+
+def http(method, url, body=None, token=None):
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, method=method)
+    if data is not None:
+        req.add_header("content-type", "application/json")
+    if token:
+        req.add_header("authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, dict(r.headers), r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, dict(e.headers), e.read()
+
+
+def get_json(url, token=None):
+    status, _, body = http("GET", url, token=token)
+    return status, (json.loads(body) if body else None)
+
+
+def publisher(rtmp_url, seconds, log):
+    """What OBS sends: 720p30 H.264 with a keyframe every second, AAC, in real time."""
+    return spawn(
+        [
+            "ffmpeg", "-hide_banner", "-loglevel", "error", "-re",
+            "-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=30",
+            "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
+            "-t", str(seconds),
+            "-c:v", "libx264", "-preset", "veryfast", "-tune", "zerolatency", "-g", "30", "-b:v", "2500k",
+            "-c:a", "aac", "-b:a", "128k", "-f", "flv", rtmp_url,
+        ],
+        log,
+    )
+
+
+class Stack:
+    """lait-local + nginx-rtmp + the media agent on free loopback ports."""
+
+    def __init__(self, agent_env=None, local_env=None):
+        self.tmp = tempfile.mkdtemp(prefix="lait-e2e.")
+        self.port, self.rtmp, self.nginx_http, self.agent_port = free_port(), free_port(), free_port(), free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        # Suites sign up several streamers from one address.
+        env = dict(os.environ, LAIT_BIND=f"127.0.0.1:{self.port}", LAIT_WEB_DIR=os.path.join(REPO, "web", "dist"), LAIT_SIGNUP_LIMIT="1000/60")
+        env.update(local_env or {})
+        spawn([f"{TARGET}/debug/lait-local"], f"{self.tmp}/lait-local.log", env)
+        wait_port(self.port)
+        self.prefix = f"{self.tmp}/nginx"
+        subprocess.run(
+            ["bash", f"{REPO}/media-node/render-nginx.sh", self.prefix, f"127.0.0.1:{self.rtmp}", str(self.nginx_http), f"127.0.0.1:{self.agent_port}"],
+            check=True, stdout=subprocess.DEVNULL,
+        )
+        self.agent_env = dict(
+            os.environ,
+            LAIT_CHANNELS_URL=self.base,
+            LAIT_AGENT_BIND=f"127.0.0.1:{self.agent_port}",
+            LAIT_RTMP_PORT=str(self.rtmp),
+            LAIT_NGINX_HTTP_PORT=str(self.nginx_http),
+            LAIT_SPOOL_DIR=f"{self.tmp}/spool",
+            LAIT_HEARTBEAT_SECS="2",
+            **(agent_env or {}),
+        )
+        self.agent = spawn([f"{TARGET}/debug/lait-media-agent"], f"{self.tmp}/agent.log", self.agent_env)
+        wait_port(self.agent_port)
+        spawn(["nginx", "-p", self.prefix, "-c", f"{self.prefix}/nginx.conf", "-e", f"{self.prefix}/logs/error.log"], f"{self.tmp}/nginx.log")
+        wait_port(self.rtmp)
+
+    def streamer(self):
+        """A new account; returns (channel id, access token, stream key)."""
+        tag = os.urandom(4).hex()
+        email = f"e2e-{tag}@example.com"
+        status, _, body = http("POST", f"{self.base}/api/auth/signup", {"email": email, "nickname": f"e2e_{tag}", "password": "correct horse battery"})
+        assert status == 201, body
+        channel = json.loads(body)["channel_id"]
+        _, _, body = http("POST", f"{self.base}/api/auth/login", {"email": email, "password": "correct horse battery"})
+        token = json.loads(body)["access_token"]
+        _, mine = get_json(f"{self.base}/api/channels/mine", token)
+        return channel, token, mine["stream_key"]
+
+    def rtmp_url(self, key):
+        return f"rtmp://127.0.0.1:{self.rtmp}/live/{key}"
+
+    def wait_live(self, channel, timeout=10):
+        """The channel's live once its master playlist is served, or None."""
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < timeout:
+            _, lives = get_json(f"{self.base}/api/lives?limit=100")
+            live = next((l for l in lives["items"] if l["channel"]["id"] == channel), None)
+            if live and http("GET", self.base + live["playlist_url"])[0] == 200:
+                return live
+            time.sleep(0.25)
+        return None
+
+    def wait_ended(self, live_id, timeout):
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < timeout:
+            _, live = get_json(f"{self.base}/api/lives/{live_id}")
+            if live["status"] == "ended":
+                return live, time.monotonic() - t0
+            time.sleep(0.5)
+        return None, timeout
+
+
+def finish(stack=None):
+    for p in PROCS:
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+    for p in PROCS:
+        try:
+            p.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+    if stack and not all(RESULTS):
+        for log in ("agent.log", "lait-local.log", "nginx/logs/error.log"):
+            path = os.path.join(stack.tmp, log)
+            if os.path.exists(path):
+                print(f"--- {log} (tail)")
+                print("".join(open(path).readlines()[-30:]))
+
+
+def run(main):
+    """Runs a suite; prints the closing line; exits non-zero on any failure."""
+    stack = None
+    try:
+        stack = main()
+    except Exception as e:  # noqa: BLE001 - report and fail, never hang
+        check("the suite ran to the end", False, repr(e))
+    finish(stack)
+    passed = sum(RESULTS)
+    failed = len(RESULTS) - passed
+    print(f"{passed} passed, {failed} failed")
+    sys.exit(1 if failed or not RESULTS else 0)

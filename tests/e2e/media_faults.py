@@ -1,0 +1,185 @@
+#!/usr/bin/env python3
+"""Fault tests of the media node, with the real stack (nginx-rtmp, ffmpeg, agent, lait-local).
+
+1. S3 unreachable for 20 s mid-stream: the agent reaches moto through a TCP proxy this test
+   pauses (moto keeps data in memory, so the path is cut instead of the server). Afterwards every
+   segment number is present and the playlists are consistent.
+2. ffmpeg killed mid-stream: it is restarted, numbering continues, the gap is marked with
+   #EXT-X-DISCONTINUITY.
+3. The agent killed: the reaper ends the live.
+"""
+import os
+import re
+import signal
+import socket
+import subprocess
+import threading
+import time
+
+from lait_e2e import Stack, check, free_port, get_json, http, publisher, run
+
+
+class Proxy:
+    """A TCP proxy to 127.0.0.1:target that can be paused (connections cut, new ones refused)."""
+
+    def __init__(self, target):
+        self.target = target
+        self.port = free_port()
+        self.paused = threading.Event()
+        self.socks = set()
+        self.lock = threading.Lock()
+        self.server = socket.socket()
+        self.server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.server.bind(("127.0.0.1", self.port))
+        self.server.listen(64)
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            client, _ = self.server.accept()
+            if self.paused.is_set():
+                client.close()
+                continue
+            try:
+                upstream = socket.create_connection(("127.0.0.1", self.target))
+            except OSError:
+                client.close()
+                continue
+            with self.lock:
+                self.socks |= {client, upstream}
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    def _pump(self, src, dst):
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        for s in (src, dst):
+            try:
+                s.close()
+            except OSError:
+                pass
+
+    def pause(self):
+        self.paused.set()
+        with self.lock:
+            for s in self.socks:
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+            self.socks.clear()
+
+    def resume(self):
+        self.paused.clear()
+
+
+def seqs(playlist):
+    return [int(n) for n in re.findall(r"^seg_(\d+)\.ts$", playlist, re.M)]
+
+
+def ffmpeg_pids(marker):
+    out = subprocess.run(["pgrep", "-f", f"ffmpeg.*{marker}"], capture_output=True, text=True).stdout
+    return [int(p) for p in out.split()]
+
+
+def main():
+    moto_port = int(os.environ["AWS_ENDPOINT_URL"].rsplit(":", 1)[1])
+    proxy = Proxy(moto_port)
+    stack = Stack(agent_env={"AWS_ENDPOINT_URL": f"http://127.0.0.1:{proxy.port}"}, local_env={"LAIT_REAPER_INTERVAL_SECS": "2"})
+    base = stack.base
+
+    channel, _, key = stack.streamer()
+    pub = publisher(stack.rtmp_url(key), 75, f"{stack.tmp}/publisher.log")
+    live = stack.wait_live(channel, timeout=15)
+    if not check("the live starts", live):
+        return stack
+    root = live["playlist_url"].rsplit("/", 1)[0]
+    time.sleep(4)
+
+    # 1. S3 unreachable for 20 s.
+    _, _, before = http("GET", f"{base}{root}/720p/index.m3u8")
+    last_before = max(seqs(before.decode()))
+    proxy.pause()
+    time.sleep(20)
+    _, _, during = http("GET", f"{base}{root}/720p/index.m3u8")
+    check("nothing new is published while S3 is unreachable", max(seqs(during.decode())) <= last_before + 1)
+    proxy.resume()
+    caught_up = None
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < 20:
+        _, _, text = http("GET", f"{base}{root}/720p/index.m3u8")
+        if max(seqs(text.decode())) >= last_before + 20:
+            caught_up = time.monotonic() - t0
+            break
+        time.sleep(0.5)
+    check("after S3 returns the playlist catches up", caught_up is not None, text.decode()[-300:])
+    if caught_up is not None:
+        print(f"     caught up {caught_up:.1f} s after S3 came back")
+    for r in ("720p", "480p", "360p"):
+        _, _, text = http("GET", f"{base}{root}/{r}/index.m3u8")
+        text = text.decode()
+        numbers = seqs(text)
+        media_seq = int(re.search(r"#EXT-X-MEDIA-SEQUENCE:(\d+)", text).group(1))
+        consistent = numbers and numbers[0] == media_seq and numbers == list(range(numbers[0], numbers[0] + len(numbers)))
+        check(f"{r} live playlist is consistent after the outage", consistent, text[-400:])
+
+    # 2. ffmpeg killed.
+    pids = ffmpeg_pids(live["id"])
+    check("the agent's ffmpeg is running", pids, pids)
+    for pid in pids:
+        os.kill(pid, signal.SIGKILL)
+    _, _, text = http("GET", f"{base}{root}/720p/index.m3u8")
+    last = max(seqs(text.decode()))
+    resumed = None
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < 15:
+        _, _, text = http("GET", f"{base}{root}/720p/index.m3u8")
+        if max(seqs(text.decode())) >= last + 3:
+            resumed = time.monotonic() - t0
+            break
+        time.sleep(0.25)
+    check("the stream resumes after ffmpeg is killed", resumed is not None)
+    if resumed is not None:
+        print(f"     resumed {resumed:.1f} s after the kill")
+    time.sleep(3)
+
+    pub.send_signal(signal.SIGINT)
+    pub.wait(timeout=10)
+    ended, _ = stack.wait_ended(live["id"], 20)
+    check("the live ends", ended)
+    deadline = time.monotonic() + 10
+    while ended and not ended.get("playlist_url") and time.monotonic() < deadline:
+        time.sleep(0.5)
+        _, ended = get_json(f"{base}/api/lives/{live['id']}")
+    if check("the live has a VOD", ended and ended.get("playlist_url")):
+        for r in ("720p", "480p", "360p"):
+            _, _, text = http("GET", f"{base}{root}/{r}/vod.m3u8")
+            text = text.decode()
+            numbers = seqs(text)
+            check(f"{r} VOD: every segment number present (no gaps)", numbers == list(range(numbers[0], numbers[0] + len(numbers))), numbers[:5])
+            check(f"{r} VOD marks the ffmpeg restart", "#EXT-X-DISCONTINUITY" in text)
+            missing = [n for n in numbers if http("GET", f"{base}{root}/{r}/seg_{n:05d}.ts")[0] != 200]
+            check(f"{r} VOD: all {len(numbers)} segments exist", not missing, missing[:5])
+
+    # 3. The agent killed: the reaper ends the live.
+    channel2, _, key2 = stack.streamer()
+    pub2 = publisher(stack.rtmp_url(key2), 60, f"{stack.tmp}/publisher2.log")
+    live2 = stack.wait_live(channel2, timeout=15)
+    if check("a second live starts", live2):
+        stack.agent.send_signal(signal.SIGKILL)
+        stack.agent.wait()
+        ended, waited = stack.wait_ended(live2["id"], 45)
+        check("the reaper ends the live of a dead agent", ended and "heartbeat" in (ended.get("end_reason") or "heartbeat"), ended)
+        print(f"     ended {waited:.1f} s after the agent died (heartbeat timeout 30 s)")
+        check("... within 35 s of the agent's death", ended and waited <= 35, f"{waited:.1f} s")
+    pub2.kill()
+    for pid in ffmpeg_pids(stack.tmp):
+        os.kill(pid, signal.SIGKILL)
+    return stack
+
+
+if __name__ == "__main__":
+    run(main)
