@@ -201,7 +201,7 @@ fn rendition_of(dir: &Path, path: &Path) -> Option<String> {
 }
 
 /// Reads ffmpeg's playlist of one rendition and queues the segments not seen before.
-fn record(ctx: &Ctx, rung_name: &str, tx: &mpsc::UnboundedSender<Upload>) {
+fn record(ctx: &Ctx, rung_name: &str, txs: &[mpsc::UnboundedSender<Upload>]) {
     let path = ctx.dir.join(rung_name).join("index.m3u8");
     let Ok(text) = std::fs::read(&path) else {
         return;
@@ -233,7 +233,7 @@ fn record(ctx: &Ctx, rung_name: &str, tx: &mpsc::UnboundedSender<Upload>) {
         if pending > ctx.agent.config.spool_max_bytes {
             tracing::error!(live_id = %ctx.live, pending, "SPOOL FULL: uploads are not keeping up");
         }
-        let _ = tx.send(Upload::Segment {
+        let _ = txs[idx].send(Upload::Segment {
             rung: idx,
             segment: Segment {
                 seq,
@@ -532,9 +532,17 @@ async fn run(
     })?;
     watcher.watch(&dir, RecursiveMode::Recursive)?;
 
-    let (up_tx, up_rx) = mpsc::unbounded_channel();
+    // One ordered upload queue per rendition (and one for thumbnails): renditions do not wait
+    // for each other, and within one the segment always goes before the playlist naming it.
     let finishing = Arc::new(Mutex::new(None));
-    let uploads = tokio::spawn(uploader(ctx.clone(), up_rx, finishing.clone()));
+    let mut up_txs = Vec::new();
+    let mut uploads = Vec::new();
+    for _ in 0..=rungs.len() {
+        let (tx, rx) = mpsc::unbounded_channel();
+        up_txs.push(tx);
+        uploads.push(tokio::spawn(uploader(ctx.clone(), rx, finishing.clone())));
+    }
+    let thumb_tx = up_txs.pop().expect("one queue per rendition plus one");
 
     let input = format!("rtmp://127.0.0.1:{}/live/{live}", agent.config.rtmp_port);
     let (seg, fps, spool) = (
@@ -570,9 +578,9 @@ async fn run(
         tokio::select! {
             Some(path) = ev_rx.recv() => {
                 if path == thumb {
-                    let _ = up_tx.send(Upload::Thumb { path });
+                    let _ = thumb_tx.send(Upload::Thumb { path });
                 } else if let Some(name) = rendition_of(&dir, &path) {
-                    record(&ctx, &name, &up_tx);
+                    record(&ctx, &name, &up_txs);
                 }
             }
             _ = heartbeat.tick() => {
@@ -609,10 +617,13 @@ async fn run(
     drop(watcher);
     let names: Vec<String> = rungs.iter().map(|r| r.name.clone()).collect();
     for name in &names {
-        record(&ctx, name, &up_tx);
+        record(&ctx, name, &up_txs);
     }
-    drop(up_tx);
-    let _ = uploads.await;
+    drop(up_txs);
+    drop(thumb_tx);
+    for u in uploads {
+        let _ = u.await;
+    }
 
     // The recording: every uploaded segment of every rendition.
     let (vods, master, total) = {

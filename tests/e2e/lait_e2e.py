@@ -11,7 +11,8 @@ import urllib.error
 import urllib.request
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-TARGET = os.environ.get("CARGO_TARGET_DIR", "/var/cache/lait/target")
+# Binaries of this cargo profile (benches use "perf").
+TARGET = os.path.join(os.environ.get("CARGO_TARGET_DIR", "/var/cache/lait/target"), os.environ.get("LAIT_E2E_PROFILE", "debug"))
 RESULTS = []
 PROCS = []
 
@@ -90,7 +91,7 @@ class Stack:
         # Suites sign up several streamers from one address.
         env = dict(os.environ, LAIT_BIND=f"127.0.0.1:{self.port}", LAIT_WEB_DIR=os.path.join(REPO, "web", "dist"), LAIT_SIGNUP_LIMIT="1000/60")
         env.update(local_env or {})
-        spawn([f"{TARGET}/debug/lait-local"], f"{self.tmp}/lait-local.log", env)
+        spawn([f"{TARGET}/lait-local"], f"{self.tmp}/lait-local.log", env)
         wait_port(self.port)
         self.prefix = f"{self.tmp}/nginx"
         subprocess.run(
@@ -107,7 +108,7 @@ class Stack:
             LAIT_HEARTBEAT_SECS="2",
             **(agent_env or {}),
         )
-        self.agent = spawn([f"{TARGET}/debug/lait-media-agent"], f"{self.tmp}/agent.log", self.agent_env)
+        self.agent = spawn([f"{TARGET}/lait-media-agent"], f"{self.tmp}/agent.log", self.agent_env)
         wait_port(self.agent_port)
         spawn(["nginx", "-p", self.prefix, "-c", f"{self.prefix}/nginx.conf", "-e", f"{self.prefix}/logs/error.log"], f"{self.tmp}/nginx.log")
         wait_port(self.rtmp)

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Benchmark: upload lag — a segment closed by ffmpeg → the segment and the playlist naming it are
+# in S3 and so visible through the CDN path. Publishes a 720p30 stream for 60 s through the real
+# stack (nginx-rtmp, agent, lait-local, moto on loopback) and prints p50/p99/max over every
+# segment of every rendition, as the agent measures it (from the moment its recorder sees
+# ffmpeg's playlist name the segment to the moment its own playlist upload returns).
+#   bench/upload_lag.sh [seconds]
+source "$(dirname "$0")/../scripts/lib.sh"
+TMP="$(mktemp -d /tmp/lait-lag.XXXXXX)"
+trap 'stop_all; rm -rf "$TMP"' EXIT
+install_all
+say "building (profile perf)"
+(cd "$REPO" && cargo build -q --profile perf -p lait-local -p lait-media-node)
+export LAIT_E2E_PROFILE=perf
+REDIS_PORT="$(free_port)"; MOTO_PORT="$(free_port)"
+start_redis "$REDIS_PORT" "$TMP/redis"
+start_moto "$MOTO_PORT" "$TMP/moto.log"
+export_env "$REDIS_PORT" "$MOTO_PORT"
+init_stores >/dev/null
+say "machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB"
+"$VENV/bin/python" "$REPO/bench/upload_lag.py" "${1:-60}"
