@@ -16,5 +16,8 @@ fn main() {
         fps: 30.0,
         start_number: 0,
     };
-    println!("{}", serde_json::to_string(&lait_media_node::ladder::ffmpeg_args(&job)).expect("json"));
+    println!(
+        "{}",
+        serde_json::to_string(&lait_media_node::ladder::ffmpeg_args(&job)).expect("json")
+    );
 }
