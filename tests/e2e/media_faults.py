@@ -7,6 +7,7 @@
 2. ffmpeg killed mid-stream: it is restarted, numbering continues, the gap is marked with
    #EXT-X-DISCONTINUITY.
 3. The agent killed: the reaper ends the live.
+4. The agent killed and restarted: the new process ends the live left in its spool at once.
 """
 import os
 import re
@@ -16,7 +17,7 @@ import subprocess
 import threading
 import time
 
-from lait_e2e import Stack, check, free_port, get_json, http, publisher, run
+from lait_e2e import TARGET, Stack, check, free_port, get_json, http, publisher, run, spawn, wait_port
 
 
 class Proxy:
@@ -176,6 +177,22 @@ def main():
         print(f"     ended {waited:.1f} s after the agent died (heartbeat timeout 30 s)")
         check("... within 35 s of the agent's death", ended and waited <= 35, f"{waited:.1f} s")
     pub2.kill()
+    for pid in ffmpeg_pids(stack.tmp):
+        os.kill(pid, signal.SIGKILL)
+
+    # 4. The agent killed and restarted: the new process ends the live it finds in its spool.
+    stack.agent = spawn([f"{TARGET}/lait-media-agent"], f"{stack.tmp}/agent2.log", stack.agent_env)
+    wait_port(stack.agent_port)
+    channel3, _, key3 = stack.streamer()
+    pub3 = publisher(stack.rtmp_url(key3), 60, f"{stack.tmp}/publisher3.log")
+    live3 = stack.wait_live(channel3, timeout=15)
+    if check("a third live starts", live3):
+        stack.agent.send_signal(signal.SIGKILL)
+        stack.agent.wait()
+        stack.agent = spawn([f"{TARGET}/lait-media-agent"], f"{stack.tmp}/agent3.log", stack.agent_env)
+        ended, waited = stack.wait_ended(live3["id"], 15)
+        check("a restarted agent ends the lives it had at once", ended and waited < 10, f"{waited:.1f} s")
+    pub3.kill()
     for pid in ffmpeg_pids(stack.tmp):
         os.kill(pid, signal.SIGKILL)
     return stack
