@@ -105,7 +105,7 @@ start_redis() { # port dir
 
 start_moto() { # port logfile
   port_busy "$1" && die "port $1 (moto) is already in use; set LAIT_MOTO_PORT"
-  "$VENV/bin/moto_server" -H 127.0.0.1 -p "$1" >"$2" 2>&1 &
+  "$VENV/bin/python" "$REPO/localstack/moto_server.py" -H 127.0.0.1 -p "$1" >"$2" 2>&1 &
   PIDS+=($!)
   wait_port "$1" moto_server
 }

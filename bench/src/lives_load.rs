@@ -98,8 +98,7 @@ async fn main() -> anyhow::Result<()> {
 
     let t = Instant::now();
     let mut seeded = 0;
-    // Seeding is set-up, not the measurement: a few at a time, retried, because moto_server
-    // occasionally answers concurrent transactions with an HTML 500.
+    // Seeding is set-up, not the measurement: a few at a time, retried on a transient error.
     for chunk in (0..a.seed).collect::<Vec<_>>().chunks(4) {
         let (http, base, secret) = (&http, &a.base, secret.as_bytes());
         let results = futures::future::join_all(chunk.iter().map(|i| async move {

@@ -4,39 +4,14 @@
 
 mod common;
 
-use std::{
-    io::Write,
-    sync::{Arc, Mutex},
-};
-
 use common::*;
 use lait_shared::auth::secret::sha256_hex;
 use serde_json::{Value, json};
-use tracing_subscriber::{EnvFilter, fmt::MakeWriter};
-
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> MakeWriter<'a> for Capture {
-    type Writer = Capture;
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
-}
+use tracing_subscriber::EnvFilter;
 
 #[tokio::test]
 async fn no_secret_is_ever_logged() {
-    let capture = Capture::default();
+    let capture = lait_shared::telemetry::MemoryWriter::default();
     // Everything, as if an operator set RUST_LOG=trace; the project's own subscriber set-up.
     lait_shared::telemetry::init_with(EnvFilter::new("trace"), capture.clone(), false);
 
@@ -77,7 +52,7 @@ async fn no_secret_is_ever_logged() {
         204
     );
 
-    let logs = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    let logs = capture.contents();
     assert!(
         logs.contains("account created"),
         "the capture works and saw the flows"

@@ -6,11 +6,11 @@ use lait_shared::{
     ApiError, ApiResult,
     auth::AuthUser,
     channels::model::{CommentPolicy, NoticeRecord, text},
-    domain::ids::{ChannelId, NoticeId, UserId},
+    domain::ids::{ChannelId, NoticeId},
     http::{Json, Path, Query},
     stores::dynamo::now_rfc3339,
 };
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -22,32 +22,8 @@ pub fn routes() -> OpenApiRouter<State> {
         .routes(routes!(get_one, update, delete))
 }
 
-#[derive(Debug, Serialize, ToSchema)]
-pub struct NoticeView {
-    pub id: NoticeId,
-    pub channel_id: ChannelId,
-    pub author_id: UserId,
-    pub title: String,
-    pub body: String,
-    pub comments: CommentPolicy,
-    pub created_at: String,
-    pub updated_at: String,
-}
-
-impl From<NoticeRecord> for NoticeView {
-    fn from(n: NoticeRecord) -> Self {
-        Self {
-            id: n.id,
-            channel_id: n.channel_id,
-            author_id: n.author_id,
-            title: n.title,
-            body: n.body,
-            comments: n.comments,
-            created_at: n.created_at,
-            updated_at: n.updated_at,
-        }
-    }
-}
+/// A notice as served (the stored record is the view).
+pub type NoticeView = NoticeRecord;
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct NoticeInput {
@@ -75,7 +51,7 @@ async fn list(
         .await
         .map_err(lait_shared::channels::Channels::store_error)?;
     Ok(Json(Paged {
-        items: page.items.into_iter().map(Into::into).collect(),
+        items: page.items,
         next: page.next,
     }))
 }
@@ -121,7 +97,7 @@ async fn create(
         .put_notice(&notice, true)
         .await
         .map_err(lait_shared::channels::Channels::store_error)?;
-    Ok((StatusCode::CREATED, Json(notice.into())))
+    Ok((StatusCode::CREATED, Json(notice)))
 }
 
 async fn load(state: &State, id: &str, nid: &str) -> ApiResult<NoticeRecord> {
@@ -141,7 +117,7 @@ async fn get_one(
     S(state): S<State>,
     Path((id, nid)): Path<(String, String)>,
 ) -> ApiResult<Json<NoticeView>> {
-    Ok(Json(load(&state, &id, &nid).await?.into()))
+    Ok(Json(load(&state, &id, &nid).await?))
 }
 
 /// Edit a notice (owner only).
@@ -190,7 +166,7 @@ async fn update(
         .put_notice(&notice, false)
         .await
         .map_err(lait_shared::channels::Channels::store_error)?;
-    Ok(Json(notice.into()))
+    Ok(Json(notice))
 }
 
 /// Delete a notice (owner only).

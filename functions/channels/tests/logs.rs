@@ -2,39 +2,14 @@
 
 mod common;
 
-use std::{
-    io::Write,
-    sync::{Arc, Mutex},
-};
-
 use common::*;
 use reqwest::Method;
 use serde_json::json;
-use tracing_subscriber::{EnvFilter, fmt::MakeWriter};
-
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> MakeWriter<'a> for Capture {
-    type Writer = Capture;
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
-}
+use tracing_subscriber::EnvFilter;
 
 #[tokio::test]
 async fn stream_keys_are_never_logged() {
-    let capture = Capture::default();
+    let capture = lait_shared::telemetry::MemoryWriter::default();
     lait_shared::telemetry::init_with(EnvFilter::new("trace"), capture.clone(), false);
 
     let api = start(&[]).await;
@@ -65,7 +40,7 @@ async fn stream_keys_are_never_logged() {
     .await;
     api.publish(&key2).await;
 
-    let logs = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    let logs = capture.contents();
     assert!(
         logs.contains("live started") && logs.contains("stream key rotated"),
         "the capture saw the flows"

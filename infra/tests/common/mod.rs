@@ -171,9 +171,11 @@ pub async fn own_redis() -> (Proc, u16) {
 
 /// A private moto_server with Lait's tables and buckets, for tests that kill it.
 pub async fn own_moto() -> (Proc, u16) {
-    let bin = require_env("LAIT_MOTO_SERVER");
+    let command = require_env("LAIT_MOTO_SERVER");
+    let mut command = command.split_whitespace();
     let port = free_port();
-    let child = Command::new(bin)
+    let child = Command::new(command.next().expect("a moto command"))
+        .args(command)
         .args(["-H", "127.0.0.1", "-p", &port.to_string()])
         .stdout(Stdio::null())
         .stderr(Stdio::null())

@@ -129,7 +129,7 @@ pub enum CommentPolicy {
     None,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct NoticeRecord {
     pub id: NoticeId,
     pub channel_id: ChannelId,
