@@ -387,6 +387,8 @@ async fn supervise_ffmpeg(
     progress: Arc<Progress>,
     mut stop: watch::Receiver<bool>,
 ) {
+    // Back off when ffmpeg keeps failing at once (e.g. the stream is gone); reset after a good run.
+    let mut quick_failures = 0u32;
     loop {
         let stopping = *stop.borrow();
         if stopping {
@@ -408,6 +410,7 @@ async fn supervise_ffmpeg(
             }
         };
         let pid = child.id();
+        let started = Instant::now();
         if let Some(out) = child.stdout.take() {
             let progress = progress.clone();
             tokio::spawn(async move {
@@ -447,7 +450,9 @@ async fn supervise_ffmpeg(
                 for r in ctx.shared.rungs.lock().unwrap_or_else(|p| p.into_inner()).iter_mut() {
                     r.discontinuity_pending = true;
                 }
-                tokio::time::sleep(Duration::from_millis(500)).await;
+                quick_failures = if started.elapsed() < Duration::from_secs(5) { quick_failures + 1 } else { 0 };
+                let pause = Duration::from_millis(500) * 2u32.pow(quick_failures.min(4));
+                tokio::time::sleep(pause.min(Duration::from_secs(5))).await;
             }
             _ = async { let _ = stop.wait_for(|s| *s).await; } => {
                 // SIGINT lets ffmpeg close its last segment and playlist.
