@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Benchmark: glass-to-glass latency in a real player (hls.js in headless Chromium) through the
+# whole stack on loopback, for the default and the low-latency profile. Method: bench/g2g.py.
+#   bench/g2g.sh [seconds of samples, default 60]
+source "$(dirname "$0")/../scripts/lib.sh"
+TMP="$(mktemp -d /tmp/lait-g2g.XXXXXX)"
+trap 'stop_all; rm -rf "$TMP"' EXIT
+install_all
+if [ ! -x /usr/bin/chromium ]; then
+  say "apt: installing chromium"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium
+fi
+(cd "$REPO/bench/g2g" && npm install --no-audit --no-fund --silent)
+say "building (profile perf)"
+(cd "$REPO" && cargo build -q --profile perf -p lait-local -p lait-media-node)
+export LAIT_E2E_PROFILE=perf
+REDIS_PORT="$(free_port)"; MOTO_PORT="$(free_port)"
+start_redis "$REDIS_PORT" "$TMP/redis"
+start_moto "$MOTO_PORT" "$TMP/moto.log"
+export_env "$REDIS_PORT" "$MOTO_PORT"
+init_stores >/dev/null
+say "machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB"
+"$VENV/bin/python" "$REPO/bench/g2g.py" "${1:-60}"
