@@ -619,10 +619,14 @@ async fn live_view(state: &State, l: LiveRecord) -> ApiResult<LiveView> {
     } else {
         0
     };
+    // While live: the channel's rolling thumbnail; after: the one kept with the recording.
+    let thumbnail = if live {
+        format!("thumbs/{}/latest.jpg", l.channel_id)
+    } else {
+        format!("live/{}/{}/thumb.jpg", l.channel_id, l.id)
+    };
     Ok(LiveView {
-        thumbnail_url: state
-            .channels
-            .media_url(&format!("thumbs/{}/latest.jpg", l.channel_id)),
+        thumbnail_url: state.channels.media_url(&thumbnail),
         playlist_url: if live {
             Some(
                 state

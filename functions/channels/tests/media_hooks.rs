@@ -339,6 +339,7 @@ async fn unpublish_records_a_vod_that_the_owner_can_delete() {
     assert_eq!(vod["status"], "ended");
     assert_eq!(vod["duration_secs"], 42.5);
     assert_eq!(vod["playlist_url"], format!("/media/{prefix}/vod.m3u8"));
+    assert_eq!(vod["thumbnail_url"], format!("/media/{prefix}/thumb.jpg"));
     assert!(!in_list(
         &api.get_json("/api/lives?limit=100", None).await,
         &live_id
