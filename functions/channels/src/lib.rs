@@ -201,10 +201,19 @@ async fn view(state: &State, c: ChannelRecord, viewer: Option<&UserId>) -> ApiRe
     responses((status = 200, body = MineView), (status = 401, body = Problem, content_type = "application/problem+json")))]
 async fn mine(S(state): S<State>, user: AuthUser) -> ApiResult<Json<MineView>> {
     let (channel, key) = state.channels.mine(&user.id).await?;
+    mine_view(&state, channel, key.key, &user.id).await
+}
+
+async fn mine_view(
+    state: &State,
+    channel: ChannelRecord,
+    stream_key: String,
+    owner: &UserId,
+) -> ApiResult<Json<MineView>> {
     Ok(Json(MineView {
-        channel: view(&state, channel, Some(&user.id)).await?,
+        channel: view(state, channel, Some(owner)).await?,
         ingest_url: state.channels.config.ingest_url.clone(),
-        stream_key: key.key,
+        stream_key,
     }))
 }
 
@@ -214,11 +223,7 @@ async fn mine(S(state): S<State>, user: AuthUser) -> ApiResult<Json<MineView>> {
     responses((status = 200, body = MineView), (status = 401, body = Problem, content_type = "application/problem+json")))]
 async fn rotate_key(S(state): S<State>, user: AuthUser) -> ApiResult<Json<MineView>> {
     let (channel, key) = state.channels.rotate_key(&user.id).await?;
-    Ok(Json(MineView {
-        channel: view(&state, channel, Some(&user.id)).await?,
-        ingest_url: state.channels.config.ingest_url.clone(),
-        stream_key: key.key,
-    }))
+    mine_view(&state, channel, key.key, &user.id).await
 }
 
 /// A channel's public page data.

@@ -438,27 +438,18 @@ impl ChannelsStore {
 
     /// Every live now (the sparse index).
     pub async fn lives_now(&self) -> anyhow::Result<Vec<LiveRecord>> {
-        let mut out = Vec::new();
-        let mut start = None;
-        loop {
-            let page = self
-                .ddb
-                .query()
-                .table_name(&self.table)
-                .index_name("gsi1")
-                .key_condition_expression("gsi1pk = :pk")
-                .expression_attribute_values(":pk", s("LIVE"))
-                .set_exclusive_start_key(start)
-                .send()
-                .await?;
-            for item in page.items.unwrap_or_default() {
-                out.push(dynamo::from_item(item)?);
-            }
-            start = page.last_evaluated_key;
-            if start.is_none() {
-                return Ok(out);
-            }
-        }
+        let query = self
+            .ddb
+            .query()
+            .table_name(&self.table)
+            .index_name("gsi1")
+            .key_condition_expression("gsi1pk = :pk")
+            .expression_attribute_values(":pk", s("LIVE"));
+        dynamo::query_all(query)
+            .await?
+            .into_iter()
+            .map(dynamo::from_item)
+            .collect()
     }
 
     pub async fn update_live(
@@ -615,28 +606,17 @@ impl ChannelsStore {
     }
 
     pub async fn following(&self, user: &UserId) -> anyhow::Result<Vec<ChannelId>> {
-        let mut out = Vec::new();
-        let mut start = None;
-        loop {
-            let page = self
-                .ddb
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk")
-                .expression_attribute_values(":pk", s(format!("FOLLOW#{user}")))
-                .set_exclusive_start_key(start)
-                .send()
-                .await?;
-            out.extend(
-                page.items()
-                    .iter()
-                    .filter_map(|i| i.get("sk")?.as_s().ok()?.parse::<ChannelId>().ok()),
-            );
-            start = page.last_evaluated_key;
-            if start.is_none() {
-                return Ok(out);
-            }
-        }
+        let query = self
+            .ddb
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", s(format!("FOLLOW#{user}")));
+        Ok(dynamo::query_all(query)
+            .await?
+            .iter()
+            .filter_map(|i| i.get("sk")?.as_s().ok()?.parse::<ChannelId>().ok())
+            .collect())
     }
 
     // ---- moderators ----

@@ -474,32 +474,25 @@ impl UsersStore {
 
     /// Every session of a user (live or not), newest last.
     pub async fn families(&self, user: &UserId) -> anyhow::Result<Vec<FamilyId>> {
-        let mut out = Vec::new();
-        let mut start = None;
-        loop {
-            let page = self
-                .ddb
-                .query()
-                .table_name(&self.users)
-                .index_name("gsi1")
-                .key_condition_expression("gsi1pk = :pk")
-                .expression_attribute_values(":pk", s(format!("USERFAM#{user}")))
-                .set_exclusive_start_key(start)
-                .send()
-                .await?;
-            out.extend(page.items().iter().filter_map(|i| {
+        let query = self
+            .ddb
+            .query()
+            .table_name(&self.users)
+            .index_name("gsi1")
+            .key_condition_expression("gsi1pk = :pk")
+            .expression_attribute_values(":pk", s(format!("USERFAM#{user}")));
+        Ok(dynamo::query_all(query)
+            .await?
+            .iter()
+            .filter_map(|i| {
                 i.get("pk")?
                     .as_s()
                     .ok()?
                     .strip_prefix("FAMILY#")?
                     .parse::<FamilyId>()
                     .ok()
-            }));
-            start = page.last_evaluated_key;
-            if start.is_none() {
-                return Ok(out);
-            }
-        }
+            })
+            .collect())
     }
 
     /// True when the session exists and is not revoked.
