@@ -126,9 +126,7 @@ pub fn new_stream_key() -> StreamKeyRecord {
 fn store_err(e: StoreError) -> ApiError {
     match e {
         StoreError::Conflict => ApiError::conflict("the resource changed or is busy; retry"),
-        StoreError::Other(e) if e.to_string() == "bad cursor" => {
-            ApiError::bad_request("invalid cursor")
-        }
+        StoreError::BadCursor => ApiError::bad_request("invalid cursor"),
         StoreError::Other(e) => ApiError::internal(e),
     }
 }
@@ -353,7 +351,7 @@ impl Channels {
             Err(StoreError::Conflict) => {
                 return Err(ApiError::conflict("this channel is already live"));
             }
-            Err(StoreError::Other(e)) => return Err(ApiError::internal(e)),
+            Err(e) => return Err(store_err(e)),
         }
         tracing::info!(channel_id = %channel_id, live_id = %live.id, node_id = %req.node_id, "live started");
         self.on_live_change().await;

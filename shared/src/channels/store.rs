@@ -48,6 +48,9 @@ fn skey_pk(hash: &str) -> String {
 pub enum StoreError {
     #[error("condition failed")]
     Conflict,
+    /// A pagination cursor that is not one of this listing's.
+    #[error("bad cursor")]
+    BadCursor,
     #[error(transparent)]
     Other(#[from] anyhow::Error),
 }
@@ -82,8 +85,34 @@ pub struct Page<T> {
     pub next: Option<String>,
 }
 
-fn bad_cursor() -> StoreError {
-    StoreError::Other(anyhow::anyhow!("bad cursor"))
+/// One page of a query, newest first, resumed from `cursor` (which must belong to the partition
+/// `pk_attr = pk`).
+async fn query_page<T: serde::de::DeserializeOwned>(
+    query: aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder,
+    cursor: Option<&str>,
+    pk_attr: &str,
+    pk: &str,
+    limit: i32,
+) -> Result<Page<T>, StoreError> {
+    let start = cursor
+        .map(|c| decode_cursor(c, pk_attr, pk).ok_or(StoreError::BadCursor))
+        .transpose()?;
+    let page = query
+        .scan_index_forward(false)
+        .limit(limit)
+        .set_exclusive_start_key(start)
+        .send()
+        .await?;
+    let items = page
+        .items
+        .unwrap_or_default()
+        .into_iter()
+        .map(dynamo::from_item)
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    Ok(Page {
+        items,
+        next: encode_cursor(page.last_evaluated_key.as_ref()),
+    })
 }
 
 impl ChannelsStore {
@@ -496,31 +525,14 @@ impl ChannelsStore {
         limit: i32,
     ) -> Result<Page<LiveRecord>, StoreError> {
         let pk = format!("VODS#{channel}");
-        let start = cursor
-            .map(|c| decode_cursor(c, "gsi2pk", &pk).ok_or_else(bad_cursor))
-            .transpose()?;
-        let page = self
+        let query = self
             .ddb
             .query()
             .table_name(&self.table)
             .index_name("gsi2")
             .key_condition_expression("gsi2pk = :pk")
-            .expression_attribute_values(":pk", s(pk))
-            .scan_index_forward(false)
-            .limit(limit)
-            .set_exclusive_start_key(start)
-            .send()
-            .await?;
-        let items = page
-            .items
-            .unwrap_or_default()
-            .into_iter()
-            .map(dynamo::from_item)
-            .collect::<anyhow::Result<Vec<_>>>()?;
-        Ok(Page {
-            items,
-            next: encode_cursor(page.last_evaluated_key.as_ref()),
-        })
+            .expression_attribute_values(":pk", s(pk.clone()));
+        query_page(query, cursor, "gsi2pk", &pk, limit).await
     }
 
     /// Drops a VOD from its channel's list.
@@ -739,30 +751,13 @@ impl ChannelsStore {
         limit: i32,
     ) -> Result<Page<NoticeRecord>, StoreError> {
         let pk = channel_pk(channel);
-        let start = cursor
-            .map(|c| decode_cursor(c, "pk", &pk).ok_or_else(bad_cursor))
-            .transpose()?;
-        let page = self
+        let query = self
             .ddb
             .query()
             .table_name(&self.table)
             .key_condition_expression("pk = :pk AND begins_with(sk, :n)")
-            .expression_attribute_values(":pk", s(pk))
-            .expression_attribute_values(":n", s("NOTICE#"))
-            .scan_index_forward(false)
-            .limit(limit)
-            .set_exclusive_start_key(start)
-            .send()
-            .await?;
-        let items = page
-            .items
-            .unwrap_or_default()
-            .into_iter()
-            .map(dynamo::from_item)
-            .collect::<anyhow::Result<Vec<_>>>()?;
-        Ok(Page {
-            items,
-            next: encode_cursor(page.last_evaluated_key.as_ref()),
-        })
+            .expression_attribute_values(":pk", s(pk.clone()))
+            .expression_attribute_values(":n", s("NOTICE#"));
+        query_page(query, cursor, "pk", &pk, limit).await
     }
 }
