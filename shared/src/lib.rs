@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod auth;
 pub mod channels;
+pub mod chat;
 pub mod config;
 pub mod domain;
 pub mod error;

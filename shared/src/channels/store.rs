@@ -87,7 +87,7 @@ pub struct Page<T> {
 
 /// One page of a query, newest first, resumed from `cursor` (which must belong to the partition
 /// `pk_attr = pk`).
-async fn query_page<T: serde::de::DeserializeOwned>(
+pub(crate) async fn query_page<T: serde::de::DeserializeOwned>(
     query: aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder,
     cursor: Option<&str>,
     pk_attr: &str,

@@ -1,0 +1,425 @@
+//! Chat's DynamoDB side (`<prefix>chat`): the durable message archive, channel chat settings,
+//! bans and the moderation audit log.
+//!
+//! | item      | pk                          | sk               | gsi1pk / gsi1sk           |
+//! |-----------|-----------------------------|------------------|---------------------------|
+//! | message   | `CHAT#<channel>#<live\|none>` | `MSG#<id key>`   | `CHATCH#<channel>` / id key |
+//! | settings  | `CHSET#<channel>`           | `SETTINGS`       |                           |
+//! | ban       | `CHSET#<channel>`           | `BAN#<user>`     |                           |
+//! | audit     | `CHAUDIT#<channel>`         | `<uuid v7>`      |                           |
+//!
+//! Messages are partitioned per live (VOD replay reads one partition in order) and indexed per
+//! channel on gsi1 (channel history across lives). The id key is [`MessageId::sort_key`].
+
+use aws_sdk_dynamodb::{Client, types::AttributeValue};
+use serde::{Deserialize, Serialize};
+
+use super::model::{ChatMessage, ChatSettings, ChatUser, MessageId};
+use crate::{
+    channels::store::{Page, StoreError, query_page},
+    config::StoreConfig,
+    domain::ids::{ChannelId, LiveId, UserId},
+    stores::dynamo::{self, Item, key, s},
+};
+
+/// Audit entries are kept for a year.
+const AUDIT_TTL_SECS: i64 = 365 * 24 * 3600;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct ArchivedMessage {
+    pk: String,
+    sk: String,
+    gsi1pk: String,
+    gsi1sk: String,
+    id: MessageId,
+    channel_id: ChannelId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    live_id: Option<LiveId>,
+    user: ChatUser,
+    text: String,
+    ts: String,
+    #[serde(default)]
+    deleted: bool,
+}
+
+impl ArchivedMessage {
+    fn into_message(self) -> ChatMessage {
+        ChatMessage {
+            id: self.id,
+            channel_id: self.channel_id,
+            user: self.user,
+            text: self.text,
+            ts: self.ts,
+        }
+    }
+}
+
+/// A ban as the owner's list shows it.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Ban {
+    pub user_id: UserId,
+    #[serde(default)]
+    pub nickname: String,
+    #[serde(default)]
+    pub reason: String,
+    /// Who banned them.
+    pub by: UserId,
+    pub at: String,
+}
+
+/// One moderation action.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct AuditEntry {
+    pub action: String,
+    pub actor: UserId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_user: Option<UserId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message_id: Option<MessageId>,
+    /// Action-specific detail (reason, seconds, words…).
+    #[serde(default)]
+    pub detail: String,
+    pub at: String,
+}
+
+fn message_pk(ch: &ChannelId, live: Option<&LiveId>) -> String {
+    match live {
+        Some(l) => format!("CHAT#{ch}#{l}"),
+        None => format!("CHAT#{ch}#none"),
+    }
+}
+fn channel_index(ch: &ChannelId) -> String {
+    format!("CHATCH#{ch}")
+}
+fn settings_pk(ch: &ChannelId) -> String {
+    format!("CHSET#{ch}")
+}
+fn audit_pk(ch: &ChannelId) -> String {
+    format!("CHAUDIT#{ch}")
+}
+
+/// Direction of a history read.
+#[derive(Debug, Clone, Copy)]
+pub enum Range {
+    /// Newest first, strictly before the id (or from the newest).
+    Before(Option<MessageId>),
+    /// Oldest first, strictly after the id.
+    After(MessageId),
+}
+
+#[derive(Clone)]
+pub struct ChatStore {
+    ddb: Client,
+    table: String,
+}
+
+impl ChatStore {
+    pub fn new(ddb: Client, stores: &StoreConfig) -> Self {
+        Self {
+            ddb,
+            table: stores.table("chat"),
+        }
+    }
+
+    // ---- archive ----
+
+    pub async fn archive(&self, msg: &ChatMessage, live: Option<&LiveId>) -> anyhow::Result<()> {
+        let item = ArchivedMessage {
+            pk: message_pk(&msg.channel_id, live),
+            sk: format!("MSG#{}", msg.id.sort_key()),
+            gsi1pk: channel_index(&msg.channel_id),
+            gsi1sk: msg.id.sort_key(),
+            id: msg.id,
+            channel_id: msg.channel_id,
+            live_id: live.copied(),
+            user: msg.user.clone(),
+            text: msg.text.clone(),
+            ts: msg.ts.clone(),
+            deleted: false,
+        };
+        self.ddb
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(dynamo::to_item(&item)?))
+            .send()
+            .await?;
+        Ok(())
+    }
+
+    /// Up to `limit` visible messages of a channel (deleted ones and those before
+    /// `cleared_before` skipped), in the range's order.
+    pub async fn channel_messages(
+        &self,
+        ch: &ChannelId,
+        range: Range,
+        limit: usize,
+        cleared_before: Option<MessageId>,
+    ) -> anyhow::Result<Vec<ChatMessage>> {
+        let mut q = self
+            .ddb
+            .query()
+            .table_name(&self.table)
+            .index_name("gsi1")
+            .expression_attribute_values(":pk", s(channel_index(ch)));
+        q = match range {
+            Range::Before(Some(b)) => q
+                .key_condition_expression("gsi1pk = :pk AND gsi1sk < :id")
+                .expression_attribute_values(":id", s(b.sort_key()))
+                .scan_index_forward(false),
+            Range::Before(None) => q
+                .key_condition_expression("gsi1pk = :pk")
+                .scan_index_forward(false),
+            Range::After(a) => q
+                .key_condition_expression("gsi1pk = :pk AND gsi1sk > :id")
+                .expression_attribute_values(":id", s(a.sort_key()))
+                .scan_index_forward(true),
+        };
+        self.collect(q, limit, cleared_before).await
+    }
+
+    /// Visible messages of one live, oldest first, after `after`.
+    pub async fn live_messages(
+        &self,
+        ch: &ChannelId,
+        live: &LiveId,
+        after: Option<MessageId>,
+        limit: usize,
+        cleared_before: Option<MessageId>,
+    ) -> anyhow::Result<Vec<ChatMessage>> {
+        let q = self
+            .ddb
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND sk > :after")
+            .expression_attribute_values(":pk", s(message_pk(ch, Some(live))))
+            .expression_attribute_values(
+                ":after",
+                s(format!("MSG#{}", after.unwrap_or(MessageId::ZERO).sort_key())),
+            )
+            .scan_index_forward(true);
+        self.collect(q, limit, cleared_before).await
+    }
+
+    async fn collect(
+        &self,
+        q: aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder,
+        limit: usize,
+        cleared_before: Option<MessageId>,
+    ) -> anyhow::Result<Vec<ChatMessage>> {
+        let mut out = Vec::new();
+        let mut start = None;
+        // Deleted messages are filtered after the read, so a page may come back short; a few
+        // more pages fill it (bounded: a channel that deleted everything is not scanned whole).
+        for _ in 0..5 {
+            let page = q
+                .clone()
+                .limit((limit + 10).min(1000) as i32)
+                .set_exclusive_start_key(start)
+                .send()
+                .await?;
+            for item in page.items.unwrap_or_default() {
+                let m: ArchivedMessage = dynamo::from_item(item)?;
+                if m.deleted || cleared_before.is_some_and(|c| m.id < c) {
+                    continue;
+                }
+                out.push(m.into_message());
+                if out.len() == limit {
+                    return Ok(out);
+                }
+            }
+            start = page.last_evaluated_key;
+            if start.is_none() {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Marks a message deleted; false if it is not archived.
+    pub async fn mark_deleted(&self, ch: &ChannelId, id: MessageId) -> anyhow::Result<bool> {
+        let found = self
+            .ddb
+            .query()
+            .table_name(&self.table)
+            .index_name("gsi1")
+            .key_condition_expression("gsi1pk = :pk AND gsi1sk = :id")
+            .expression_attribute_values(":pk", s(channel_index(ch)))
+            .expression_attribute_values(":id", s(id.sort_key()))
+            .send()
+            .await?;
+        let Some(item) = found.items.unwrap_or_default().into_iter().next() else {
+            return Ok(false);
+        };
+        let (Some(pk), Some(sk)) = (item.get("pk").cloned(), item.get("sk").cloned()) else {
+            return Ok(false);
+        };
+        self.ddb
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", pk)
+            .key("sk", sk)
+            .update_expression("SET deleted = :t")
+            .expression_attribute_values(":t", AttributeValue::Bool(true))
+            .condition_expression("attribute_exists(pk)")
+            .send()
+            .await?;
+        Ok(true)
+    }
+
+    // ---- settings ----
+
+    async fn settings_item(&self, ch: &ChannelId) -> anyhow::Result<Option<Item>> {
+        Ok(self
+            .ddb
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(settings_pk(ch), "SETTINGS")))
+            .consistent_read(true)
+            .send()
+            .await?
+            .item)
+    }
+
+    pub async fn settings(&self, ch: &ChannelId) -> anyhow::Result<ChatSettings> {
+        Ok(match self.settings_item(ch).await? {
+            Some(item) => dynamo::from_item(item)?,
+            None => ChatSettings::default(),
+        })
+    }
+
+    /// Read-modify-write of a channel's settings with optimistic concurrency (`rev`), so two
+    /// moderators editing at once never lose each other's change. `change` may refuse (`Err`).
+    pub async fn update_settings<E>(
+        &self,
+        ch: &ChannelId,
+        change: impl Fn(&mut ChatSettings) -> Result<(), E>,
+    ) -> anyhow::Result<Result<ChatSettings, E>> {
+        for _ in 0..5 {
+            let item = self.settings_item(ch).await?;
+            let rev = item
+                .as_ref()
+                .and_then(|i| i.get("rev")?.as_n().ok()?.parse::<u64>().ok());
+            let mut settings: ChatSettings = match item {
+                Some(i) => dynamo::from_item(i)?,
+                None => ChatSettings::default(),
+            };
+            if let Err(e) = change(&mut settings) {
+                return Ok(Err(e));
+            }
+            let mut new = dynamo::to_item(&settings)?;
+            new.extend(key(settings_pk(ch), "SETTINGS"));
+            new.insert("rev".into(), dynamo::n(rev.unwrap_or(0) + 1));
+            let put = self.ddb.put_item().table_name(&self.table).set_item(Some(new));
+            let put = match rev {
+                Some(r) => put
+                    .condition_expression("rev = :rev")
+                    .expression_attribute_values(":rev", dynamo::n(r)),
+                None => put.condition_expression("attribute_not_exists(pk)"),
+            };
+            match put.send().await {
+                Ok(_) => return Ok(Ok(settings)),
+                Err(e) => {
+                    let conflict = e
+                        .as_service_error()
+                        .is_some_and(|e| e.is_conditional_check_failed_exception());
+                    if !conflict {
+                        return Err(e.into());
+                    }
+                }
+            }
+        }
+        anyhow::bail!("chat settings of {ch} kept changing under us")
+    }
+
+    // ---- bans ----
+
+    pub async fn put_ban(&self, ch: &ChannelId, ban: &Ban) -> anyhow::Result<()> {
+        let mut item = dynamo::to_item(ban)?;
+        item.extend(key(settings_pk(ch), format!("BAN#{}", ban.user_id)));
+        self.ddb
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await?;
+        Ok(())
+    }
+
+    /// Lifts a ban; false if there was none.
+    pub async fn delete_ban(&self, ch: &ChannelId, user: &UserId) -> anyhow::Result<bool> {
+        let out = self
+            .ddb
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key(settings_pk(ch), format!("BAN#{user}"))))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
+            .send()
+            .await?;
+        Ok(out.attributes.is_some_and(|a| !a.is_empty()))
+    }
+
+    pub async fn is_banned(&self, ch: &ChannelId, user: &UserId) -> anyhow::Result<bool> {
+        Ok(self
+            .ddb
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(settings_pk(ch), format!("BAN#{user}"))))
+            .consistent_read(true)
+            .send()
+            .await?
+            .item
+            .is_some())
+    }
+
+    pub async fn bans(
+        &self,
+        ch: &ChannelId,
+        cursor: Option<&str>,
+        limit: i32,
+    ) -> Result<Page<Ban>, StoreError> {
+        let pk = settings_pk(ch);
+        let q = self
+            .ddb
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :ban)")
+            .expression_attribute_values(":pk", s(&pk))
+            .expression_attribute_values(":ban", s("BAN#"));
+        query_page(q, cursor, "pk", &pk, limit).await
+    }
+
+    // ---- audit ----
+
+    pub async fn audit(&self, ch: &ChannelId, entry: &AuditEntry) -> anyhow::Result<()> {
+        let mut item = dynamo::to_item(entry)?;
+        item.extend(key(audit_pk(ch), uuid::Uuid::now_v7().to_string()));
+        item.insert(
+            "expires_at".into(),
+            dynamo::n(dynamo::now_secs() + AUDIT_TTL_SECS),
+        );
+        self.ddb
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await?;
+        Ok(())
+    }
+
+    /// The audit log, newest first.
+    pub async fn audit_log(
+        &self,
+        ch: &ChannelId,
+        cursor: Option<&str>,
+        limit: i32,
+    ) -> Result<Page<AuditEntry>, StoreError> {
+        let pk = audit_pk(ch);
+        let q = self
+            .ddb
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", s(&pk));
+        query_page(q, cursor, "pk", &pk, limit).await
+    }
+}
