@@ -6,6 +6,8 @@ set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 LAIT_CACHE="${LAIT_CACHE:-/var/cache/lait}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$LAIT_CACHE/target}"
+# The cache outlives every clone; incremental data would only grow it (tens of GB) for no gain in CI.
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 VENV="${LAIT_VENV:-$LAIT_CACHE/venv}"
 APT_PACKAGES=(redis-server nginx libnginx-mod-rtmp ffmpeg)
 

@@ -7,6 +7,7 @@
 //!   the connection is not reachable through `@connections` until `$connect` has succeeded (410).
 //! - A message's route is `$request.body.action` if declared, else `$default`. Integration
 //!   responses to messages are not forwarded (one-way routes): replies go through `@connections`.
+//!   Messages of one connection are invoked concurrently, so their handling is not ordered.
 //! - Limits: 32 KB frames, 128 KB messages (close 1009), idle timeout (close 1001), maximum
 //!   connection age (close 1001).
 //! - `$disconnect` runs after the connection is gone, so posting to it answers 410.
@@ -87,6 +88,9 @@ const STAGE: &str = "local";
 const API_ID: &str = "lait-local";
 /// How long a `@connections` POST waits for a client that does not read before giving up.
 const SEND_TIMEOUT: Duration = Duration::from_secs(5);
+/// Integration invocations in flight per connection (API Gateway's are bounded by Lambda
+/// concurrency; a bound keeps one client from spawning without limit here).
+const INVOCATIONS_PER_CONNECTION: usize = 16;
 
 fn now_ms() -> i64 {
     (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
@@ -300,15 +304,22 @@ async fn run_connection(
     }
     tracing::debug!(connection_id = %id, "connected");
 
-    // Messages are handed to the integration in order by one invoker task, so a slow handler
-    // never stalls delivery of what it posts back to this same connection.
+    // Like API Gateway, each message is its own integration invocation, running concurrently with
+    // the connection's other messages (no ordering between them), bounded per connection. A slow
+    // invocation (a room's flusher) never holds back the next message.
     let (events_tx, mut events_rx) = mpsc::unbounded_channel::<(String, bool)>();
     let invoker = {
         let gw = gw.clone();
         let id = id.clone();
         let identity = json!({"sourceIp": source_ip, "userAgent": user_agent});
         tokio::spawn(async move {
+            let permits = Arc::new(tokio::sync::Semaphore::new(INVOCATIONS_PER_CONNECTION));
+            let mut running = tokio::task::JoinSet::new();
             while let Some((body, binary)) = events_rx.recv().await {
+                let Ok(permit) = permits.clone().acquire_owned().await else {
+                    break;
+                };
+                while running.try_join_next().is_some() {}
                 let route = if binary {
                     ws::DEFAULT
                 } else {
@@ -322,11 +333,17 @@ async fn run_connection(
                     "body": body,
                     "isBase64Encoded": binary,
                 });
-                let res = gw.invoke(event).await;
-                if !status_of(&res).is_success() {
-                    tracing::warn!(connection_id = %id, status = res.status_code, route, "integration error");
-                }
+                let gw = gw.clone();
+                let id = id.clone();
+                running.spawn(async move {
+                    let res = gw.invoke(event).await;
+                    if !status_of(&res).is_success() {
+                        tracing::warn!(connection_id = %id, status = res.status_code, route, "integration error");
+                    }
+                    drop(permit);
+                });
             }
+            while running.join_next().await.is_some() {}
         })
     };
 

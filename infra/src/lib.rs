@@ -138,7 +138,13 @@ impl App {
         // The reaper: API Gateway has a schedule for it; locally a timer.
         tokio::spawn(lait_channels::reaper_loop(
             self.channels.clone(),
-            Duration::from_secs(5),
+            self.config.reaper_every,
+        ));
+        // Chat's sweep (rooms whose flusher died): also a schedule on AWS.
+        tokio::spawn(chat_sweep_loop(
+            self.chat_api.chat.clone(),
+            self.chat_ws.outbox_at(&format!("http://{addr}")),
+            self.config.reaper_every,
         ));
         let (router, _gateway) = self.router(addr);
         tracing::info!("lait-local listening on http://{addr}");
@@ -157,6 +163,23 @@ impl App {
         // WebSockets never finish by themselves; don't wait on them for long.
         let _ = tokio::time::timeout(Duration::from_secs(3), server).await;
         Ok(())
+    }
+}
+
+/// Flushes chat rooms left with undelivered messages by a flusher that died.
+pub async fn chat_sweep_loop(
+    chat: Arc<lait_shared::chat::Chat>,
+    out: lait_chat_ws::ApiOutbox,
+    every: Duration,
+) {
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tick.tick().await;
+        match chat.sweep(&out).await {
+            Ok(0) => {}
+            Ok(n) => tracing::warn!(rooms = n, "chat sweep flushed stranded messages"),
+            Err(e) => tracing::warn!(error = %e, "chat sweep failed"),
+        }
     }
 }
 

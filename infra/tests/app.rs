@@ -1,51 +1,15 @@
-//! lait-local as a whole, against the real stores: chat-ws through the `@connections` API, health
+//! lait-local as a whole, against the real stores: health
 //! with dependencies going away, the local CDN, the web app and the problem+json fallbacks.
 
 mod common;
 
-use std::time::Duration;
-
 use common::*;
-use futures::{SinkExt, StreamExt};
 use serde_json::Value;
-use tokio_tungstenite::{connect_async, tungstenite::Message};
 
 async fn get_json(url: &str) -> (u16, Value) {
     let res = reqwest::get(url).await.unwrap();
     let status = res.status().as_u16();
     (status, res.json().await.unwrap_or(Value::Null))
-}
-
-async fn recv_json<S>(ws: &mut S) -> Value
-where
-    S: StreamExt<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
-{
-    loop {
-        let msg = tokio::time::timeout(Duration::from_secs(10), ws.next())
-            .await
-            .expect("a frame within 10 s")
-            .unwrap()
-            .unwrap();
-        if let Message::Text(t) = msg {
-            return serde_json::from_str(&t).unwrap();
-        }
-    }
-}
-
-#[tokio::test]
-async fn chat_ws_replies_through_the_connections_api() {
-    let app = start_app(&[]).await;
-    let (mut ws, _) = connect_async(app.ws_url("")).await.unwrap();
-    ws.send(Message::text(r#"{"action":"ping"}"#))
-        .await
-        .unwrap();
-    assert_eq!(recv_json(&mut ws).await["type"], "pong");
-    ws.send(Message::text(r#"{"action":"fly"}"#)).await.unwrap();
-    let err = recv_json(&mut ws).await;
-    assert_eq!(err["type"], "error");
-    assert_eq!(err["code"], "bad_request");
-    ws.send(Message::text("{not json")).await.unwrap();
-    assert_eq!(recv_json(&mut ws).await["code"], "bad_request");
 }
 
 #[tokio::test]

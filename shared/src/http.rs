@@ -427,3 +427,33 @@ mod tests {
         assert_eq!(headers["x-request-id"], "abc-123");
     }
 }
+
+// ---- pagination ----
+
+/// `?cursor=&limit=` of a listing.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct PageQuery {
+    /// Opaque cursor from the previous page's `next`.
+    pub cursor: Option<String>,
+    /// 1 to 100 (default 20).
+    pub limit: Option<usize>,
+}
+
+impl PageQuery {
+    pub fn limit(&self) -> Result<usize, ApiError> {
+        match self.limit {
+            None => Ok(20),
+            Some(l) if (1..=100).contains(&l) => Ok(l),
+            Some(_) => Err(ApiError::field("limit", "must be between 1 and 100")),
+        }
+    }
+}
+
+/// One page of a listing.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Paged<T> {
+    pub items: Vec<T>,
+    /// Cursor of the next page; absent on the last one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
+}

@@ -19,7 +19,7 @@ use lait_shared::{
     channels::{Channels, ChannelsConfig, LiveSummary, model::*, store::ChannelsStore},
     config::Env,
     domain::ids::{ChannelId, LiveId, UserId},
-    http::{ClientIp, Json, Path, Query},
+    http::{ClientIp, Json, PageQuery, Paged, Path, Query},
     ratelimit::{self, Limit},
     runtime::Deps,
     search::Hit,
@@ -539,32 +539,6 @@ async fn remove_moderator(
 }
 
 // ---- lives ----
-
-#[derive(Debug, Deserialize, IntoParams)]
-pub struct PageQuery {
-    /// Opaque cursor from the previous page's `next`.
-    pub cursor: Option<String>,
-    /// 1 to 100 (default 20).
-    pub limit: Option<usize>,
-}
-
-impl PageQuery {
-    fn limit(&self) -> ApiResult<usize> {
-        match self.limit {
-            None => Ok(20),
-            Some(l) if (1..=100).contains(&l) => Ok(l),
-            Some(_) => Err(ApiError::field("limit", "must be between 1 and 100")),
-        }
-    }
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Paged<T> {
-    pub items: Vec<T>,
-    /// Cursor of the next page; absent on the last one.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub next: Option<String>,
-}
 
 fn offset_cursor(c: Option<&str>) -> ApiResult<usize> {
     use base64::Engine;

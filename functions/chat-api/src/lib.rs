@@ -1,15 +1,48 @@
-use axum::{Router, extract::FromRef};
-use lait_shared::{auth::Authenticator, config::Env, runtime::Deps};
-use utoipa_axum::router::OpenApiRouter;
+//! chat-api: chat's REST side: tickets for the WebSocket, history (live and VOD replay), bans,
+//! settings and word lists, and the moderation audit log. Real-time traffic is chat-ws's.
+
+use std::sync::Arc;
+
+use axum::{
+    Router,
+    extract::{FromRef, State as S},
+    http::StatusCode,
+};
+use lait_shared::{
+    ApiError, ApiResult,
+    auth::{AuthUser, Authenticator},
+    channels::Channels,
+    chat::{
+        Chat, ChatConfig, ChatError, DEFAULT_HISTORY, MAX_HISTORY, Moderator,
+        filter::{MAX_CHANNEL_WORDS, parse_word},
+        model::{
+            ChatMessage, ChatSettings, FilterAction, MAX_BURST, MAX_RATE, MAX_SLOW_SECONDS,
+            MIN_RATE, MessageId,
+        },
+        store::{AuditEntry, Ban},
+    },
+    config::Env,
+    domain::ids::{ChannelId, LiveId},
+    http::{Json, PageQuery, Paged, Path, Query},
+    ratelimit,
+    runtime::Deps,
+};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 #[derive(Clone)]
 pub struct State {
     pub deps: Deps,
+    pub chat: Arc<Chat>,
 }
 
 impl State {
-    pub fn new(_env: &mut Env, deps: Deps) -> Self {
-        Self { deps }
+    pub fn new(env: &mut Env, deps: Deps) -> Self {
+        Self {
+            chat: Arc::new(Chat::new(&deps, ChatConfig::read(env))),
+            deps,
+        }
     }
 }
 
@@ -22,6 +55,14 @@ impl FromRef<State> for Authenticator {
 /// Routes with their OpenAPI descriptions.
 pub fn routes() -> OpenApiRouter<State> {
     OpenApiRouter::new()
+        .routes(routes!(create_ticket))
+        .routes(routes!(channel_history))
+        .routes(routes!(live_history))
+        .routes(routes!(list_bans))
+        .routes(routes!(get_settings, patch_settings))
+        .routes(routes!(get_words, put_words, add_word))
+        .routes(routes!(remove_word))
+        .routes(routes!(audit_log))
 }
 
 pub fn router(state: State) -> Router {
@@ -35,4 +76,459 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 pub fn app(state: State) -> Router {
     let http = state.deps.http.clone();
     lait_shared::http::finish(router(state), &http)
+}
+
+type Problem = lait_shared::openapi::Problem;
+
+fn channel_id(raw: &str) -> ApiResult<ChannelId> {
+    raw.parse()
+        .map_err(|_| ApiError::not_found("no such channel"))
+}
+
+/// The caller as a moderator of the channel (owner or moderator), or 403.
+async fn moderator(state: &State, raw: &str, user: &AuthUser) -> ApiResult<Moderator> {
+    let ch = channel_id(raw)?;
+    Ok(state.chat.moderator(&ch, Some(&user.id)).await?)
+}
+
+// ---- tickets ----
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct TicketRequest {
+    pub channel_id: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TicketView {
+    /// Pass as `?ticket=` when opening the WebSocket (with `?channel=`). Single use.
+    pub ticket: String,
+    /// Seconds the ticket stays valid.
+    pub expires_in: u64,
+}
+
+/// A single-use, 60-second ticket to join a channel's chat as the signed-in user.
+#[utoipa::path(post, path = "/api/chat/tickets", tag = "chat", security(("bearer" = [])), request_body = TicketRequest,
+    responses((status = 201, body = TicketView), (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"), (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"), (status = 429, body = Problem, content_type = "application/problem+json")))]
+async fn create_ticket(
+    S(state): S<State>,
+    user: AuthUser,
+    Json(req): Json<TicketRequest>,
+) -> ApiResult<(StatusCode, Json<TicketView>)> {
+    let ch: ChannelId = req
+        .channel_id
+        .parse()
+        .map_err(|_| ApiError::field("channel_id", "must be a channel id"))?;
+    ratelimit::hit(
+        &state.deps.redis,
+        &format!("rl:chat-ticket:{}", user.id),
+        state.chat.config.ticket_limit,
+    )
+    .await?;
+    let ticket = state.chat.issue_ticket(&user.id, &ch).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(TicketView {
+            ticket,
+            expires_in: state.chat.config.ticket_ttl.as_secs(),
+        }),
+    ))
+}
+
+// ---- history ----
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct BeforeQuery {
+    /// Only messages older than this id (the previous page's `next_before`).
+    pub before: Option<String>,
+    /// 1 to 500 (default 50).
+    pub limit: Option<usize>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct AfterQuery {
+    /// Only messages newer than this id (the previous page's `next_after`).
+    pub after: Option<String>,
+    /// 1 to 500 (default 50).
+    pub limit: Option<usize>,
+}
+
+fn limit(l: Option<usize>) -> ApiResult<usize> {
+    match l {
+        None => Ok(DEFAULT_HISTORY),
+        Some(l) if (1..=MAX_HISTORY).contains(&l) => Ok(l),
+        Some(_) => Err(ApiError::field("limit", "must be between 1 and 500")),
+    }
+}
+
+fn message_id(field: &str, raw: Option<&str>) -> ApiResult<Option<MessageId>> {
+    raw.map(|r| r.parse().map_err(|e: &str| ApiError::field(field, e)))
+        .transpose()
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HistoryPage {
+    /// Oldest first.
+    pub messages: Vec<ChatMessage>,
+    /// Pass as `before` for older messages; absent when there are none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_before: Option<MessageId>,
+}
+
+/// A channel's recent chat, oldest first, paging backwards with `before`. Served from Redis,
+/// completed from the archive.
+#[utoipa::path(get, path = "/api/channels/{id}/chat", tag = "chat", params(("id" = String, Path), BeforeQuery),
+    responses((status = 200, body = HistoryPage), (status = 400, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json")))]
+async fn channel_history(
+    S(state): S<State>,
+    Path(id): Path<String>,
+    Query(q): Query<BeforeQuery>,
+) -> ApiResult<Json<HistoryPage>> {
+    let ch = channel_id(&id)?;
+    let limit = limit(q.limit)?;
+    let before = message_id("before", q.before.as_deref())?;
+    let messages = state.chat.history_before(&ch, before, limit).await?;
+    let next_before = (messages.len() == limit)
+        .then(|| messages.first().map(|m| m.id))
+        .flatten();
+    Ok(Json(HistoryPage {
+        messages,
+        next_before,
+    }))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReplayPage {
+    pub channel_id: ChannelId,
+    /// Oldest first.
+    pub messages: Vec<ChatMessage>,
+    /// Pass as `after` for the next page; absent on the last one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_after: Option<MessageId>,
+}
+
+/// One broadcast's chat in order, for VOD replay (message ids carry their time).
+#[utoipa::path(get, path = "/api/lives/{id}/chat", tag = "chat", params(("id" = String, Path), AfterQuery),
+    responses((status = 200, body = ReplayPage), (status = 400, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json")))]
+async fn live_history(
+    S(state): S<State>,
+    Path(id): Path<String>,
+    Query(q): Query<AfterQuery>,
+) -> ApiResult<Json<ReplayPage>> {
+    let live: LiveId = id
+        .parse()
+        .map_err(|_| ApiError::not_found("no such live"))?;
+    let limit = limit(q.limit)?;
+    let after = message_id("after", q.after.as_deref())?;
+    let (channel_id, messages) = state.chat.live_history(&live, after, limit).await?;
+    let next_after = (messages.len() == limit)
+        .then(|| messages.last().map(|m| m.id))
+        .flatten();
+    Ok(Json(ReplayPage {
+        channel_id,
+        messages,
+        next_after,
+    }))
+}
+
+// ---- bans ----
+
+/// Users banned from the channel's chat (owner and moderators). Unban over the WebSocket.
+#[utoipa::path(get, path = "/api/channels/{id}/chat/bans", tag = "chat", security(("bearer" = [])), params(("id" = String, Path), PageQuery),
+    responses((status = 200, body = Paged<Ban>), (status = 403, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json")))]
+async fn list_bans(
+    S(state): S<State>,
+    user: AuthUser,
+    Path(id): Path<String>,
+    Query(q): Query<PageQuery>,
+) -> ApiResult<Json<Paged<Ban>>> {
+    let m = moderator(&state, &id, &user).await?;
+    let page = state
+        .chat
+        .store
+        .bans(&m.channel_id, q.cursor.as_deref(), q.limit()? as i32)
+        .await
+        .map_err(Channels::store_error)?;
+    Ok(Json(Paged {
+        items: page.items,
+        next: page.next,
+    }))
+}
+
+// ---- settings ----
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SettingsView {
+    pub slow_seconds: u32,
+    pub messages_per_second: f64,
+    pub burst: u32,
+    pub filter_action: FilterAction,
+}
+
+impl From<&ChatSettings> for SettingsView {
+    fn from(s: &ChatSettings) -> Self {
+        Self {
+            slow_seconds: s.slow_seconds,
+            messages_per_second: s.messages_per_second,
+            burst: s.burst,
+            filter_action: s.filter_action,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SettingsPatch {
+    /// 0 (off) to 3600.
+    pub slow_seconds: Option<u32>,
+    /// Per-user token bucket refill, 0.05 to 50.
+    pub messages_per_second: Option<f64>,
+    /// Per-user token bucket size, 1 to 100.
+    pub burst: Option<u32>,
+    pub filter_action: Option<FilterAction>,
+}
+
+/// The channel's chat settings (owner and moderators).
+#[utoipa::path(get, path = "/api/channels/{id}/chat/settings", tag = "chat", security(("bearer" = [])), params(("id" = String, Path)),
+    responses((status = 200, body = SettingsView), (status = 403, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json")))]
+async fn get_settings(
+    S(state): S<State>,
+    user: AuthUser,
+    Path(id): Path<String>,
+) -> ApiResult<Json<SettingsView>> {
+    let m = moderator(&state, &id, &user).await?;
+    Ok(Json(SettingsView::from(&m.room.settings)))
+}
+
+/// Change slow mode, the rate limit or the filter action (owner and moderators).
+#[utoipa::path(patch, path = "/api/channels/{id}/chat/settings", tag = "chat", security(("bearer" = [])), params(("id" = String, Path)), request_body = SettingsPatch,
+    responses((status = 200, body = SettingsView), (status = 400, body = Problem, content_type = "application/problem+json"), (status = 403, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json")))]
+async fn patch_settings(
+    S(state): S<State>,
+    user: AuthUser,
+    Path(id): Path<String>,
+    Json(p): Json<SettingsPatch>,
+) -> ApiResult<Json<SettingsView>> {
+    let m = moderator(&state, &id, &user).await?;
+    let mut errors = Vec::new();
+    if p.slow_seconds.is_some_and(|s| s > MAX_SLOW_SECONDS) {
+        errors.push(lait_shared::FieldError::new(
+            "slow_seconds",
+            "must be between 0 and 3600",
+        ));
+    }
+    if p.messages_per_second
+        .is_some_and(|r| !(MIN_RATE..=MAX_RATE).contains(&r))
+    {
+        errors.push(lait_shared::FieldError::new(
+            "messages_per_second",
+            "must be between 0.05 and 50",
+        ));
+    }
+    if p.burst.is_some_and(|b| !(1..=MAX_BURST).contains(&b)) {
+        errors.push(lait_shared::FieldError::new(
+            "burst",
+            "must be between 1 and 100",
+        ));
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::validation(errors));
+    }
+    let what = format!(
+        "slow_seconds={:?} messages_per_second={:?} burst={:?} filter_action={:?}",
+        p.slow_seconds, p.messages_per_second, p.burst, p.filter_action
+    );
+    let s = state
+        .chat
+        .update_settings(&m, &what, |s| {
+            if let Some(v) = p.slow_seconds {
+                s.slow_seconds = v;
+            }
+            if let Some(v) = p.messages_per_second {
+                s.messages_per_second = v;
+            }
+            if let Some(v) = p.burst {
+                s.burst = v;
+            }
+            if let Some(v) = p.filter_action {
+                s.filter_action = v;
+            }
+            Ok(())
+        })
+        .await?;
+    Ok(Json(SettingsView::from(&s)))
+}
+
+// ---- word list ----
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WordsView {
+    /// The channel's own words (the global list applies too).
+    pub words: Vec<String>,
+    /// What happens to a message containing one: `mask` or `reject`.
+    pub action: FilterAction,
+}
+
+impl From<&ChatSettings> for WordsView {
+    fn from(s: &ChatSettings) -> Self {
+        Self {
+            words: s.words.clone(),
+            action: s.filter_action,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WordsReplace {
+    pub words: Vec<String>,
+    pub action: Option<FilterAction>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WordAdd {
+    pub word: String,
+}
+
+fn too_many() -> ChatError {
+    ChatError::BadRequest(format!(
+        "a channel's list holds at most {MAX_CHANNEL_WORDS} words"
+    ))
+}
+
+/// The channel's forbidden words and filter action (owner and moderators).
+#[utoipa::path(get, path = "/api/channels/{id}/chat/words", tag = "chat", security(("bearer" = [])), params(("id" = String, Path)),
+    responses((status = 200, body = WordsView), (status = 403, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json")))]
+async fn get_words(
+    S(state): S<State>,
+    user: AuthUser,
+    Path(id): Path<String>,
+) -> ApiResult<Json<WordsView>> {
+    let m = moderator(&state, &id, &user).await?;
+    Ok(Json(WordsView::from(&m.room.settings)))
+}
+
+/// Replace the channel's word list (and optionally the action).
+#[utoipa::path(put, path = "/api/channels/{id}/chat/words", tag = "chat", security(("bearer" = [])), params(("id" = String, Path)), request_body = WordsReplace,
+    responses((status = 200, body = WordsView), (status = 400, body = Problem, content_type = "application/problem+json"), (status = 403, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json")))]
+async fn put_words(
+    S(state): S<State>,
+    user: AuthUser,
+    Path(id): Path<String>,
+    Json(req): Json<WordsReplace>,
+) -> ApiResult<Json<WordsView>> {
+    let m = moderator(&state, &id, &user).await?;
+    let mut words = Vec::with_capacity(req.words.len());
+    let mut errors = Vec::new();
+    for (i, w) in req.words.iter().enumerate() {
+        match parse_word(w) {
+            Ok(w) if !words.contains(&w) => words.push(w),
+            Ok(_) => {}
+            Err(e) => errors.push(lait_shared::FieldError::new(format!("words[{i}]"), e)),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::validation(errors));
+    }
+    if words.len() > MAX_CHANNEL_WORDS {
+        return Err(too_many().into());
+    }
+    let what = format!("words replaced ({} words)", words.len());
+    let s = state
+        .chat
+        .update_settings(&m, &what, |s| {
+            s.words = words.clone();
+            s.words_version += 1;
+            if let Some(a) = req.action {
+                s.filter_action = a;
+            }
+            Ok(())
+        })
+        .await?;
+    Ok(Json(WordsView::from(&s)))
+}
+
+/// Add one word.
+#[utoipa::path(post, path = "/api/channels/{id}/chat/words", tag = "chat", security(("bearer" = [])), params(("id" = String, Path)), request_body = WordAdd,
+    responses((status = 201, body = WordsView), (status = 400, body = Problem, content_type = "application/problem+json"), (status = 403, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json")))]
+async fn add_word(
+    S(state): S<State>,
+    user: AuthUser,
+    Path(id): Path<String>,
+    Json(req): Json<WordAdd>,
+) -> ApiResult<(StatusCode, Json<WordsView>)> {
+    let m = moderator(&state, &id, &user).await?;
+    let word = parse_word(&req.word).map_err(|e| ApiError::field("word", e))?;
+    let what = format!("word added: {word}");
+    let s = state
+        .chat
+        .update_settings(&m, &what, |s| {
+            if !s.words.contains(&word) {
+                if s.words.len() >= MAX_CHANNEL_WORDS {
+                    return Err(too_many());
+                }
+                s.words.push(word.clone());
+                s.words_version += 1;
+            }
+            Ok(())
+        })
+        .await?;
+    Ok((StatusCode::CREATED, Json(WordsView::from(&s))))
+}
+
+/// Remove one word.
+#[utoipa::path(delete, path = "/api/channels/{id}/chat/words/{word}", tag = "chat", security(("bearer" = [])), params(("id" = String, Path), ("word" = String, Path)),
+    responses((status = 204), (status = 403, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json")))]
+async fn remove_word(
+    S(state): S<State>,
+    user: AuthUser,
+    Path((id, word)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    let m = moderator(&state, &id, &user).await?;
+    let word = parse_word(&word).map_err(|_| ApiError::not_found("no such word"))?;
+    let what = format!("word removed: {word}");
+    state
+        .chat
+        .update_settings(&m, &what, |s| {
+            let before = s.words.len();
+            s.words.retain(|w| *w != word);
+            if s.words.len() == before {
+                return Err(ChatError::NotFound("no such word".into()));
+            }
+            s.words_version += 1;
+            Ok(())
+        })
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+// ---- audit ----
+
+/// Moderation actions in the channel, newest first (owner only).
+#[utoipa::path(get, path = "/api/channels/{id}/chat/audit", tag = "chat", security(("bearer" = [])), params(("id" = String, Path), PageQuery),
+    responses((status = 200, body = Paged<AuditEntry>), (status = 403, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json")))]
+async fn audit_log(
+    S(state): S<State>,
+    user: AuthUser,
+    Path(id): Path<String>,
+    Query(q): Query<PageQuery>,
+) -> ApiResult<Json<Paged<AuditEntry>>> {
+    let m = moderator(&state, &id, &user).await?;
+    if !m.is_owner {
+        return Err(ApiError::forbidden(
+            "only the channel owner reads the audit log",
+        ));
+    }
+    let page = state
+        .chat
+        .store
+        .audit_log(&m.channel_id, q.cursor.as_deref(), q.limit()? as i32)
+        .await
+        .map_err(Channels::store_error)?;
+    Ok(Json(Paged {
+        items: page.items,
+        next: page.next,
+    }))
 }

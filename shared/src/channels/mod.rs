@@ -355,6 +355,7 @@ impl Channels {
         }
         tracing::info!(channel_id = %channel_id, live_id = %live.id, node_id = %req.node_id, "live started");
         self.on_live_change().await;
+        self.forget_chat_room(&channel_id).await;
         if let Err(e) = self
             .search
             .put(
@@ -442,8 +443,18 @@ impl Channels {
                 .set_live(&live.channel_id.to_string(), false)
                 .await;
             self.on_live_change().await;
+            self.forget_chat_room(&live.channel_id).await;
         }
         Ok(())
+    }
+
+    /// Chat caches a channel's current live (its archive is partitioned by live); drop it now
+    /// rather than let messages land in the wrong partition until the cache expires.
+    async fn forget_chat_room(&self, channel: &ChannelId) {
+        let key = crate::chat::hot::channel_cache_key(channel);
+        if let Ok(mut c) = self.redis.conn().await {
+            let _: Result<(), _> = redis::AsyncCommands::del(&mut c, key).await;
+        }
     }
 
     /// Ends lives whose heartbeat stopped. Returns the ones it ended.

@@ -145,7 +145,9 @@ pub fn global() -> &'static WordFilter {
 pub enum Verdict {
     Clean,
     /// Forbidden words found; the text with each of them masked by `*`.
-    Matched { masked: String },
+    Matched {
+        masked: String,
+    },
 }
 
 /// Checks `text` against every filter given.
@@ -199,7 +201,10 @@ mod tests {
         assert_eq!(masked("ba d", &words).as_deref(), Some("** *"));
         assert_eq!(masked("b.a.d", &words).as_deref(), Some("*****"));
         assert_eq!(masked("ｂａｄ", &words).as_deref(), Some("***"));
-        assert_eq!(masked("b\u{200B}a\u{200D}d", &words).as_deref(), Some("*****"));
+        assert_eq!(
+            masked("b\u{200B}a\u{200D}d", &words).as_deref(),
+            Some("*****")
+        );
         assert_eq!(masked("bád", &words).as_deref(), Some("***"));
         assert_eq!(masked("𝐛𝐚𝐝", &words).as_deref(), Some("***"));
         assert_eq!(masked("b4d", &words).as_deref(), Some("***"));

@@ -19,7 +19,6 @@ use crate::{
 
 /// API Gateway closes a WebSocket after 2 h: a registration never needs to outlive that.
 pub const CONNECTION_TTL: Duration = Duration::from_secs(2 * 3600);
-pub const TICKET_TTL: Duration = Duration::from_secs(60);
 /// Streams and their flush state of idle rooms go away after a week.
 const STREAM_TTL_SECS: u64 = 7 * 24 * 3600;
 /// Index of rooms with recent traffic, for the sweep.
@@ -213,10 +212,7 @@ fn parse_id(raw: &str) -> anyhow::Result<MessageId> {
 
 impl Hot {
     pub fn new(redis: Redis, history_len: usize) -> Self {
-        Self {
-            redis,
-            history_len,
-        }
+        Self { redis, history_len }
     }
 
     pub fn redis(&self) -> &Redis {
@@ -230,14 +226,14 @@ impl Hot {
     // ---- tickets ----
 
     /// Stores a ticket; returns the secret the client presents. Only its hash is a key.
-    pub async fn put_ticket(&self, ticket: &Ticket) -> anyhow::Result<String> {
+    pub async fn put_ticket(&self, ticket: &Ticket, ttl: Duration) -> anyhow::Result<String> {
         let secret = secret::random(32);
         let mut c = self.conn().await?;
         let _: () = c
             .set_ex(
                 ticket_key(&secret::sha256_hex(&secret)),
                 serde_json::to_string(ticket)?,
-                TICKET_TTL.as_secs(),
+                ttl.as_secs().max(1),
             )
             .await?;
         Ok(secret)
@@ -365,7 +361,12 @@ impl Hot {
         Ok(v.map(|v| v == "1"))
     }
 
-    pub async fn cache_ban(&self, ch: &ChannelId, user: &UserId, banned: bool) -> anyhow::Result<()> {
+    pub async fn cache_ban(
+        &self,
+        ch: &ChannelId,
+        user: &UserId,
+        banned: bool,
+    ) -> anyhow::Result<()> {
         let mut c = self.conn().await?;
         let _: () = c
             .set_ex(ban_key(ch, user), if banned { "1" } else { "0" }, 3600)
@@ -373,9 +374,16 @@ impl Hot {
         Ok(())
     }
 
-    pub async fn set_timeout(&self, ch: &ChannelId, user: &UserId, secs: u32) -> anyhow::Result<()> {
+    pub async fn set_timeout(
+        &self,
+        ch: &ChannelId,
+        user: &UserId,
+        secs: u32,
+    ) -> anyhow::Result<()> {
         let mut c = self.conn().await?;
-        let _: () = c.set_ex(timeout_key(ch, user), "1", u64::from(secs)).await?;
+        let _: () = c
+            .set_ex(timeout_key(ch, user), "1", u64::from(secs))
+            .await?;
         Ok(())
     }
 
@@ -575,7 +583,12 @@ impl Hot {
     }
 
     /// Moves the flush cursor to `id`; false when the lock was lost meanwhile.
-    pub async fn advance(&self, ch: &ChannelId, token: &str, id: MessageId) -> anyhow::Result<bool> {
+    pub async fn advance(
+        &self,
+        ch: &ChannelId,
+        token: &str,
+        id: MessageId,
+    ) -> anyhow::Result<bool> {
         let mut c = self.conn().await?;
         let ok: i64 = ADVANCE
             .key(lock_key(ch))
@@ -609,13 +622,21 @@ impl Hot {
 
     // ---- cached channel facts ----
 
-    pub async fn cached<T: serde::de::DeserializeOwned>(&self, key: &str) -> anyhow::Result<Option<T>> {
+    pub async fn cached<T: serde::de::DeserializeOwned>(
+        &self,
+        key: &str,
+    ) -> anyhow::Result<Option<T>> {
         let mut c = self.conn().await?;
         let raw: Option<String> = c.get(key).await?;
         Ok(raw.and_then(|r| serde_json::from_str(&r).ok()))
     }
 
-    pub async fn cache<T: serde::Serialize>(&self, key: &str, value: &T, ttl: Duration) -> anyhow::Result<()> {
+    pub async fn cache<T: serde::Serialize>(
+        &self,
+        key: &str,
+        value: &T,
+        ttl: Duration,
+    ) -> anyhow::Result<()> {
         let mut c = self.conn().await?;
         let _: () = c
             .set_ex(key, serde_json::to_string(value)?, ttl.as_secs().max(1))

@@ -55,6 +55,8 @@ pub struct ChatConfig {
     pub lock_ttl: Duration,
     /// Tickets per user.
     pub ticket_limit: Limit,
+    /// How long a ticket stays valid.
+    pub ticket_ttl: Duration,
 }
 
 impl ChatConfig {
@@ -66,6 +68,7 @@ impl ChatConfig {
             duplicate_window: env.secs_or("LAIT_CHAT_DUPLICATE_SECS", Duration::from_secs(30)),
             lock_ttl: Duration::from_secs(5),
             ticket_limit: env.or("LAIT_CHAT_TICKET_LIMIT", Limit::new(30, 60)),
+            ticket_ttl: env.secs_or("LAIT_CHAT_TICKET_SECS", Duration::from_secs(60)),
         }
     }
 }
@@ -80,8 +83,11 @@ pub enum PostError {
 
 /// Talking to clients: API Gateway's management API behind a small interface.
 pub trait Outbox: Send + Sync {
-    fn post<'a>(&'a self, connection: &'a str, data: &'a [u8])
-    -> BoxFuture<'a, Result<(), PostError>>;
+    fn post<'a>(
+        &'a self,
+        connection: &'a str,
+        data: &'a [u8],
+    ) -> BoxFuture<'a, Result<(), PostError>>;
     fn close<'a>(&'a self, connection: &'a str) -> BoxFuture<'a, Result<(), PostError>>;
 }
 
@@ -228,6 +234,9 @@ pub struct Moderator {
     pub room: Room,
 }
 
+/// Per-channel word filters with the list version they were built from.
+type FilterCache = HashMap<ChannelId, (u64, Arc<WordFilter>)>;
+
 #[derive(Clone)]
 pub struct Chat {
     pub store: ChatStore,
@@ -235,7 +244,7 @@ pub struct Chat {
     channels: ChannelsStore,
     users: UsersStore,
     pub config: Arc<ChatConfig>,
-    filters: Arc<Mutex<HashMap<ChannelId, (u64, Arc<WordFilter>)>>>,
+    filters: Arc<Mutex<FilterCache>>,
 }
 
 fn now_ts() -> String {
@@ -368,7 +377,7 @@ impl Chat {
                 badges,
             },
         };
-        Ok(self.hot.put_ticket(&ticket).await?)
+        Ok(self.hot.put_ticket(&ticket, self.config.ticket_ttl).await?)
     }
 
     /// `$connect`: validates the ticket (if any) and registers the connection.
@@ -392,13 +401,13 @@ impl Chat {
                 }
             }
             Some(secret) => {
-                let t = self
-                    .hot
-                    .take_ticket(secret)
-                    .await?
-                    .ok_or_else(|| ChatError::Forbidden("unknown, used or expired ticket".into()))?;
+                let t = self.hot.take_ticket(secret).await?.ok_or_else(|| {
+                    ChatError::Forbidden("unknown, used or expired ticket".into())
+                })?;
                 if t.channel_id != ch {
-                    return Err(ChatError::Forbidden("the ticket is for another channel".into()));
+                    return Err(ChatError::Forbidden(
+                        "the ticket is for another channel".into(),
+                    ));
                 }
                 if self.is_banned(&ch, &t.user.id).await? {
                     return Err(ChatError::Banned);
@@ -527,7 +536,12 @@ impl Chat {
         if !covered {
             let cold = self
                 .store
-                .channel_messages(ch, Range::After(after), limit + 1, room.settings.cleared_before)
+                .channel_messages(
+                    ch,
+                    Range::After(after),
+                    limit + 1,
+                    room.settings.cleared_before,
+                )
                 .await?;
             found.extend(cold.into_iter().map(|m| (m.id, m)));
         }
@@ -582,7 +596,13 @@ impl Chat {
         let room = self.room(&ch).await?;
         let messages = self
             .store
-            .live_messages(&ch, live, after, limit.clamp(1, MAX_HISTORY), room.settings.cleared_before)
+            .live_messages(
+                &ch,
+                live,
+                after,
+                limit.clamp(1, MAX_HISTORY),
+                room.settings.cleared_before,
+            )
             .await?;
         Ok((ch, messages))
     }
@@ -591,7 +611,12 @@ impl Chat {
 
     /// Sends everything after the room's flush cursor to every connection of the room, unless
     /// another invocation is already doing so. `wait` lets more messages gather first.
-    pub async fn flush(&self, ch: &ChannelId, out: &dyn Outbox, wait: bool) -> Result<(), ChatError> {
+    pub async fn flush(
+        &self,
+        ch: &ChannelId,
+        out: &dyn Outbox,
+        wait: bool,
+    ) -> Result<(), ChatError> {
         let ttl = self.config.lock_ttl;
         let Some(token) = self.hot.try_lock(ch, ttl).await? else {
             return Ok(());
@@ -620,7 +645,12 @@ impl Chat {
         }
     }
 
-    async fn deliver(&self, ch: &ChannelId, events: &[Event], out: &dyn Outbox) -> Result<(), ChatError> {
+    async fn deliver(
+        &self,
+        ch: &ChannelId,
+        events: &[Event],
+        out: &dyn Outbox,
+    ) -> Result<(), ChatError> {
         let frames = batch_frames(events)?;
         let connections = self.hot.room(ch).await?;
         let gone = Mutex::new(Vec::new());
@@ -668,12 +698,18 @@ impl Chat {
 
     /// Checks that `user` may moderate `ch`: the owner, or one of its moderators now (not as of
     /// the ticket).
-    pub async fn moderator(&self, ch: &ChannelId, user: Option<&UserId>) -> Result<Moderator, ChatError> {
+    pub async fn moderator(
+        &self,
+        ch: &ChannelId,
+        user: Option<&UserId>,
+    ) -> Result<Moderator, ChatError> {
         let user = user.ok_or_else(|| ChatError::Forbidden("sign in to moderate".into()))?;
         let room = self.room(ch).await?;
         let is_owner = room.owner_id == *user;
         if !is_owner && !self.channels.is_moderator(ch, user).await? {
-            return Err(ChatError::Forbidden("only the owner and moderators may do this".into()));
+            return Err(ChatError::Forbidden(
+                "only the owner and moderators may do this".into(),
+            ));
         }
         Ok(Moderator {
             channel_id: *ch,
@@ -687,18 +723,34 @@ impl Chat {
     /// owner acts on a moderator.
     async fn check_target(&self, actor: &Moderator, target: &UserId) -> Result<(), ChatError> {
         if *target == actor.room.owner_id {
-            return Err(ChatError::Forbidden("the channel owner cannot be moderated".into()));
+            return Err(ChatError::Forbidden(
+                "the channel owner cannot be moderated".into(),
+            ));
         }
         if *target == actor.user_id {
             return Err(ChatError::BadRequest("you cannot moderate yourself".into()));
         }
-        if !actor.is_owner && self.channels.is_moderator(&actor.channel_id, target).await? {
-            return Err(ChatError::Forbidden("only the owner can moderate a moderator".into()));
+        if !actor.is_owner
+            && self
+                .channels
+                .is_moderator(&actor.channel_id, target)
+                .await?
+        {
+            return Err(ChatError::Forbidden(
+                "only the owner can moderate a moderator".into(),
+            ));
         }
         Ok(())
     }
 
-    async fn audit(&self, m: &Moderator, action: &str, target: Option<UserId>, message: Option<MessageId>, detail: String) -> Result<(), ChatError> {
+    async fn audit(
+        &self,
+        m: &Moderator,
+        action: &str,
+        target: Option<UserId>,
+        message: Option<MessageId>,
+        detail: String,
+    ) -> Result<(), ChatError> {
         let entry = AuditEntry {
             action: action.to_owned(),
             actor: m.user_id,
@@ -711,7 +763,12 @@ impl Chat {
     }
 
     /// Carries out a moderation action; returns whether the room has new events to flush.
-    pub async fn moderate(&self, m: &Moderator, action: ModAction, out: &dyn Outbox) -> Result<(), ChatError> {
+    pub async fn moderate(
+        &self,
+        m: &Moderator,
+        action: ModAction,
+        out: &dyn Outbox,
+    ) -> Result<(), ChatError> {
         let ch = m.channel_id;
         let name = action.name();
         match action {
@@ -724,8 +781,11 @@ impl Chat {
                 if !in_stream && !archived {
                     return Err(ChatError::NotFound("no such message".into()));
                 }
-                self.hot.append(&ch, &EventBody::Deleted { message_id }).await?;
-                self.audit(m, name, None, Some(message_id), String::new()).await?;
+                self.hot
+                    .append(&ch, &EventBody::Deleted { message_id })
+                    .await?;
+                self.audit(m, name, None, Some(message_id), String::new())
+                    .await?;
             }
             ModAction::Timeout { user_id, seconds } => {
                 self.check_target(m, &user_id).await?;
@@ -735,8 +795,11 @@ impl Chat {
                     )));
                 }
                 self.hot.set_timeout(&ch, &user_id, seconds).await?;
-                self.hot.append(&ch, &EventBody::UserTimedOut { user_id, seconds }).await?;
-                self.audit(m, name, Some(user_id), None, format!("{seconds} s")).await?;
+                self.hot
+                    .append(&ch, &EventBody::UserTimedOut { user_id, seconds })
+                    .await?;
+                self.audit(m, name, Some(user_id), None, format!("{seconds} s"))
+                    .await?;
             }
             ModAction::Ban { user_id, reason } => {
                 self.check_target(m, &user_id).await?;
@@ -763,7 +826,9 @@ impl Chat {
                     }
                     self.hot.leave(&conn).await?;
                 }
-                self.hot.append(&ch, &EventBody::UserBanned { user_id }).await?;
+                self.hot
+                    .append(&ch, &EventBody::UserBanned { user_id })
+                    .await?;
                 self.audit(m, name, Some(user_id), None, reason).await?;
             }
             ModAction::Unban { user_id } => {
@@ -772,7 +837,8 @@ impl Chat {
                 }
                 self.hot.cache_ban(&ch, &user_id, false).await?;
                 self.hot.clear_timeout(&ch, &user_id).await?;
-                self.audit(m, name, Some(user_id), None, String::new()).await?;
+                self.audit(m, name, Some(user_id), None, String::new())
+                    .await?;
                 return Ok(());
             }
             ModAction::Slow { seconds } => {
@@ -788,8 +854,11 @@ impl Chat {
                     })
                     .await??;
                 self.invalidate(&ch).await?;
-                self.hot.append(&ch, &EventBody::SlowMode { seconds }).await?;
-                self.audit(m, name, None, None, format!("{seconds} s")).await?;
+                self.hot
+                    .append(&ch, &EventBody::SlowMode { seconds })
+                    .await?;
+                self.audit(m, name, None, None, format!("{seconds} s"))
+                    .await?;
             }
             ModAction::Clear => {
                 let id = self.hot.append(&ch, &EventBody::Cleared).await?;
@@ -814,12 +883,10 @@ impl Chat {
         what: &str,
         change: impl Fn(&mut ChatSettings) -> Result<(), ChatError>,
     ) -> Result<ChatSettings, ChatError> {
-        let settings = self
-            .store
-            .update_settings(&m.channel_id, change)
-            .await??;
+        let settings = self.store.update_settings(&m.channel_id, change).await??;
         self.invalidate(&m.channel_id).await?;
-        self.audit(m, "settings", None, None, what.to_owned()).await?;
+        self.audit(m, "settings", None, None, what.to_owned())
+            .await?;
         Ok(settings)
     }
 }

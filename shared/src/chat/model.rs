@@ -49,7 +49,8 @@ impl FromStr for MessageId {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         const BAD: &str = "expected a message id like 1732590000000-0";
         let (ms, seq) = s.split_once('-').unwrap_or((s, "0"));
-        let digits = |p: &str| !p.is_empty() && p.len() <= 20 && p.bytes().all(|b| b.is_ascii_digit());
+        let digits =
+            |p: &str| !p.is_empty() && p.len() <= 20 && p.bytes().all(|b| b.is_ascii_digit());
         if !digits(ms) || !digits(seq) {
             return Err(BAD);
         }
@@ -143,13 +144,22 @@ pub enum EventBody {
         ts: String,
     },
     /// A message was deleted by a moderator: hide it.
-    Deleted { message_id: MessageId },
+    Deleted {
+        message_id: MessageId,
+    },
     /// Chat was cleared: hide everything before this event.
     Cleared,
-    SlowMode { seconds: u32 },
+    SlowMode {
+        seconds: u32,
+    },
     /// A user was banned: hide their messages.
-    UserBanned { user_id: UserId },
-    UserTimedOut { user_id: UserId, seconds: u32 },
+    UserBanned {
+        user_id: UserId,
+    },
+    UserTimedOut {
+        user_id: UserId,
+        seconds: u32,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -272,7 +282,15 @@ mod tests {
         assert!(a.sort_key() < b.sort_key() && b.sort_key() < c.sort_key());
         assert_eq!(MessageId::from_sort_key(&b.sort_key()), Some(b));
         assert_eq!(b.to_string(), "1732590000000-12");
-        for bad in ["", "-", "a-1", "1-", "1-2-3", "+", "99999999999999999999999"] {
+        for bad in [
+            "",
+            "-",
+            "a-1",
+            "1-",
+            "1-2-3",
+            "+",
+            "99999999999999999999999",
+        ] {
             assert!(bad.parse::<MessageId>().is_err(), "{bad}");
         }
         let json = serde_json::to_string(&a).unwrap();

@@ -194,7 +194,10 @@ impl ChatStore {
             .expression_attribute_values(":pk", s(message_pk(ch, Some(live))))
             .expression_attribute_values(
                 ":after",
-                s(format!("MSG#{}", after.unwrap_or(MessageId::ZERO).sort_key())),
+                s(format!(
+                    "MSG#{}",
+                    after.unwrap_or(MessageId::ZERO).sort_key()
+                )),
             )
             .scan_index_forward(true);
         self.collect(q, limit, cleared_before).await
@@ -309,7 +312,11 @@ impl ChatStore {
             let mut new = dynamo::to_item(&settings)?;
             new.extend(key(settings_pk(ch), "SETTINGS"));
             new.insert("rev".into(), dynamo::n(rev.unwrap_or(0) + 1));
-            let put = self.ddb.put_item().table_name(&self.table).set_item(Some(new));
+            let put = self
+                .ddb
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(new));
             let put = match rev {
                 Some(r) => put
                     .condition_expression("rev = :rev")

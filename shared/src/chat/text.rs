@@ -67,12 +67,21 @@ mod tests {
 
     #[test]
     fn cleans_and_bounds() {
-        assert_eq!(ChatText::parse("  hi\u{7}\n there ").unwrap().as_str(), "hi there");
+        assert_eq!(
+            ChatText::parse("  hi\u{7}\n there ").unwrap().as_str(),
+            "hi there"
+        );
         assert_eq!(ChatText::parse("   ").unwrap_err(), TextError::Empty);
-        assert_eq!(ChatText::parse("\u{200B}\u{FEFF} ").unwrap_err(), TextError::Empty);
+        assert_eq!(
+            ChatText::parse("\u{200B}\u{FEFF} ").unwrap_err(),
+            TextError::Empty
+        );
         assert_eq!(ChatText::parse("").unwrap_err(), TextError::Empty);
         // Code points, not bytes: 500 Hangul syllables (1,500 bytes) fit, 501 do not.
         assert!(ChatText::parse(&"가".repeat(500)).is_ok());
-        assert_eq!(ChatText::parse(&"가".repeat(501)).unwrap_err(), TextError::TooLong);
+        assert_eq!(
+            ChatText::parse(&"가".repeat(501)).unwrap_err(),
+            TextError::TooLong
+        );
     }
 }
