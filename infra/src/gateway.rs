@@ -91,6 +91,8 @@ const SEND_TIMEOUT: Duration = Duration::from_secs(5);
 /// Integration invocations in flight per connection (API Gateway's are bounded by Lambda
 /// concurrency; a bound keeps one client from spawning without limit here).
 const INVOCATIONS_PER_CONNECTION: usize = 16;
+/// Read chunk of a WebSocket; bigger messages take several reads.
+const READ_BUFFER: usize = 4096;
 
 fn now_ms() -> i64 {
     (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
@@ -258,7 +260,11 @@ async fn upgrade(
     let conn_id = connection_id.clone();
     let mut upgrade = upgrade
         .max_frame_size(gw.limits.max_frame)
-        .max_message_size(gw.limits.max_message);
+        .max_message_size(gw.limits.max_message)
+        // tungstenite zero-fills its whole read buffer before every read attempt, and this loop
+        // re-polls the read side after every frame it sends: with the 128 KiB default that
+        // memset was the largest single cost of chat fan-out.
+        .read_buffer_size(READ_BUFFER);
     // A subprotocol chosen by the integration is echoed, as API Gateway does.
     if let Some(proto) = res
         .headers

@@ -123,12 +123,13 @@ impl App {
         // A single-page app: unknown paths get index.html.
         let site = ServeDir::new(web).fallback(ServeFile::new(web.join("index.html")));
 
-        let router = Router::new()
-            .merge(api)
-            .merge(media)
-            .merge(gateway.clone().router())
-            .fallback_service(site);
-        (lait_shared::http::layers(router, &self.deps.http), gateway)
+        let router = Router::new().merge(api).merge(media).fallback_service(site);
+        // The WebSocket and @connections emulation is API Gateway itself, not a function behind
+        // it: it skips the functions' layers (request ids, tracing, body limit), which would also
+        // cost every fan-out PostToConnection call.
+        let router =
+            lait_shared::http::layers(router, &self.deps.http).merge(gateway.clone().router());
+        (router, gateway)
     }
 
     /// Binds, serves until Ctrl-C / SIGTERM, then stops (open WebSockets get a short grace).
@@ -169,7 +170,7 @@ impl App {
 /// Flushes chat rooms left with undelivered messages by a flusher that died.
 pub async fn chat_sweep_loop(
     chat: Arc<lait_shared::chat::Chat>,
-    out: lait_chat_ws::ApiOutbox,
+    out: Arc<dyn lait_shared::chat::Outbox>,
     every: Duration,
 ) {
     let mut tick = tokio::time::interval(every);

@@ -2,7 +2,10 @@
 //! routed action; replies and room fan-out go through the `@connections` management API, the
 //! same on AWS and under lait-local. The protocol is in docs/chat-protocol.md.
 
-use std::{collections::HashMap, sync::Mutex};
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+};
 
 use aws_sdk_apigatewaymanagement::{
     Client as ManagementClient, error::DisplayErrorContext, primitives::Blob,
@@ -56,23 +59,23 @@ impl State {
     }
 
     /// The management API at `endpoint`; one client per endpoint, built once per process.
-    pub fn outbox_at(&self, endpoint: &str) -> ApiOutbox {
+    pub fn outbox_at(&self, endpoint: &str) -> Arc<dyn Outbox> {
         let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
         let client = clients
             .entry(endpoint.to_owned())
             .or_insert_with(|| {
+                // Fan-out sends tiny bodies by the thousand: the stalled-stream monitor (a timer
+                // per request) costs more than it could ever catch here.
                 let conf = aws_sdk_apigatewaymanagement::config::Builder::from(&self.deps.sdk)
                     .endpoint_url(endpoint)
+                    .stalled_stream_protection(
+                        aws_sdk_apigatewaymanagement::config::StalledStreamProtectionConfig::disabled(),
+                    )
                     .build();
                 ManagementClient::from_conf(conf)
             })
             .clone();
-        ApiOutbox(client)
-    }
-
-    /// The configured callback URL's outbox (for the sweep, which has no event).
-    pub fn default_outbox(&self) -> Option<ApiOutbox> {
-        self.callback_url.as_deref().map(|u| self.outbox_at(u))
+        Arc::new(ApiOutbox(client))
     }
 }
 
@@ -278,7 +281,7 @@ impl Handler {
         }
     }
 
-    async fn on_message(&self, out: &ApiOutbox, id: &str, route: &str, body: Option<&str>) {
+    async fn on_message(&self, out: &Arc<dyn Outbox>, id: &str, route: &str, body: Option<&str>) {
         let frame = match Frame::parse(route, body) {
             Ok(f) => f,
             Err((request_id, e)) => return self.reply_error(out, id, None, request_id, &e).await,
@@ -294,7 +297,12 @@ impl Handler {
     }
 
     /// Does what a frame asks; `Some(answer)` is posted to the sender.
-    async fn act(&self, out: &ApiOutbox, id: &str, f: &Frame) -> Result<Option<Value>, ChatError> {
+    async fn act(
+        &self,
+        out: &Arc<dyn Outbox>,
+        id: &str,
+        f: &Frame,
+    ) -> Result<Option<Value>, ChatError> {
         let chat = &self.0.chat;
         let with_request_id = |mut v: Value| {
             if let Some(r) = &f.request_id {
@@ -358,7 +366,7 @@ impl Handler {
         }
     }
 
-    async fn reply(&self, out: &ApiOutbox, id: &str, answer: Value) {
+    async fn reply(&self, out: &Arc<dyn Outbox>, id: &str, answer: Value) {
         match out.post(id, answer.to_string().as_bytes()).await {
             Ok(()) | Err(PostError::Gone) => {}
             Err(PostError::Other(e)) => {
@@ -369,7 +377,7 @@ impl Handler {
 
     async fn reply_error(
         &self,
-        out: &ApiOutbox,
+        out: &Arc<dyn Outbox>,
         id: &str,
         action: Option<&str>,
         request_id: Option<Value>,

@@ -82,7 +82,7 @@ pub enum PostError {
 }
 
 /// Talking to clients: API Gateway's management API behind a small interface.
-pub trait Outbox: Send + Sync {
+pub trait Outbox: Send + Sync + 'static {
     fn post<'a>(
         &'a self,
         connection: &'a str,
@@ -281,6 +281,40 @@ pub fn batch_frames(events: &[Event]) -> anyhow::Result<Vec<Vec<u8>>> {
         frames.push(cur);
     }
     Ok(frames)
+}
+
+/// Tasks one delivery is spread over.
+const DELIVERY_LANES: usize = 4;
+
+/// Posts every frame to each connection of `part`, `concurrency` at a time; returns the gone ones.
+async fn deliver_lane(
+    out: Arc<dyn Outbox>,
+    frames: Arc<Vec<Vec<u8>>>,
+    part: Vec<String>,
+    concurrency: usize,
+) -> Vec<String> {
+    let gone = Mutex::new(Vec::new());
+    futures::stream::iter(part)
+        .for_each_concurrent(concurrency, |id| {
+            let (out, frames, gone) = (&out, &frames, &gone);
+            async move {
+                for f in frames.iter() {
+                    match out.post(&id, f).await {
+                        Ok(()) => {}
+                        Err(PostError::Gone) => {
+                            gone.lock().unwrap_or_else(|p| p.into_inner()).push(id);
+                            return;
+                        }
+                        Err(PostError::Other(e)) => {
+                            tracing::warn!(connection_id = %id, error = %e, "chat delivery failed");
+                            return;
+                        }
+                    }
+                }
+            }
+        })
+        .await;
+    gone.into_inner().unwrap_or_else(|p| p.into_inner())
 }
 
 impl Chat {
@@ -614,7 +648,7 @@ impl Chat {
     pub async fn flush(
         &self,
         ch: &ChannelId,
-        out: &dyn Outbox,
+        out: &Arc<dyn Outbox>,
         wait: bool,
     ) -> Result<(), ChatError> {
         let ttl = self.config.lock_ttl;
@@ -649,33 +683,30 @@ impl Chat {
         &self,
         ch: &ChannelId,
         events: &[Event],
-        out: &dyn Outbox,
+        out: &Arc<dyn Outbox>,
     ) -> Result<(), ChatError> {
-        let frames = batch_frames(events)?;
+        let frames = Arc::new(batch_frames(events)?);
         let connections = self.hot.room(ch).await?;
-        let gone = Mutex::new(Vec::new());
-        futures::stream::iter(connections)
-            .for_each_concurrent(self.config.fanout_concurrency, |id| {
-                let frames = &frames;
-                let gone = &gone;
-                async move {
-                    for f in frames {
-                        match out.post(&id, f).await {
-                            Ok(()) => {}
-                            Err(PostError::Gone) => {
-                                gone.lock().unwrap_or_else(|p| p.into_inner()).push(id);
-                                return;
-                            }
-                            Err(PostError::Other(e)) => {
-                                tracing::warn!(connection_id = %id, error = %e, "chat delivery failed");
-                                return;
-                            }
-                        }
-                    }
-                }
-            })
-            .await;
-        let gone = gone.into_inner().unwrap_or_else(|p| p.into_inner());
+        if connections.is_empty() {
+            return Ok(());
+        }
+        // A few lanes on their own tasks, so signing and sending use every core rather than the
+        // one polling this invocation.
+        let lanes = DELIVERY_LANES.min(connections.len());
+        let per_lane = (self.config.fanout_concurrency / lanes).max(1);
+        let mut running = tokio::task::JoinSet::new();
+        for part in connections.chunks(connections.len().div_ceil(lanes)) {
+            running.spawn(deliver_lane(
+                out.clone(),
+                frames.clone(),
+                part.to_vec(),
+                per_lane,
+            ));
+        }
+        let mut gone = Vec::new();
+        while let Some(lane) = running.join_next().await {
+            gone.extend(lane.map_err(|e| anyhow::anyhow!("delivery lane failed: {e}"))?);
+        }
         if !gone.is_empty() {
             self.hot.drop_gone(ch, &gone).await?;
         }
@@ -683,7 +714,7 @@ impl Chat {
     }
 
     /// Flushes rooms whose flusher died (lock expired with entries left). Run periodically.
-    pub async fn sweep(&self, out: &dyn Outbox) -> Result<usize, ChatError> {
+    pub async fn sweep(&self, out: &Arc<dyn Outbox>) -> Result<usize, ChatError> {
         let mut flushed = 0;
         for ch in self.hot.active_rooms(3600).await? {
             if self.hot.pending(&ch).await? {
@@ -767,7 +798,7 @@ impl Chat {
         &self,
         m: &Moderator,
         action: ModAction,
-        out: &dyn Outbox,
+        out: &Arc<dyn Outbox>,
     ) -> Result<(), ChatError> {
         let ch = m.channel_id;
         let name = action.name();

@@ -1,0 +1,446 @@
+//! Chat fan-out under load: N WebSocket receivers and M senders in one room of lait-local; the
+//! senders send R messages/s in total (open loop, on a fixed schedule) for S seconds. Every
+//! message carries its send time; each receiver records send → receive latency per message and
+//! checks ids for loss, duplicates and order. Prints latency p50/p99/max, deliveries/s, frames/s
+//! (= successful PostToConnection calls), and the CPU seconds of the given processes.
+//!
+//! Usage: chat-load --base http://127.0.0.1:PORT [--clients 1000] [--senders 10] [--rate 20]
+//!        [--seconds 30] [--pids name=pid,name=pid]
+
+use std::{
+    collections::HashSet,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context, bail};
+use futures::{SinkExt, StreamExt, stream};
+use hdrhistogram::Histogram;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokio_tungstenite::{
+    connect_async_with_config,
+    tungstenite::{Message, protocol::WebSocketConfig},
+};
+
+struct Args {
+    base: String,
+    clients: usize,
+    senders: usize,
+    rate: f64,
+    seconds: u64,
+    pids: Vec<(String, u32)>,
+}
+
+fn args() -> anyhow::Result<Args> {
+    let mut a = Args {
+        base: "http://127.0.0.1:8080".into(),
+        clients: 1000,
+        senders: 10,
+        rate: 20.0,
+        seconds: 30,
+        pids: Vec::new(),
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let value = it.next().with_context(|| format!("{flag} needs a value"))?;
+        match flag.as_str() {
+            "--base" => a.base = value,
+            "--clients" => a.clients = value.parse()?,
+            "--senders" => a.senders = value.parse()?,
+            "--rate" => a.rate = value.parse()?,
+            "--seconds" => a.seconds = value.parse()?,
+            "--pids" => {
+                for pair in value.split(',').filter(|p| !p.is_empty()) {
+                    let (name, pid) = pair.split_once('=').context("--pids name=pid,…")?;
+                    a.pids.push((name.to_owned(), pid.parse()?));
+                }
+            }
+            other => bail!("unknown flag {other}"),
+        }
+    }
+    if a.senders == 0 || a.rate <= 0.0 {
+        bail!("--senders and --rate must be positive");
+    }
+    Ok(a)
+}
+
+/// utime + stime of a process, in seconds.
+fn cpu_secs(pid: &str) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may contain spaces) start after the last ')'.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0)
+}
+
+struct Api {
+    http: reqwest::Client,
+    base: String,
+}
+
+struct User {
+    channel_id: String,
+    token: String,
+}
+
+impl Api {
+    async fn user(&self, i: usize) -> anyhow::Result<User> {
+        let tag = &uuid::Uuid::new_v4().simple().to_string()[..8];
+        let email = format!("chat{i}-{tag}@example.com");
+        let res = self
+            .http
+            .post(format!("{}/api/auth/signup", self.base))
+            .json(&json!({"email": email, "nickname": format!("chat{i}_{tag}"), "password": "benchmark password"}))
+            .send()
+            .await?;
+        if res.status() != 201 {
+            bail!("signup: {} {}", res.status(), res.text().await?);
+        }
+        let u: Value = res.json().await?;
+        let login: Value = self
+            .http
+            .post(format!("{}/api/auth/login", self.base))
+            .json(&json!({"email": email, "password": "benchmark password"}))
+            .send()
+            .await?
+            .json()
+            .await?;
+        Ok(User {
+            channel_id: u["channel_id"].as_str().context("channel id")?.to_owned(),
+            token: login["access_token"]
+                .as_str()
+                .context("access token")?
+                .to_owned(),
+        })
+    }
+
+    async fn ticket(&self, user: &User, channel: &str) -> anyhow::Result<String> {
+        let v: Value = self
+            .http
+            .post(format!("{}/api/chat/tickets", self.base))
+            .bearer_auth(&user.token)
+            .json(&json!({"channel_id": channel}))
+            .send()
+            .await?
+            .json()
+            .await?;
+        Ok(v["ticket"].as_str().context("ticket")?.to_owned())
+    }
+
+    fn ws(&self, channel: &str, ticket: Option<&str>) -> String {
+        let base = self.base.replacen("http", "ws", 1);
+        match ticket {
+            Some(t) => format!("{base}/ws?channel={channel}&ticket={t}"),
+            None => format!("{base}/ws?channel={channel}"),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct Frame<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: &'a str,
+    #[serde(default, borrow)]
+    messages: Vec<Event<'a>>,
+}
+
+#[derive(Deserialize)]
+struct Event<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: &'a str,
+    #[serde(borrow)]
+    id: &'a str,
+    #[serde(default, borrow)]
+    text: std::borrow::Cow<'a, str>,
+}
+
+/// Small read chunks: tungstenite zero-fills the whole read buffer before each read.
+async fn connect_async(
+    url: &str,
+) -> Result<
+    (
+        tokio_tungstenite::WebSocketStream<
+            tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+        >,
+        tokio_tungstenite::tungstenite::handshake::client::Response,
+    ),
+    tokio_tungstenite::tungstenite::Error,
+> {
+    let config = WebSocketConfig::default().read_buffer_size(4096);
+    connect_async_with_config(url, Some(config), false).await
+}
+
+fn parse_id(id: &str) -> Option<(u64, u64)> {
+    let (ms, seq) = id.split_once('-')?;
+    Some((ms.parse().ok()?, seq.parse().ok()?))
+}
+
+/// What one receiver saw.
+struct Seen {
+    latency: Histogram<u64>,
+    unique: u64,
+    duplicated: u64,
+    reordered: u64,
+    frames: u64,
+}
+
+#[derive(Default)]
+struct Sent {
+    acked: AtomicU64,
+    refused: AtomicU64,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let a = args()?;
+    let api = Api {
+        http: reqwest::Client::new(),
+        base: a.base.clone(),
+    };
+    let owner = api.user(0).await?;
+    let ch = owner.channel_id.clone();
+    // Each sender's share of R must pass the per-user token bucket.
+    let per_sender = a.rate / a.senders as f64;
+    let res = api
+        .http
+        .patch(format!("{}/api/channels/{ch}/chat/settings", a.base))
+        .bearer_auth(&owner.token)
+        .json(&json!({"messages_per_second": (per_sender * 2.0).clamp(1.0, 50.0), "burst": 100}))
+        .send()
+        .await?;
+    if !res.status().is_success() {
+        bail!("chat settings: {} {}", res.status(), res.text().await?);
+    }
+
+    let epoch = Instant::now();
+    let stop = Arc::new(AtomicBool::new(false));
+    eprintln!("opening {} receivers", a.clients);
+    let t0 = Instant::now();
+    let url = api.ws(&ch, None);
+    // Receivers connect before anything is sent; each runs as its own task.
+    let (ready_tx, mut ready_rx) = tokio::sync::mpsc::channel::<()>(a.clients.max(1));
+    let mut receivers = Vec::with_capacity(a.clients);
+    let opened: Vec<_> = stream::iter(0..a.clients)
+        .map(|_| {
+            let url = url.clone();
+            async move { connect_async(&url).await.map(|(ws, _)| ws) }
+        })
+        .buffer_unordered(64)
+        .collect()
+        .await;
+    for ws in opened {
+        let ws = ws.context("connect a receiver")?;
+        let stop = stop.clone();
+        let ready = ready_tx.clone();
+        receivers.push(tokio::spawn(async move {
+            let _ = ready.send(()).await;
+            receive(ws, epoch, stop).await
+        }));
+    }
+    for _ in 0..a.clients {
+        ready_rx.recv().await;
+    }
+    eprintln!(
+        "{} receivers open in {:.1} s",
+        a.clients,
+        t0.elapsed().as_secs_f64()
+    );
+
+    let mut senders = Vec::new();
+    for i in 0..a.senders {
+        let u = api.user(i + 1).await?;
+        let t = api.ticket(&u, &ch).await?;
+        let (ws, _) = connect_async(&api.ws(&ch, Some(&t))).await?;
+        senders.push(ws);
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    let cpu_before: Vec<Option<f64>> = a
+        .pids
+        .iter()
+        .map(|(_, p)| cpu_secs(&p.to_string()))
+        .collect();
+    let self_before = cpu_secs("self");
+    let sent = Arc::new(Sent::default());
+    let interval = Duration::from_secs_f64(1.0 / per_sender);
+    let count = (per_sender * a.seconds as f64).round() as u64;
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for (i, ws) in senders.into_iter().enumerate() {
+        let sent = sent.clone();
+        // Spread the senders over one interval so the total rate is even.
+        let offset = interval.mul_f64(i as f64 / a.senders as f64);
+        tasks.push(tokio::spawn(async move {
+            let (mut tx, mut rx) = ws.split();
+            let reader = {
+                let sent = sent.clone();
+                tokio::spawn(async move {
+                    while let Some(Ok(Message::Text(t))) = rx.next().await {
+                        let v: Value = serde_json::from_str(&t).unwrap_or(Value::Null);
+                        match v["type"].as_str() {
+                            Some("ack") => {
+                                sent.acked.fetch_add(1, Ordering::Relaxed);
+                            }
+                            Some("error") => {
+                                sent.refused.fetch_add(1, Ordering::Relaxed);
+                                eprintln!("refused: {v}");
+                            }
+                            _ => {}
+                        }
+                    }
+                })
+            };
+            let start = tokio::time::Instant::now() + offset;
+            for seq in 0..count {
+                tokio::time::sleep_until(start + interval.mul_f64(seq as f64)).await;
+                let now = epoch.elapsed().as_micros() as u64;
+                let frame = json!({"action": "send", "text": format!("{i}:{seq}:{now}")});
+                if tx.send(Message::text(frame.to_string())).await.is_err() {
+                    break;
+                }
+            }
+            (tx, reader)
+        }));
+    }
+    let mut keep = Vec::new();
+    for t in tasks {
+        keep.push(t.await?);
+    }
+    let send_secs = started.elapsed().as_secs_f64();
+    // Let the last batches arrive.
+    let total = a.senders as u64 * count;
+    let drain = Instant::now();
+    while sent.acked.load(Ordering::Relaxed) + sent.refused.load(Ordering::Relaxed) < total
+        && drain.elapsed() < Duration::from_secs(10)
+    {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let wall = started.elapsed().as_secs_f64();
+    let cpu_after: Vec<Option<f64>> = a
+        .pids
+        .iter()
+        .map(|(_, p)| cpu_secs(&p.to_string()))
+        .collect();
+    let self_after = cpu_secs("self");
+    stop.store(true, Ordering::Relaxed);
+
+    let mut latency = Histogram::<u64>::new_with_bounds(1, 120_000_000, 3)?;
+    let (mut unique, mut duplicated, mut reordered, mut frames) = (0u64, 0u64, 0u64, 0u64);
+    let mut failed = 0;
+    for r in receivers {
+        match r.await? {
+            Ok(s) => {
+                latency.add(&s.latency)?;
+                unique += s.unique;
+                duplicated += s.duplicated;
+                reordered += s.reordered;
+                frames += s.frames;
+            }
+            Err(e) => {
+                failed += 1;
+                eprintln!("receiver failed: {e:#}");
+            }
+        }
+    }
+    drop(keep);
+    let acked = sent.acked.load(Ordering::Relaxed);
+    let expected = acked * a.clients as u64;
+    let lost = expected.saturating_sub(unique);
+    let ms = |v: u64| v as f64 / 1000.0;
+
+    println!(
+        "chat-load: N={} receivers, M={} senders, R={} msg/s for {} s",
+        a.clients, a.senders, a.rate, a.seconds
+    );
+    println!(
+        "  sent {total}, acked {acked}, refused {}; receivers failed: {failed}",
+        sent.refused.load(Ordering::Relaxed)
+    );
+    println!(
+        "  delivery latency: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms ({} samples)",
+        ms(latency.value_at_quantile(0.5)),
+        ms(latency.value_at_quantile(0.99)),
+        ms(latency.max()),
+        latency.len()
+    );
+    println!(
+        "  lost {lost}, duplicated {duplicated}, out of order {reordered} (of {expected} expected deliveries)"
+    );
+    println!(
+        "  deliveries/s {:.0}, PostToConnection (batch frames)/s {:.0}, messages per frame {:.1}",
+        unique as f64 / send_secs,
+        frames as f64 / send_secs,
+        unique as f64 / frames.max(1) as f64
+    );
+    let mut cpu = Vec::new();
+    for ((name, _), (b, af)) in a.pids.iter().zip(cpu_before.iter().zip(&cpu_after)) {
+        if let (Some(b), Some(af)) = (b, af) {
+            cpu.push(format!("{name} {:.1} s", af - b));
+        }
+    }
+    if let (Some(b), Some(af)) = (self_before, self_after) {
+        cpu.push(format!("chat-load {:.1} s", af - b));
+    }
+    println!("  CPU over {wall:.1} s: {}", cpu.join(", "));
+    Ok(())
+}
+
+/// Reads one receiver's frames until told to stop.
+async fn receive<S>(mut ws: S, epoch: Instant, stop: Arc<AtomicBool>) -> anyhow::Result<Seen>
+where
+    S: StreamExt<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
+{
+    let mut seen = Seen {
+        latency: Histogram::new_with_bounds(1, 120_000_000, 3)?,
+        unique: 0,
+        duplicated: 0,
+        reordered: 0,
+        frames: 0,
+    };
+    let mut ids: HashSet<(u64, u64)> = HashSet::new();
+    let mut last = (0, 0);
+    loop {
+        let msg = tokio::select! {
+            m = ws.next() => m,
+            _ = tokio::time::sleep(Duration::from_millis(500)) => {
+                if stop.load(Ordering::Relaxed) { break; }
+                continue;
+            }
+        };
+        let Some(Ok(msg)) = msg else { break };
+        let Message::Text(text) = msg else { continue };
+        let now = epoch.elapsed().as_micros() as u64;
+        let frame: Frame = serde_json::from_str(&text)?;
+        if frame.kind != "batch" {
+            continue;
+        }
+        seen.frames += 1;
+        for e in frame.messages.iter().filter(|e| e.kind == "message") {
+            let id = parse_id(e.id).context("message id")?;
+            if !ids.insert(id) {
+                seen.duplicated += 1;
+                continue;
+            }
+            if id < last {
+                seen.reordered += 1;
+            }
+            last = last.max(id);
+            seen.unique += 1;
+            if let Some(sent) = e
+                .text
+                .rsplit(':')
+                .next()
+                .and_then(|s| s.parse::<u64>().ok())
+            {
+                seen.latency.record(now.saturating_sub(sent).max(1))?;
+            }
+        }
+    }
+    Ok(seen)
+}
