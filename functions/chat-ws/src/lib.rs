@@ -77,6 +77,11 @@ impl State {
             .clone();
         Arc::new(ApiOutbox(client))
     }
+
+    /// The outbox at the configured `LAIT_WS_CALLBACK_URL`, for work without an event (the sweep).
+    pub fn callback_outbox(&self) -> Option<Arc<dyn Outbox>> {
+        self.callback_url.as_deref().map(|u| self.outbox_at(u))
+    }
 }
 
 /// [`Outbox`] over API Gateway's management API.
