@@ -859,6 +859,11 @@ async fn history_survives_a_redis_flush_through_the_archive() {
     assert_eq!(ids(older["messages"].as_array().unwrap()), sent[..2]);
     assert!(older.get("next_before").is_none());
 
+    // The old connection's registration went with Redis: it is told to reconnect and closed.
+    let r = o.say("still there?").await;
+    assert_eq!(r["code"], "reconnect", "{r}");
+    assert!(o.closed().await);
+
     // The resume path too, and new messages keep ids after the old ones.
     let mut o = s.join(&owner, &ch).await;
     let h = o

@@ -315,10 +315,28 @@ impl Handler {
             }
             v
         };
+        // Every action, ping included, needs the registration: a connection Redis forgot gets
+        // `reconnect` and is closed, so the client reconnects, re-registers and resumes.
+        let conn = match chat.connection(id).await {
+            Err(ChatError::Unregistered) => {
+                self.reply_error(
+                    out,
+                    id,
+                    Some(&f.action),
+                    f.request_id.clone(),
+                    &ChatError::Unregistered,
+                )
+                .await;
+                if let Err(PostError::Other(e)) = out.close(id).await {
+                    tracing::warn!(connection_id = id, error = %e, "closing an unregistered connection failed");
+                }
+                return Ok(None);
+            }
+            other => other?,
+        };
         if f.action == "ping" {
             return Ok(Some(with_request_id(json!({"type": "pong"}))));
         }
-        let conn = chat.connection(id).await?;
         let ch = conn.channel_id;
         if MODERATION.contains(&f.action.as_str()) {
             // Permission first: a non-moderator learns nothing about the frame's fields.

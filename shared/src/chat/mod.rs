@@ -102,6 +102,9 @@ pub enum ChatError {
     NotFound(String),
     #[error("you are banned from this chat")]
     Banned,
+    /// The connection's registration is gone (Redis lost it): the client must reconnect.
+    #[error("this connection is no longer registered; reconnect and resume")]
+    Unregistered,
     #[error("you are timed out")]
     TimedOut { retry_ms: u64 },
     #[error("slow mode is on")]
@@ -132,6 +135,7 @@ impl ChatError {
             Self::Forbidden(_) => "forbidden",
             Self::NotFound(_) => "not_found",
             Self::Banned => "banned",
+            Self::Unregistered => "reconnect",
             Self::TimedOut { .. } => "timed_out",
             Self::SlowMode { .. } => "slow_mode",
             Self::Duplicate { .. } => "duplicate",
@@ -168,6 +172,7 @@ impl From<ChatError> for ApiError {
             ChatError::Forbidden(m) => ApiError::forbidden(m),
             ChatError::NotFound(m) => ApiError::not_found(m),
             ChatError::Banned => ApiError::forbidden("you are banned from this chat"),
+            ChatError::Unregistered => ApiError::conflict("reconnect"),
             ChatError::Internal(e) => ApiError::internal(e),
             other => {
                 let secs = other.retry_after_ms().map(|ms| ms.div_ceil(1000).max(1));
@@ -466,7 +471,7 @@ impl Chat {
         self.hot
             .connection(connection_id)
             .await?
-            .ok_or_else(|| ChatError::Forbidden("this connection is not registered".into()))
+            .ok_or(ChatError::Unregistered)
     }
 
     // ---- sending ----
@@ -808,7 +813,19 @@ impl Chat {
                     Some(e) if e.is_message() => self.hot.remove(&ch, message_id).await?,
                     _ => false,
                 };
-                let archived = self.store.mark_deleted(&ch, message_id).await?;
+                // The archive is found through gsi1, which DynamoDB updates asynchronously: a
+                // message sent a moment ago may not be indexed yet.
+                let mut archived = self.store.mark_deleted(&ch, message_id).await?;
+                for _ in 0..5 {
+                    if archived || !in_stream {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    archived = self.store.mark_deleted(&ch, message_id).await?;
+                }
+                if in_stream && !archived {
+                    tracing::warn!(channel_id = %ch, message_id = %message_id, "deleted message not found in the archive");
+                }
                 if !in_stream && !archived {
                     return Err(ChatError::NotFound("no such message".into()));
                 }
