@@ -356,10 +356,15 @@ async fn run_connection(
     let (mut sink, mut stream) = socket.split();
     let deadline = tokio::time::sleep(gw.limits.max_age);
     tokio::pin!(deadline);
+    // One idle timer, pushed back lazily when it fires: re-arming a timer on every frame cost
+    // more than the frame itself under fan-out.
+    let idle = tokio::time::sleep(gw.limits.idle_timeout);
+    tokio::pin!(idle);
+    let mut last_activity = tokio::time::Instant::now();
     let ending = loop {
-        let idle = tokio::time::sleep(gw.limits.idle_timeout);
         tokio::select! {
             frame = stream.next() => {
+                last_activity = tokio::time::Instant::now();
                 conn.last_active_ms.store(now_ms(), Ordering::Relaxed);
                 match frame {
                     Some(Ok(Message::Text(text))) => {
@@ -387,6 +392,7 @@ async fn run_connection(
             }
             cmd = rx.recv() => match cmd {
                 Some(Command::Send(msg)) => {
+                    last_activity = tokio::time::Instant::now();
                     if sink.send(msg).await.is_err() {
                         break Ending { code: close_code::ABNORMAL, reason: "Connection error" };
                     }
@@ -396,7 +402,12 @@ async fn run_connection(
                     break Ending { code: close_code::NORMAL, reason: "Connection deleted" };
                 }
             },
-            _ = idle => {
+            _ = &mut idle => {
+                let due = last_activity + gw.limits.idle_timeout;
+                if due > tokio::time::Instant::now() {
+                    idle.as_mut().reset(due);
+                    continue;
+                }
                 let _ = sink.send(close(close_code::AWAY, "Going away")).await;
                 break Ending { code: close_code::AWAY, reason: "Idle timeout" };
             }
@@ -486,7 +497,13 @@ async fn post_to_connection(
         Ok(text) => Message::Text(text.into()),
         Err(_) => Message::Binary(body),
     };
-    match tokio::time::timeout(SEND_TIMEOUT, conn.tx.send(Command::Send(msg))).await {
+    // The queue has room almost always; only a full one needs a (timed) wait.
+    let cmd = match conn.tx.try_send(Command::Send(msg)) {
+        Ok(()) => return StatusCode::OK.into_response(),
+        Err(mpsc::error::TrySendError::Closed(_)) => return gone(),
+        Err(mpsc::error::TrySendError::Full(cmd)) => cmd,
+    };
+    match tokio::time::timeout(SEND_TIMEOUT, conn.tx.send(cmd)).await {
         Ok(Ok(())) => StatusCode::OK.into_response(),
         // Closed while we were sending, or a client that stopped reading: it is gone for us.
         _ => gone(),
