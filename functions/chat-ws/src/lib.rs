@@ -87,6 +87,21 @@ impl State {
 /// [`Outbox`] over API Gateway's management API.
 pub struct ApiOutbox(ManagementClient);
 
+/// A management API answer as the outbox reports it: 410 is `Gone`, anything else an error.
+fn outcome<O, E: std::error::Error + 'static, R: std::fmt::Debug>(
+    result: Result<O, aws_sdk_apigatewaymanagement::error::SdkError<E, R>>,
+    is_gone: impl Fn(&E) -> bool,
+) -> Result<(), PostError> {
+    match result {
+        Ok(_) => Ok(()),
+        Err(e) if e.as_service_error().is_some_and(&is_gone) => Err(PostError::Gone),
+        Err(e) => Err(PostError::Other(anyhow::anyhow!(
+            "{}",
+            DisplayErrorContext(&e)
+        ))),
+    }
+}
+
 impl Outbox for ApiOutbox {
     fn post<'a>(
         &'a self,
@@ -94,45 +109,27 @@ impl Outbox for ApiOutbox {
         data: &'a [u8],
     ) -> BoxFuture<'a, Result<(), PostError>> {
         async move {
-            match self
+            let result = self
                 .0
                 .post_to_connection()
                 .connection_id(connection)
                 .data(Blob::new(data))
                 .send()
-                .await
-            {
-                Ok(_) => Ok(()),
-                Err(e) if e.as_service_error().is_some_and(|e| e.is_gone_exception()) => {
-                    Err(PostError::Gone)
-                }
-                Err(e) => Err(PostError::Other(anyhow::anyhow!(
-                    "{}",
-                    DisplayErrorContext(&e)
-                ))),
-            }
+                .await;
+            outcome(result, |e| e.is_gone_exception())
         }
         .boxed()
     }
 
     fn close<'a>(&'a self, connection: &'a str) -> BoxFuture<'a, Result<(), PostError>> {
         async move {
-            match self
+            let result = self
                 .0
                 .delete_connection()
                 .connection_id(connection)
                 .send()
-                .await
-            {
-                Ok(_) => Ok(()),
-                Err(e) if e.as_service_error().is_some_and(|e| e.is_gone_exception()) => {
-                    Err(PostError::Gone)
-                }
-                Err(e) => Err(PostError::Other(anyhow::anyhow!(
-                    "{}",
-                    DisplayErrorContext(&e)
-                ))),
-            }
+                .await;
+            outcome(result, |e| e.is_gone_exception())
         }
         .boxed()
     }

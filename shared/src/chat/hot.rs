@@ -309,22 +309,17 @@ impl Hot {
     /// Drops connections API Gateway reported gone (410) from a room.
     pub async fn drop_gone(&self, channel: &ChannelId, ids: &[String]) -> anyhow::Result<()> {
         for id in ids {
-            match self.connection(id).await? {
-                Some(conn) => {
-                    self.leave_room(id, &conn).await?;
-                    let mut c = self.conn().await?;
-                    let _: () = c.del(conn_key(id)).await?;
-                }
-                None => {
-                    let mut c = self.conn().await?;
-                    let size: u64 = LEAVE
-                        .key(room_key(channel))
-                        .key(room_key(channel))
-                        .arg(id)
-                        .invoke_async(&mut c)
-                        .await?;
-                    self.set_viewers(channel, size).await?;
-                }
+            if self.leave(id).await?.is_none() {
+                // Registration already expired: only the room still names it.
+                let mut c = self.conn().await?;
+                let room = room_key(channel);
+                let size: u64 = LEAVE
+                    .key(&room)
+                    .key(&room)
+                    .arg(id)
+                    .invoke_async(&mut c)
+                    .await?;
+                self.set_viewers(channel, size).await?;
             }
         }
         Ok(())
