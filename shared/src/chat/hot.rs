@@ -39,6 +39,17 @@ fn room_key(ch: &ChannelId) -> String {
 fn user_conns_key(ch: &ChannelId, user: &UserId) -> String {
     format!("{}:uconn:{user}", tag(ch))
 }
+/// The sets a connection belongs to: its room, and its user's connections in that room (the room
+/// again for anonymous ones, which the scripts then skip).
+fn membership_keys(conn: &Connection) -> (String, String) {
+    let room = room_key(&conn.channel_id);
+    let user = conn
+        .user
+        .as_ref()
+        .map(|u| user_conns_key(&conn.channel_id, &u.id))
+        .unwrap_or_else(|| room.clone());
+    (room, user)
+}
 pub fn viewers_key(ch: &ChannelId) -> String {
     format!("viewers:{ch}")
 }
@@ -255,12 +266,7 @@ impl Hot {
         let _: () = c
             .set_ex(conn_key(id), serde_json::to_string(conn)?, ttl)
             .await?;
-        let room = room_key(&conn.channel_id);
-        let user = conn
-            .user
-            .as_ref()
-            .map(|u| user_conns_key(&conn.channel_id, &u.id))
-            .unwrap_or_else(|| room.clone());
+        let (room, user) = membership_keys(conn);
         let size: u64 = JOIN
             .key(&room)
             .key(&user)
@@ -291,12 +297,7 @@ impl Hot {
 
     async fn leave_room(&self, id: &str, conn: &Connection) -> anyhow::Result<()> {
         let mut c = self.conn().await?;
-        let room = room_key(&conn.channel_id);
-        let user = conn
-            .user
-            .as_ref()
-            .map(|u| user_conns_key(&conn.channel_id, &u.id))
-            .unwrap_or_else(|| room.clone());
+        let (room, user) = membership_keys(conn);
         let size: u64 = LEAVE
             .key(&room)
             .key(&user)
