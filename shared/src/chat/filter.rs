@@ -106,12 +106,17 @@ impl WordFilter {
             .map(|w| fold(w).text)
             .filter(|w| !w.is_empty())
             .collect();
-        let automaton = (!patterns.is_empty()).then(|| {
-            AhoCorasickBuilder::new()
-                .match_kind(MatchKind::Standard)
-                .build(&patterns)
-                .expect("folded words are plain strings")
-        });
+        let automaton = (!patterns.is_empty())
+            .then(|| {
+                AhoCorasickBuilder::new()
+                    .match_kind(MatchKind::Standard)
+                    .build(&patterns)
+                    // Only size limits can fail here; a list that big filters nothing rather
+                    // than taking chat down.
+                    .inspect_err(|e| tracing::error!(error = %e, "word list not compiled"))
+                    .ok()
+            })
+            .flatten();
         Self { automaton }
     }
 
