@@ -1168,3 +1168,64 @@ async fn replay_of_a_live_and_chat_settings() {
         .await;
     assert_eq!(status, 404);
 }
+
+#[tokio::test]
+async fn a_flusher_out_of_time_hands_over_without_losing_anything() {
+    // Budget 0: every flusher sends one batch and hands the room over, as one near its Lambda
+    // timeout does.
+    let (_redis, port) = own_redis().await;
+    let url = format!("redis://127.0.0.1:{port}");
+    let s = Stack::new(&[("REDIS_URL", &url), ("LAIT_CHAT_FLUSH_BUDGET_MS", "0")]).await;
+    let owner = s.user().await;
+    let ch = owner.channel_id.clone();
+    let (status, _) = s
+        .call(
+            Method::PATCH,
+            &format!("/api/channels/{ch}/chat/settings"),
+            Some(&owner),
+            Some(json!({"messages_per_second": 50, "burst": 100})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let mut senders = Vec::new();
+    for _ in 0..2 {
+        let u = s.user().await;
+        senders.push(s.join(&u, &ch).await);
+    }
+    let mut readers = Vec::new();
+    for _ in 0..2 {
+        readers.push(s.connect(&ch, None).await.unwrap());
+    }
+    for (i, c) in senders.iter_mut().enumerate() {
+        for j in 0..20 {
+            c.send_raw(&json!({"action": "send", "text": format!("{i}-{j}")}).to_string())
+                .await;
+        }
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    // Whatever arrived during the last batch is the sweep's (a schedule on AWS).
+    let mut env = env_with(&[("REDIS_URL", &url)]);
+    let deps = lait_shared::runtime::Deps::load(&mut env).await;
+    let state = lait_chat_ws::State::new(&mut env, deps);
+    state
+        .chat
+        .sweep(&state.outbox_at(&s.app.url("")))
+        .await
+        .unwrap();
+    let mut reference = None;
+    for r in readers.iter_mut() {
+        let got = ids(&r.take("message", 40).await);
+        let mut sorted = got.clone();
+        sorted.sort_by_key(|id| {
+            let (ms, seq) = id.split_once('-').unwrap();
+            (ms.parse::<u64>().unwrap(), seq.parse::<u64>().unwrap())
+        });
+        sorted.dedup();
+        assert_eq!(got, sorted, "in order, once");
+        assert!(r.quiet(Duration::from_millis(200)).await);
+        match &reference {
+            None => reference = Some(got),
+            Some(want) => assert_eq!(&got, want),
+        }
+    }
+}

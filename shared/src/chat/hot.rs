@@ -166,6 +166,14 @@ return 0",
     )
 });
 
+/// Deletes the lock only if it still holds the caller's token. KEYS: lock. ARGV: token.
+static UNLOCK: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0",
+    )
+});
+
 /// KEYS: room, user connections (or the room again for anonymous). ARGV: connection id, ttl.
 /// Returns the room's size.
 static JOIN: LazyLock<Script> = LazyLock::new(|| {
@@ -595,6 +603,17 @@ impl Hot {
             .invoke_async(&mut c)
             .await?;
         Ok(ok == 1)
+    }
+
+    /// Releases the lock if the caller still holds it, whatever is pending.
+    pub async fn unlock(&self, ch: &ChannelId, token: &str) -> anyhow::Result<()> {
+        let mut c = self.conn().await?;
+        let _: i64 = UNLOCK
+            .key(lock_key(ch))
+            .arg(token)
+            .invoke_async(&mut c)
+            .await?;
+        Ok(())
     }
 
     /// See [`RELEASE`].

@@ -53,6 +53,8 @@ pub struct ChatConfig {
     pub duplicate_window: Duration,
     /// Flush lock lifetime: how long a dead flusher blocks its room.
     pub lock_ttl: Duration,
+    /// How long one invocation keeps flushing a busy room before handing it over.
+    pub flush_budget: Duration,
     /// Tickets per user.
     pub ticket_limit: Limit,
     /// How long a ticket stays valid.
@@ -67,6 +69,7 @@ impl ChatConfig {
             history_len: env.or("LAIT_CHAT_HISTORY_LEN", 1000usize).max(10),
             duplicate_window: env.secs_or("LAIT_CHAT_DUPLICATE_SECS", Duration::from_secs(30)),
             lock_ttl: Duration::from_secs(5),
+            flush_budget: Duration::from_millis(env.or("LAIT_CHAT_FLUSH_BUDGET_MS", 5000)),
             ticket_limit: env.or("LAIT_CHAT_TICKET_LIMIT", Limit::new(30, 60)),
             ticket_ttl: env.secs_or("LAIT_CHAT_TICKET_SECS", Duration::from_secs(60)),
         }
@@ -663,6 +666,7 @@ impl Chat {
         if wait && !self.config.flush_window.is_zero() {
             tokio::time::sleep(self.config.flush_window).await;
         }
+        let started = tokio::time::Instant::now();
         loop {
             let flushed = self.hot.flushed(ch).await?.unwrap_or(MessageId::ZERO);
             let events = self.hot.after(ch, flushed, 1000).await?;
@@ -672,6 +676,13 @@ impl Chat {
                     tracing::warn!(channel_id = %ch, "flush lock expired during a delivery");
                     return Ok(());
                 }
+            }
+            if started.elapsed() >= self.config.flush_budget {
+                // An invocation has a deadline (the Lambda timeout): hand the room over. Under
+                // traffic the next sender takes the lock at once; if traffic stopped right now,
+                // the sweep sends what is left.
+                self.hot.unlock(ch, &token).await?;
+                return Ok(());
             }
             match self.hot.release(ch, &token, ttl).await? {
                 1 => continue,
