@@ -96,6 +96,20 @@ wait_port() { # port name [seconds]
   die "$2 did not open port $1"
 }
 
+# The target dir outlives every clone; each dependency change leaves the old test binaries behind
+# (hundreds of MB each), which once filled the disk. Keeps the newest of each name.
+prune_target() {
+  local deps
+  for deps in "$CARGO_TARGET_DIR"/{debug,perf}/deps; do
+    [ -d "$deps" ] || continue
+    find "$deps" -maxdepth 1 -type f -perm -u+x ! -name '*.*' -printf '%T@ %f\n' |
+      awk '{ name = $2; sub(/-[0-9a-f]+$/, "", name); print name, $1, $2 }' |
+      sort -k1,1 -k2,2nr |
+      awk -v dir="$deps" 'seen[$1]++ { print dir "/" $3 }' |
+      xargs -r rm -f
+  done
+}
+
 start_redis() { # port dir
   port_busy "$1" && die "port $1 (Redis) is already in use; set LAIT_REDIS_PORT"
   mkdir -p "$2"
