@@ -291,6 +291,24 @@ fn texts(events: &[Value]) -> Vec<&str> {
     events.iter().map(|e| e["text"].as_str().unwrap()).collect()
 }
 
+/// A message id as the pair of integers it compares as.
+fn id_key(id: &str) -> (u64, u64) {
+    let (ms, seq) = id.split_once('-').unwrap();
+    (ms.parse().unwrap(), seq.parse().unwrap())
+}
+
+/// Asserts `got` is in id order without repeats, and the same sequence as every other client's.
+fn assert_in_order_once(got: &[String], reference: &mut Option<Vec<String>>) {
+    let mut sorted = got.to_vec();
+    sorted.sort_by_key(|id| id_key(id));
+    sorted.dedup();
+    assert_eq!(got, sorted, "in id order, no duplicates");
+    match reference {
+        None => *reference = Some(got.to_vec()),
+        Some(want) => assert_eq!(got, want.as_slice(), "every client sees the same sequence"),
+    }
+}
+
 fn ids(events: &[Value]) -> Vec<String> {
     events
         .iter()
@@ -871,11 +889,7 @@ async fn history_survives_a_redis_flush_through_the_archive() {
         .await;
     assert_eq!(ids(h["messages"].as_array().unwrap()), sent[2..]);
     let next = o.say_ok("after the flush").await;
-    let parse = |id: &str| {
-        let (ms, seq) = id.split_once('-').unwrap();
-        (ms.parse::<u64>().unwrap(), seq.parse::<u64>().unwrap())
-    };
-    assert!(parse(&next) > parse(&sent[4]));
+    assert!(id_key(&next) > id_key(&sent[4]));
     let got = o.take("message", 1).await;
     assert_eq!(
         got[0]["id"], next,
@@ -925,21 +939,10 @@ async fn batches_deliver_every_message_once_in_order_under_load() {
         }
     }
     let total = per * senders.len();
-    let mut reference: Option<Vec<String>> = None;
+    let mut reference = None;
     for r in readers.iter_mut().chain(senders.iter_mut()) {
-        let got = r.take("message", total).await;
-        let got_ids = ids(&got);
-        let mut sorted = got_ids.clone();
-        sorted.sort_by_key(|id| {
-            let (ms, seq) = id.split_once('-').unwrap();
-            (ms.parse::<u64>().unwrap(), seq.parse::<u64>().unwrap())
-        });
-        sorted.dedup();
-        assert_eq!(got_ids, sorted, "in id order, no duplicates");
-        match &reference {
-            None => reference = Some(got_ids),
-            Some(want) => assert_eq!(&got_ids, want, "every client sees the same sequence"),
-        }
+        let got = ids(&r.take("message", total).await);
+        assert_in_order_once(&got, &mut reference);
         assert!(r.quiet(Duration::from_millis(200)).await);
         assert!(
             r.frames < total,
@@ -1215,17 +1218,7 @@ async fn a_flusher_out_of_time_hands_over_without_losing_anything() {
     let mut reference = None;
     for r in readers.iter_mut() {
         let got = ids(&r.take("message", 40).await);
-        let mut sorted = got.clone();
-        sorted.sort_by_key(|id| {
-            let (ms, seq) = id.split_once('-').unwrap();
-            (ms.parse::<u64>().unwrap(), seq.parse::<u64>().unwrap())
-        });
-        sorted.dedup();
-        assert_eq!(got, sorted, "in order, once");
+        assert_in_order_once(&got, &mut reference);
         assert!(r.quiet(Duration::from_millis(200)).await);
-        match &reference {
-            None => reference = Some(got),
-            Some(want) => assert_eq!(&got, want),
-        }
     }
 }
