@@ -505,9 +505,20 @@ async fn each_refusal_has_its_error_event() {
     let s = Stack::new(&[]).await;
     let owner = s.user().await;
     let viewer = s.user().await;
+    let modr = s.user().await;
     let ch = owner.channel_id.clone();
+    let (status, _) = s
+        .call(
+            Method::PUT,
+            &format!("/api/channels/{ch}/moderators/{}", modr.id),
+            Some(&owner),
+            None,
+        )
+        .await;
+    assert_eq!(status, 204);
     let mut o = s.join(&owner, &ch).await;
     let mut v = s.join(&viewer, &ch).await;
+    let mut md = s.join(&modr, &ch).await;
 
     // Too long: 501 code points. Empty after cleaning: bad_request.
     let r = v.say(&"가".repeat(501)).await;
@@ -595,6 +606,8 @@ async fn each_refusal_has_its_error_event() {
     assert!(r["retry_after_ms"].as_u64().unwrap() > 25_000);
     o.say_ok("owner 1").await;
     o.say_ok("owner 2").await;
+    md.say_ok("moderator 1").await;
+    md.say_ok("moderator 2").await;
     let r = o.request(json!({"action": "slow", "seconds": 3601})).await;
     assert_eq!(r["code"], "bad_request");
 
