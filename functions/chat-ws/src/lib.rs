@@ -7,9 +7,7 @@ use std::{
     sync::{Arc, Mutex},
 };
 
-use aws_sdk_apigatewaymanagement::{
-    Client as ManagementClient, error::DisplayErrorContext, primitives::Blob,
-};
+use bytes::Bytes;
 use futures::{FutureExt, future::BoxFuture};
 use lait_shared::{
     chat::{
@@ -24,12 +22,15 @@ use lait_shared::{
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
 
+mod outbox;
+pub use outbox::ApiOutbox;
+
 pub struct State {
     pub deps: Deps,
     pub chat: Chat,
     /// Management API endpoint override (lait-local); on AWS it is derived from each event.
     callback_url: Option<String>,
-    clients: Mutex<HashMap<String, ManagementClient>>,
+    outboxes: Mutex<HashMap<String, Arc<dyn Outbox>>>,
 }
 
 impl State {
@@ -38,7 +39,7 @@ impl State {
             chat: Chat::new(&deps, ChatConfig::read(env)),
             deps,
             callback_url: env.optional("LAIT_WS_CALLBACK_URL"),
-            clients: Mutex::default(),
+            outboxes: Mutex::default(),
         }
     }
 
@@ -58,80 +59,19 @@ impl State {
         Some(format!("https://{domain}/{stage}"))
     }
 
-    /// The management API at `endpoint`; one client per endpoint, built once per process.
+    /// The management API at `endpoint`; one outbox (client, pool, credentials) per endpoint,
+    /// built once per process.
     pub fn outbox_at(&self, endpoint: &str) -> Arc<dyn Outbox> {
-        let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
-        let client = clients
+        let mut outboxes = self.outboxes.lock().unwrap_or_else(|p| p.into_inner());
+        outboxes
             .entry(endpoint.to_owned())
-            .or_insert_with(|| {
-                // Fan-out sends tiny bodies by the thousand: the stalled-stream monitor (a timer
-                // per request) costs more than it could ever catch here.
-                let conf = aws_sdk_apigatewaymanagement::config::Builder::from(&self.deps.sdk)
-                    .endpoint_url(endpoint)
-                    .stalled_stream_protection(
-                        aws_sdk_apigatewaymanagement::config::StalledStreamProtectionConfig::disabled(),
-                    )
-                    .build();
-                ManagementClient::from_conf(conf)
-            })
-            .clone();
-        Arc::new(ApiOutbox(client))
+            .or_insert_with(|| Arc::new(ApiOutbox::new(&self.deps.sdk, endpoint)))
+            .clone()
     }
 
     /// The outbox at the configured `LAIT_WS_CALLBACK_URL`, for work without an event (the sweep).
     pub fn callback_outbox(&self) -> Option<Arc<dyn Outbox>> {
         self.callback_url.as_deref().map(|u| self.outbox_at(u))
-    }
-}
-
-/// [`Outbox`] over API Gateway's management API.
-pub struct ApiOutbox(ManagementClient);
-
-/// A management API answer as the outbox reports it: 410 is `Gone`, anything else an error.
-fn outcome<O, E: std::error::Error + 'static, R: std::fmt::Debug>(
-    result: Result<O, aws_sdk_apigatewaymanagement::error::SdkError<E, R>>,
-    is_gone: impl Fn(&E) -> bool,
-) -> Result<(), PostError> {
-    match result {
-        Ok(_) => Ok(()),
-        Err(e) if e.as_service_error().is_some_and(&is_gone) => Err(PostError::Gone),
-        Err(e) => Err(PostError::Other(anyhow::anyhow!(
-            "{}",
-            DisplayErrorContext(&e)
-        ))),
-    }
-}
-
-impl Outbox for ApiOutbox {
-    fn post<'a>(
-        &'a self,
-        connection: &'a str,
-        data: &'a [u8],
-    ) -> BoxFuture<'a, Result<(), PostError>> {
-        async move {
-            let result = self
-                .0
-                .post_to_connection()
-                .connection_id(connection)
-                .data(Blob::new(data))
-                .send()
-                .await;
-            outcome(result, |e| e.is_gone_exception())
-        }
-        .boxed()
-    }
-
-    fn close<'a>(&'a self, connection: &'a str) -> BoxFuture<'a, Result<(), PostError>> {
-        async move {
-            let result = self
-                .0
-                .delete_connection()
-                .connection_id(connection)
-                .send()
-                .await;
-            outcome(result, |e| e.is_gone_exception())
-        }
-        .boxed()
     }
 }
 
@@ -387,7 +327,7 @@ impl Handler {
     }
 
     async fn reply(&self, out: &Arc<dyn Outbox>, id: &str, answer: Value) {
-        match out.post(id, answer.to_string().as_bytes()).await {
+        match out.post(id, Bytes::from(answer.to_string())).await {
             Ok(()) | Err(PostError::Gone) => {}
             Err(PostError::Other(e)) => {
                 tracing::warn!(connection_id = id, error = %e, "reply failed")

@@ -16,6 +16,7 @@ use std::{
     time::Duration,
 };
 
+use bytes::Bytes;
 use futures::{StreamExt, future::BoxFuture};
 use serde::{Deserialize, Serialize};
 
@@ -86,11 +87,8 @@ pub enum PostError {
 
 /// Talking to clients: API Gateway's management API behind a small interface.
 pub trait Outbox: Send + Sync + 'static {
-    fn post<'a>(
-        &'a self,
-        connection: &'a str,
-        data: &'a [u8],
-    ) -> BoxFuture<'a, Result<(), PostError>>;
+    fn post<'a>(&'a self, connection: &'a str, data: Bytes)
+    -> BoxFuture<'a, Result<(), PostError>>;
     fn close<'a>(&'a self, connection: &'a str) -> BoxFuture<'a, Result<(), PostError>>;
 }
 
@@ -264,7 +262,7 @@ fn now_ts() -> String {
 }
 
 /// Serialises events into `{"type":"batch","messages":[…]}` frames of at most [`MAX_FRAME`] bytes.
-pub fn batch_frames(events: &[Event]) -> anyhow::Result<Vec<Vec<u8>>> {
+pub fn batch_frames(events: &[Event]) -> anyhow::Result<Vec<Bytes>> {
     const HEAD: &[u8] = br#"{"type":"batch","messages":["#;
     const TAIL: &[u8] = b"]}";
     let mut frames = Vec::new();
@@ -275,7 +273,7 @@ pub fn batch_frames(events: &[Event]) -> anyhow::Result<Vec<Vec<u8>>> {
         let extra = item.len() + usize::from(items > 0);
         if items > 0 && cur.len() + extra + TAIL.len() > MAX_FRAME {
             cur.extend_from_slice(TAIL);
-            frames.push(std::mem::replace(&mut cur, HEAD.to_vec()));
+            frames.push(std::mem::replace(&mut cur, HEAD.to_vec()).into());
             items = 0;
         }
         if items > 0 {
@@ -286,7 +284,7 @@ pub fn batch_frames(events: &[Event]) -> anyhow::Result<Vec<Vec<u8>>> {
     }
     if items > 0 {
         cur.extend_from_slice(TAIL);
-        frames.push(cur);
+        frames.push(cur.into());
     }
     Ok(frames)
 }
@@ -297,7 +295,7 @@ const DELIVERY_LANES: usize = 4;
 /// Posts every frame to each connection of `part`, `concurrency` at a time; returns the gone ones.
 async fn deliver_lane(
     out: Arc<dyn Outbox>,
-    frames: Arc<Vec<Vec<u8>>>,
+    frames: Arc<Vec<Bytes>>,
     part: Vec<String>,
     concurrency: usize,
 ) -> Vec<String> {
@@ -307,7 +305,7 @@ async fn deliver_lane(
             let (out, frames, gone) = (&out, &frames, &gone);
             async move {
                 for f in frames.iter() {
-                    match out.post(&id, f).await {
+                    match out.post(&id, f.clone()).await {
                         Ok(()) => {}
                         Err(PostError::Gone) => {
                             gone.lock().unwrap_or_else(|p| p.into_inner()).push(id);
