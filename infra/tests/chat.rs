@@ -197,12 +197,17 @@ impl Client {
         self.ws.send(Message::text(frame)).await.unwrap();
     }
 
-    /// Sends a frame with a fresh `request_id` and waits for the ack or error carrying it.
-    async fn request(&mut self, mut frame: Value) -> Value {
+    /// Sends a frame with a fresh `request_id` without waiting; returns the id.
+    async fn submit(&mut self, mut frame: Value) -> String {
         self.next_request += 1;
         let rid = format!("r{}", self.next_request);
         frame["request_id"] = json!(rid);
         self.send_raw(&frame.to_string()).await;
+        rid
+    }
+
+    /// Waits for the ack or error carrying `rid`.
+    async fn reply_to(&mut self, rid: &str) -> Value {
         loop {
             if let Some(i) = self.replies.iter().position(|r| r["request_id"] == rid) {
                 return self.replies.remove(i).unwrap();
@@ -211,6 +216,12 @@ impl Client {
                 .await
                 .expect("connection open while waiting for a reply");
         }
+    }
+
+    /// Sends a frame with a fresh `request_id` and waits for the ack or error carrying it.
+    async fn request(&mut self, frame: Value) -> Value {
+        let rid = self.submit(frame).await;
+        self.reply_to(&rid).await
     }
 
     async fn say(&mut self, text: &str) -> Value {
@@ -986,11 +997,15 @@ async fn a_dead_flusher_loses_nothing() {
         .query_async(&mut c)
         .await
         .unwrap();
-    let stranded = o.say_ok("stranded").await;
+    let rid = o
+        .submit(json!({"action": "send", "text": "stranded"}))
+        .await;
     assert!(
         anon.quiet(Duration::from_millis(300)).await,
         "held by the dead lock"
     );
+    // Not archived yet, so not acked yet either.
+    assert!(o.replies.iter().all(|r| r["request_id"] != rid));
     tokio::time::sleep(Duration::from_millis(600)).await;
 
     // The periodic sweep (a schedule on AWS, a timer in lait-local) finds it.
@@ -1000,7 +1015,9 @@ async fn a_dead_flusher_loses_nothing() {
     let out = state.outbox_at(&s.app.url(""));
     assert_eq!(state.chat.sweep(&out).await.unwrap(), 1);
     let got = anon.take("message", 1).await;
-    assert_eq!(got[0]["id"], stranded);
+    let ack = o.reply_to(&rid).await;
+    assert_eq!(ack["type"], "ack", "{ack}");
+    assert_eq!(got[0]["id"], ack["id"]);
     assert_eq!(state.chat.sweep(&out).await.unwrap(), 0, "nothing left");
 
     // Or the next message does, carrying the stranded one with it.
@@ -1012,11 +1029,89 @@ async fn a_dead_flusher_loses_nothing() {
         .query_async(&mut c)
         .await
         .unwrap();
-    let a = o.say_ok("held").await;
+    let held = o.submit(json!({"action": "send", "text": "held"})).await;
     tokio::time::sleep(Duration::from_millis(400)).await;
     let b = o.say_ok("carrier").await;
+    let a = o.reply_to(&held).await["id"].as_str().unwrap().to_owned();
     let got = anon.take("message", 2).await;
     assert_eq!(ids(&got), [a, b]);
+}
+
+/// The archive is written before anyone sees or is acked a message: while DynamoDB fails, the
+/// message waits in the stream; once it is back, the next flush stores, delivers and acks it.
+#[tokio::test]
+async fn messages_wait_for_the_archive_and_are_acked_once_stored() {
+    let (_redis, redis_port) = own_redis().await;
+    let (_moto, moto_port) = own_moto().await;
+    let redis_url = format!("redis://127.0.0.1:{redis_port}");
+    let moto_url = format!("http://127.0.0.1:{moto_port}");
+    let overrides = [
+        ("REDIS_URL", redis_url.as_str()),
+        ("AWS_ENDPOINT_URL", moto_url.as_str()),
+    ];
+    let s = Stack::new(&overrides).await;
+    let owner = s.user().await;
+    let ch = owner.channel_id.clone();
+    let mut o = s.join(&owner, &ch).await;
+    let mut anon = s.connect(&ch, None).await.unwrap();
+    let first = o.say_ok("stored").await;
+    anon.take("message", 1).await;
+
+    // The archive table goes away (an outage as the client sees it).
+    let mut env = env_with(&overrides);
+    let deps = lait_shared::runtime::Deps::load(&mut env).await;
+    let table = deps.stores.table("chat");
+    deps.dynamodb
+        .delete_table()
+        .table_name(&table)
+        .send()
+        .await
+        .unwrap();
+    let rid = o.submit(json!({"action": "send", "text": "waiting"})).await;
+    assert!(
+        anon.quiet(Duration::from_millis(500)).await,
+        "nothing is delivered unarchived"
+    );
+    assert!(
+        o.replies.iter().all(|r| r["request_id"] != rid),
+        "nothing is acked unarchived"
+    );
+
+    // Back: the sweep (or the next sender) picks the room up from the same cursor.
+    let init = std::env::var("LAIT_INIT_STORES").unwrap();
+    let mut parts = init.split_whitespace();
+    let status = std::process::Command::new(parts.next().unwrap())
+        .args(parts)
+        .env("AWS_ENDPOINT_URL", &moto_url)
+        .stdout(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let state = lait_chat_ws::State::new(&mut env, deps);
+    assert_eq!(
+        state
+            .chat
+            .sweep(&state.outbox_at(&s.app.url("")))
+            .await
+            .unwrap(),
+        1
+    );
+    let got = anon.take("message", 1).await;
+    assert_eq!(got[0]["text"], "waiting");
+    let ack = o.reply_to(&rid).await;
+    assert_eq!(ack["type"], "ack", "{ack}");
+    assert_eq!(ack["id"], got[0]["id"]);
+    assert!(id_key(&first) < id_key(ack["id"].as_str().unwrap()));
+
+    // It is in the archive: with Redis gone, history still has it.
+    let client = redis::Client::open(redis_url.as_str()).unwrap();
+    let mut c = client.get_multiplexed_async_connection().await.unwrap();
+    let _: () = redis::cmd("FLUSHALL").query_async(&mut c).await.unwrap();
+    let (status, page) = s
+        .call(Method::GET, &format!("/api/channels/{ch}/chat"), None, None)
+        .await;
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(texts(page["messages"].as_array().unwrap()), ["waiting"]);
 }
 
 #[tokio::test]

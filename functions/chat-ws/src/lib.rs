@@ -12,7 +12,7 @@ use futures::{FutureExt, future::BoxFuture};
 use lait_shared::{
     chat::{
         Chat, ChatConfig, ChatError, DEFAULT_HISTORY, MAX_HISTORY, ModAction, Outbox, PostError,
-        model::MessageId,
+        model::{AckTo, MessageId},
     },
     config::Env,
     domain::ids::UserId,
@@ -289,15 +289,17 @@ impl Handler {
         match f.action.as_str() {
             "send" => {
                 let text: String = f.required("text", "a string")?;
-                let msg = chat.send(&conn, &text).await?;
-                // The ack goes out before the flush, which may wait for more messages.
-                self.reply(
-                    out,
-                    id,
-                    with_request_id(json!({"type": "ack", "action": "send", "id": msg.id})),
-                )
-                .await;
-                chat.flush(&ch, out, true).await?;
+                let ack = AckTo {
+                    connection_id: id.to_owned(),
+                    request_id: f.request_id.clone(),
+                };
+                chat.send(&conn, &text, Some(ack)).await?;
+                // The message is accepted; the flusher acks it once archived. A failed flush
+                // leaves it in the stream for the next flusher or the sweep, so it is not this
+                // sender's error.
+                if let Err(e) = chat.flush(&ch, out, true).await {
+                    tracing::error!(channel_id = %ch, error = %e, "chat flush failed; left for the next flusher");
+                }
                 Ok(None)
             }
             "history" => {

@@ -10,7 +10,7 @@ use std::{sync::LazyLock, time::Duration};
 
 use redis::{AsyncCommands, Script, streams::StreamRangeReply};
 
-use super::model::{Connection, Event, EventBody, MessageId, Ticket};
+use super::model::{Connection, EntryMeta, Event, EventBody, MessageId, Ticket};
 use crate::{
     auth::secret,
     domain::ids::{ChannelId, UserId},
@@ -104,7 +104,8 @@ return id"
 /// Admission and append in one step, so a refused message changes nothing (no token spent, no
 /// slow-mode or duplicate mark) and an accepted one is appended exactly once.
 /// KEYS: stream, flushed, ban, timeout, slow, dup, bucket.
-/// ARGV: body, maxlen, ttl, rate per second, burst, slow ms (0 = off or exempt), duplicate ms.
+/// ARGV: body, maxlen, ttl, rate per second, burst, slow ms (0 = off or exempt), duplicate ms,
+/// entry meta (for the flusher).
 static SEND: LazyLock<Script> = LazyLock::new(|| {
     Script::new(&format!(
         "if redis.call('GET', KEYS[3]) == '1' then return {{'banned', 0}} end
@@ -131,7 +132,7 @@ redis.call('PEXPIRE', KEYS[7], math.ceil(burst * 1000 / rate) + 1000)
 if slow > 0 then redis.call('SET', KEYS[5], '1', 'PX', slow) end
 redis.call('SET', KEYS[6], '1', 'PX', ARGV[7])
 {ENSURE_FLUSHED}
-local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', 'e', ARGV[1])
+local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', 'e', ARGV[1], 'm', ARGV[8])
 redis.call('EXPIRE', KEYS[1], ARGV[3])
 redis.call('EXPIRE', KEYS[2], ARGV[3])
 return {{'ok', id}}"
@@ -426,6 +427,7 @@ impl Hot {
         user: &UserId,
         text_hash: &str,
         body: &EventBody,
+        meta: &EntryMeta,
         admission: Admission,
     ) -> anyhow::Result<Result<MessageId, Refusal>> {
         let mut c = self.conn().await?;
@@ -444,6 +446,7 @@ impl Hot {
             .arg(admission.burst)
             .arg(admission.slow_ms)
             .arg(admission.duplicate_ms)
+            .arg(serde_json::to_string(meta)?)
             .invoke_async(&mut c)
             .await?;
         let retry_ms = || redis::from_redis_value::<u64>(value.clone()).unwrap_or(1000);
@@ -487,20 +490,49 @@ impl Hot {
         Ok(ids.iter().filter_map(|s| s.parse().ok()).collect())
     }
 
-    fn events(ch: &ChannelId, reply: StreamRangeReply) -> anyhow::Result<Vec<Event>> {
+    fn entries(ch: &ChannelId, reply: StreamRangeReply) -> anyhow::Result<Vec<(Event, EntryMeta)>> {
         let mut out = Vec::with_capacity(reply.ids.len());
         for entry in reply.ids {
             let Some(raw) = entry.get::<String>("e") else {
                 continue;
             };
             let body: EventBody = serde_json::from_str(&raw)?;
-            out.push(Event {
-                id: parse_id(&entry.id)?,
-                channel_id: *ch,
-                body,
-            });
+            let meta = match entry.get::<String>("m") {
+                Some(m) => serde_json::from_str(&m)?,
+                None => EntryMeta::default(),
+            };
+            let id = parse_id(&entry.id)?;
+            out.push((
+                Event {
+                    id,
+                    channel_id: *ch,
+                    body,
+                },
+                meta,
+            ));
         }
         Ok(out)
+    }
+
+    fn events(ch: &ChannelId, reply: StreamRangeReply) -> anyhow::Result<Vec<Event>> {
+        Ok(Self::entries(ch, reply)?
+            .into_iter()
+            .map(|(e, _)| e)
+            .collect())
+    }
+
+    /// Entries after `after` with their meta, oldest first: what a flusher sends.
+    pub async fn unsent(
+        &self,
+        ch: &ChannelId,
+        after: MessageId,
+        count: usize,
+    ) -> anyhow::Result<Vec<(Event, EntryMeta)>> {
+        let mut c = self.conn().await?;
+        let reply: StreamRangeReply = c
+            .xrange_count(stream_key(ch), format!("({after}"), "+", count)
+            .await?;
+        Self::entries(ch, reply)
     }
 
     /// Entries after `after`, oldest first.

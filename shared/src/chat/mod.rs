@@ -323,6 +323,28 @@ async fn deliver_lane(
     gone.into_inner().unwrap_or_else(|p| p.into_inner())
 }
 
+/// Posts `{type:"ack", action:"send", id, request_id}` to the sender of each archived message.
+async fn ack_senders(events: &[Event], metas: Vec<EntryMeta>, out: &Arc<dyn Outbox>) {
+    let acks = events
+        .iter()
+        .zip(metas)
+        .filter_map(|(e, m)| Some((e.id, m.ack?)));
+    futures::stream::iter(acks)
+        .for_each_concurrent(16, |(id, to)| async move {
+            let mut ack = serde_json::json!({"type": "ack", "action": "send", "id": id});
+            if let Some(r) = to.request_id {
+                ack["request_id"] = r;
+            }
+            match out.post(&to.connection_id, Bytes::from(ack.to_string())).await {
+                Ok(()) | Err(PostError::Gone) => {}
+                Err(PostError::Other(e)) => {
+                    tracing::warn!(connection_id = %to.connection_id, error = %e, "send ack failed");
+                }
+            }
+        })
+        .await;
+}
+
 impl Chat {
     pub fn new(deps: &Deps, config: ChatConfig) -> Self {
         Self {
@@ -478,7 +500,14 @@ impl Chat {
     // ---- sending ----
 
     /// Admits, stores and archives a message; the caller then calls [`Chat::flush`].
-    pub async fn send(&self, conn: &Connection, raw: &str) -> Result<ChatMessage, ChatError> {
+    /// Admits a message and appends it to the room's stream. It is not acked here: the flusher
+    /// archives it, then posts the ack to `ack` (see [`Chat::flush`]).
+    pub async fn send(
+        &self,
+        conn: &Connection,
+        raw: &str,
+        ack: Option<AckTo>,
+    ) -> Result<ChatMessage, ChatError> {
         let user = conn
             .user
             .as_ref()
@@ -511,9 +540,13 @@ impl Chat {
             slow_ms: if exempt { 0 } else { slow },
             duplicate_ms: self.config.duplicate_window.as_millis() as u64,
         };
+        let meta = EntryMeta {
+            live_id: room.live_id,
+            ack,
+        };
         let id = self
             .hot
-            .send(&ch, &user.id, &text_hash[..32], &body, admission)
+            .send(&ch, &user.id, &text_hash[..32], &body, &meta, admission)
             .await?
             .map_err(|r| match r {
                 Refusal::Banned => ChatError::Banned,
@@ -528,27 +561,7 @@ impl Chat {
             body,
         })
         .ok_or_else(|| anyhow::anyhow!("built a message event"))?;
-        self.archive(&msg, room.live_id.as_ref()).await;
         Ok(msg)
-    }
-
-    /// Archives with a few retries. The message is already in the stream (and will be delivered),
-    /// so a failure here is logged loudly rather than reported to the sender as "not sent".
-    async fn archive(&self, msg: &ChatMessage, live: Option<&LiveId>) {
-        let mut delay = Duration::from_millis(50);
-        for attempt in 1..=4 {
-            match self.store.archive(msg, live).await {
-                Ok(()) => return,
-                Err(e) if attempt == 4 => {
-                    tracing::error!(channel_id = %msg.channel_id, message_id = %msg.id, error = %e, "chat message not archived");
-                }
-                Err(e) => {
-                    tracing::warn!(attempt, error = %e, "archiving a chat message failed; retrying");
-                    tokio::time::sleep(delay).await;
-                    delay *= 3;
-                }
-            }
-        }
     }
 
     // ---- history ----
@@ -667,9 +680,25 @@ impl Chat {
         let started = tokio::time::Instant::now();
         loop {
             let flushed = self.hot.flushed(ch).await?.unwrap_or(MessageId::ZERO);
-            let events = self.hot.after(ch, flushed, 1000).await?;
+            let (events, metas): (Vec<Event>, Vec<EntryMeta>) = self
+                .hot
+                .unsent(ch, flushed, 1000)
+                .await?
+                .into_iter()
+                .unzip();
             if let Some(last) = events.last().map(|e| e.id) {
-                self.deliver(ch, &events, out).await?;
+                // Archive first: nobody sees or is acked a message that a Redis loss could take.
+                // If DynamoDB fails, the room stays where it is; the next sender or the sweep
+                // tries again from the same cursor.
+                if let Err(e) = self.archive(&events, &metas).await {
+                    self.hot.unlock(ch, &token).await?;
+                    return Err(e.into());
+                }
+                let (delivered, ()) = futures::join!(
+                    self.deliver(ch, &events, out),
+                    ack_senders(&events, metas, out)
+                );
+                delivered?;
                 if !self.hot.advance(ch, &token, last).await? {
                     tracing::warn!(channel_id = %ch, "flush lock expired during a delivery");
                     return Ok(());
@@ -691,6 +720,18 @@ impl Chat {
                 }
             }
         }
+    }
+
+    async fn archive(&self, events: &[Event], metas: &[EntryMeta]) -> anyhow::Result<()> {
+        let messages: Vec<(ChatMessage, Option<LiveId>)> = events
+            .iter()
+            .zip(metas)
+            .filter_map(|(e, m)| Some((ChatMessage::from_event(e.clone())?, m.live_id)))
+            .collect();
+        if messages.is_empty() {
+            return Ok(());
+        }
+        self.store.archive(&messages).await
     }
 
     async fn deliver(

@@ -5,7 +5,7 @@ use std::{fmt, str::FromStr};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use utoipa::ToSchema;
 
-use crate::domain::ids::{ChannelId, UserId};
+use crate::domain::ids::{ChannelId, LiveId, UserId};
 
 /// A chat event's id: the channel's Redis stream id `<unix ms>-<seq>`, so ids are monotonic per
 /// channel and carry their time.
@@ -130,6 +130,26 @@ pub struct Connection {
     /// `None`: anonymous, read-only.
     pub user: Option<ChatUser>,
     pub capabilities: Capabilities,
+}
+
+/// Where a sent message's ack goes. The ack is posted by the flusher once the message is
+/// archived, so an acked message survives losing Redis.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AckTo {
+    #[serde(rename = "c")]
+    pub connection_id: String,
+    #[serde(rename = "r", default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<serde_json::Value>,
+}
+
+/// Kept beside a message in the stream for the flusher; never sent to the room.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct EntryMeta {
+    /// The live the message was sent during (its archive partition).
+    #[serde(rename = "l", default, skip_serializing_if = "Option::is_none")]
+    pub live_id: Option<LiveId>,
+    #[serde(rename = "a", default, skip_serializing_if = "Option::is_none")]
+    pub ack: Option<AckTo>,
 }
 
 /// What happened in a room. Stored in the room's stream (without `id`, which is the stream id)

@@ -11,7 +11,13 @@
 //! Messages are partitioned per live (VOD replay reads one partition in order) and indexed per
 //! channel on gsi1 (channel history across lives). The id key is [`MessageId::sort_key`].
 
-use aws_sdk_dynamodb::{Client, types::AttributeValue};
+use std::time::Duration;
+
+use aws_sdk_dynamodb::{
+    Client,
+    types::{AttributeValue, PutRequest, WriteRequest},
+};
+use futures::{StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
 
 use super::model::{ChatMessage, ChatSettings, ChatUser, MessageId};
@@ -21,6 +27,13 @@ use crate::{
     domain::ids::{ChannelId, LiveId, UserId},
     stores::dynamo::{self, Item, key, s},
 };
+
+/// DynamoDB's limit of items per `BatchWriteItem`.
+const BATCH_WRITE_MAX: usize = 25;
+/// `BatchWriteItem` calls of one archive write in flight at once.
+const ARCHIVE_CONCURRENCY: usize = 8;
+/// Calls per chunk while DynamoDB leaves items unprocessed (throttling).
+const ARCHIVE_ATTEMPTS: u32 = 5;
 
 /// Audit entries are kept for a year.
 const AUDIT_TTL_SECS: i64 = 365 * 24 * 3600;
@@ -123,8 +136,8 @@ impl ChatStore {
 
     // ---- archive ----
 
-    pub async fn archive(&self, msg: &ChatMessage, live: Option<&LiveId>) -> anyhow::Result<()> {
-        let item = ArchivedMessage {
+    fn archived(msg: &ChatMessage, live: Option<&LiveId>) -> ArchivedMessage {
+        ArchivedMessage {
             pk: message_pk(&msg.channel_id, live),
             sk: format!("MSG#{}", msg.id.sort_key()),
             gsi1pk: channel_index(&msg.channel_id),
@@ -136,13 +149,55 @@ impl ChatStore {
             text: msg.text.clone(),
             ts: msg.ts.clone(),
             deleted: false,
-        };
-        self.ddb
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(dynamo::to_item(&item)?))
-            .send()
-            .await?;
+        }
+    }
+
+    /// Writes messages with `BatchWriteItem` (25 a call, a few calls at once), retrying what
+    /// DynamoDB leaves unprocessed. Re-writing a message is harmless (same key and content), so
+    /// a flusher that dies half-way and its successor may both write.
+    pub async fn archive(&self, msgs: &[(ChatMessage, Option<LiveId>)]) -> anyhow::Result<()> {
+        let mut requests = Vec::with_capacity(msgs.len());
+        for (msg, live) in msgs {
+            let item = dynamo::to_item(&Self::archived(msg, live.as_ref()))?;
+            requests.push(
+                WriteRequest::builder()
+                    .put_request(PutRequest::builder().set_item(Some(item)).build()?)
+                    .build(),
+            );
+        }
+        let chunks: Vec<Vec<WriteRequest>> = requests
+            .chunks(BATCH_WRITE_MAX)
+            .map(<[WriteRequest]>::to_vec)
+            .collect();
+        futures::stream::iter(chunks)
+            .map(|chunk| self.write_all(chunk))
+            .buffer_unordered(ARCHIVE_CONCURRENCY)
+            .try_collect::<()>()
+            .await
+    }
+
+    async fn write_all(&self, mut chunk: Vec<WriteRequest>) -> anyhow::Result<()> {
+        let mut delay = Duration::from_millis(25);
+        for attempt in 1..=ARCHIVE_ATTEMPTS {
+            let left = self
+                .ddb
+                .batch_write_item()
+                .request_items(&self.table, chunk)
+                .send()
+                .await?
+                .unprocessed_items
+                .and_then(|mut m| m.remove(&self.table))
+                .unwrap_or_default();
+            if left.is_empty() {
+                return Ok(());
+            }
+            if attempt == ARCHIVE_ATTEMPTS {
+                anyhow::bail!("{} messages left unprocessed (throttled)", left.len());
+            }
+            chunk = left;
+            tokio::time::sleep(delay).await;
+            delay *= 2;
+        }
         Ok(())
     }
 
