@@ -1037,6 +1037,39 @@ async fn a_dead_flusher_loses_nothing() {
     assert_eq!(ids(&got), [a, b]);
 }
 
+/// The flush window spaces a room's batches; it does not delay a quiet room's message.
+#[tokio::test]
+async fn a_quiet_room_sends_at_once_and_a_busy_one_in_batches() {
+    let s = Stack::new(&[("LAIT_CHAT_FLUSH_WINDOW_MS", "600")]).await;
+    let owner = s.user().await;
+    let ch = owner.channel_id.clone();
+    let mut o = s.join(&owner, &ch).await;
+    let mut anon = s.connect(&ch, None).await.unwrap();
+
+    let t0 = tokio::time::Instant::now();
+    o.submit(json!({"action": "send", "text": "first"})).await;
+    anon.take("message", 1).await;
+    let first = t0.elapsed();
+    assert!(
+        first < Duration::from_millis(400),
+        "quiet room waited {first:?}"
+    );
+    assert_eq!(anon.frames, 1);
+
+    // Three more right away: they wait for the rest of the window and go out as one batch.
+    for text in ["a", "b", "c"] {
+        o.submit(json!({"action": "send", "text": text})).await;
+    }
+    let got = anon.take("message", 3).await;
+    let second = t0.elapsed();
+    assert_eq!(texts(&got), ["a", "b", "c"]);
+    assert_eq!(anon.frames, 2, "one batch for the three");
+    assert!(
+        second >= Duration::from_millis(550),
+        "the next round waited out the window: {second:?}"
+    );
+}
+
 /// The archive is written before anyone sees or is acked a message: while DynamoDB fails, the
 /// message waits in the stream; once it is back, the next flush stores, delivers and acks it.
 #[tokio::test]

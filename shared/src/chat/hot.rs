@@ -62,6 +62,9 @@ fn flushed_key(ch: &ChannelId) -> String {
 fn lock_key(ch: &ChannelId) -> String {
     format!("{}:flush", tag(ch))
 }
+fn paced_key(ch: &ChannelId) -> String {
+    format!("{}:paced", tag(ch))
+}
 fn ban_key(ch: &ChannelId, user: &UserId) -> String {
     format!("{}:ban:{user}", tag(ch))
 }
@@ -164,6 +167,20 @@ if #more > 0 then
 end
 redis.call('DEL', KEYS[1])
 return 0",
+    )
+});
+
+/// Spaces a room's flush rounds at least a window apart, on Redis' clock (flushers run on many
+/// hosts): returns how long to wait before this round and records when it will start.
+/// KEYS: paced. ARGV: window ms.
+static PACE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local last = tonumber(redis.call('GET', KEYS[1]) or '0')
+local start = math.max(now, last + tonumber(ARGV[1]))
+redis.call('SET', KEYS[1], tostring(start), 'PX', tonumber(ARGV[1]) + 60000)
+return start - now",
     )
 });
 
@@ -635,6 +652,18 @@ impl Hot {
             .invoke_async(&mut c)
             .await?;
         Ok(ok == 1)
+    }
+
+    /// How long to wait before the room's next flush round so rounds start at least `window`
+    /// apart; the round's start is recorded.
+    pub async fn pace(&self, ch: &ChannelId, window: Duration) -> anyhow::Result<Duration> {
+        let mut c = self.conn().await?;
+        let wait: u64 = PACE
+            .key(paced_key(ch))
+            .arg(window.as_millis() as u64)
+            .invoke_async(&mut c)
+            .await?;
+        Ok(Duration::from_millis(wait))
     }
 
     /// Releases the lock if the caller still holds it, whatever is pending.

@@ -663,7 +663,10 @@ impl Chat {
     // ---- fan-out ----
 
     /// Sends everything after the room's flush cursor to every connection of the room, unless
-    /// another invocation is already doing so. `wait` lets more messages gather first.
+    /// another invocation is already doing so. Rounds of one room start at least the flush
+    /// window apart, and what arrives in between goes out together: a quiet room's message goes
+    /// out at once, a busy room's are batched. `wait: false` (moderation notices, the sweep)
+    /// skips the wait for the first round.
     pub async fn flush(
         &self,
         ch: &ChannelId,
@@ -674,11 +677,14 @@ impl Chat {
         let Some(token) = self.hot.try_lock(ch, ttl).await? else {
             return Ok(());
         };
-        if wait && !self.config.flush_window.is_zero() {
-            tokio::time::sleep(self.config.flush_window).await;
-        }
         let started = tokio::time::Instant::now();
+        let mut first = true;
         loop {
+            let pause = self.hot.pace(ch, self.config.flush_window).await?;
+            if (wait || !first) && !pause.is_zero() {
+                tokio::time::sleep(pause).await;
+            }
+            first = false;
             let flushed = self.hot.flushed(ch).await?.unwrap_or(MessageId::ZERO);
             let (events, metas): (Vec<Event>, Vec<EntryMeta>) = self
                 .hot
