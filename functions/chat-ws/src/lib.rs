@@ -7,11 +7,11 @@ use std::{
     sync::{Arc, Mutex},
 };
 
-use bytes::Bytes;
 use futures::{FutureExt, future::BoxFuture};
 use lait_shared::{
     chat::{
-        Chat, ChatConfig, ChatError, DEFAULT_HISTORY, MAX_HISTORY, ModAction, Outbox, PostError,
+        Chat, ChatConfig, ChatError, DEFAULT_HISTORY, MAX_HISTORY, ModAction, Outbox, Payload,
+        PostError,
         model::{AckTo, MessageId},
     },
     config::Env,
@@ -329,7 +329,7 @@ impl Handler {
     }
 
     async fn reply(&self, out: &Arc<dyn Outbox>, id: &str, answer: Value) {
-        match out.post(id, Bytes::from(answer.to_string())).await {
+        match out.post(id, &Payload::new(answer.to_string())).await {
             Ok(()) | Err(PostError::Gone) => {}
             Err(PostError::Other(e)) => {
                 tracing::warn!(connection_id = id, error = %e, "reply failed")

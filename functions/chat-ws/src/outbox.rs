@@ -29,7 +29,7 @@ use hyper_util::{
     client::legacy::{Client, connect::HttpConnector},
     rt::TokioExecutor,
 };
-use lait_shared::chat::{Outbox, PostError};
+use lait_shared::chat::{Outbox, Payload, PostError};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
 /// Characters of a connection id sent as they are in the path (RFC 3986 unreserved).
@@ -120,8 +120,9 @@ impl ApiOutbox {
         &self,
         identity: &Identity,
         connection: &str,
-        data: &Bytes,
+        frame: &Payload,
     ) -> Result<Request<Full<Bytes>>, PostError> {
+        let data = frame.data();
         let fail = |e: &dyn std::fmt::Display| PostError::Other(anyhow::anyhow!("signing: {e}"));
         let uri = format!(
             "{}/@connections/{}",
@@ -155,17 +156,18 @@ impl ApiOutbox {
             .headers()
             .iter()
             .filter_map(|(k, v)| Some((k.as_str(), v.to_str().ok()?)));
-        let signable = SignableRequest::new("POST", &uri, headers, SignableBody::Bytes(data))
-            .map_err(|e| fail(&e))?;
+        // The batch's hash is computed once for all its posts.
+        let body = SignableBody::Precomputed(frame.sha256_hex().to_owned());
+        let signable = SignableRequest::new("POST", &uri, headers, body).map_err(|e| fail(&e))?;
         let (instructions, _) = sign(signable, &params).map_err(|e| fail(&e))?.into_parts();
         instructions.apply_to_request_http1x(&mut req);
         Ok(req)
     }
 
-    async fn post_once(&self, connection: &str, data: &Bytes) -> Result<(), Attempt> {
+    async fn post_once(&self, connection: &str, frame: &Payload) -> Result<(), Attempt> {
         let identity = self.identity().await.map_err(Attempt::Final)?;
         let req = self
-            .signed_post(&identity, connection, data)
+            .signed_post(&identity, connection, frame)
             .map_err(Attempt::Final)?;
         let res = match tokio::time::timeout(POST_TIMEOUT, self.http.request(req)).await {
             Err(_) => {
@@ -207,12 +209,12 @@ impl Outbox for ApiOutbox {
     fn post<'a>(
         &'a self,
         connection: &'a str,
-        data: Bytes,
+        frame: &'a Payload,
     ) -> BoxFuture<'a, Result<(), PostError>> {
         async move {
             let mut attempt = 1;
             loop {
-                match self.post_once(connection, &data).await {
+                match self.post_once(connection, frame).await {
                     Ok(()) => return Ok(()),
                     Err(Attempt::Final(e)) => return Err(e),
                     Err(Attempt::Retry(e)) if attempt >= ATTEMPTS => {
@@ -392,7 +394,7 @@ mod tests {
         // API Gateway connection ids are base64 and end in `=`.
         out.post(
             "L0SM9cOFvHcCIhw=",
-            Bytes::from_static(b"{\"type\":\"batch\"}"),
+            &Payload::new(Bytes::from_static(b"{\"type\":\"batch\"}")),
         )
         .await
         .unwrap();
@@ -424,14 +426,14 @@ mod tests {
         let (url, mut seen) = fake_api().await;
         let out = ApiOutbox::new(&sdk_config(static_creds()), &url);
         assert!(matches!(
-            out.post("gone", Bytes::new()).await,
+            out.post("gone", &Payload::new(Bytes::new())).await,
             Err(PostError::Gone)
         ));
         assert!(matches!(
-            out.post("bad", Bytes::new()).await,
+            out.post("bad", &Payload::new(Bytes::new())).await,
             Err(PostError::Other(_))
         ));
-        let err = match out.post("broken", Bytes::new()).await {
+        let err = match out.post("broken", &Payload::new(Bytes::new())).await {
             Err(PostError::Other(e)) => e.to_string(),
             other => panic!("expected an error, got {other:?}"),
         };
@@ -485,7 +487,7 @@ mod tests {
             });
             let out = ApiOutbox::new(&sdk_config(provider), &url);
             for _ in 0..3 {
-                out.post("c", Bytes::new()).await.unwrap();
+                out.post("c", &Payload::new(Bytes::new())).await.unwrap();
             }
             assert_eq!(calls.load(Ordering::SeqCst), fetches, "{lifetime:?}");
         }

@@ -12,7 +12,7 @@ pub mod text;
 
 use std::{
     collections::{BTreeMap, HashMap},
-    sync::{Arc, Mutex},
+    sync::{Arc, Mutex, OnceLock},
     time::Duration,
 };
 
@@ -85,10 +85,45 @@ pub enum PostError {
     Other(anyhow::Error),
 }
 
+/// What is posted to a connection; a batch's is shared by every post of its fan-out. Its SHA-256
+/// is computed at most once, so an outbox that signs payloads (SigV4) hashes a batch once, not
+/// once per connection.
+pub struct Payload {
+    data: Bytes,
+    sha256: OnceLock<String>,
+}
+
+impl Payload {
+    pub fn new(data: impl Into<Bytes>) -> Self {
+        Self {
+            data: data.into(),
+            sha256: OnceLock::new(),
+        }
+    }
+
+    pub fn data(&self) -> &Bytes {
+        &self.data
+    }
+
+    /// Lower-case hex SHA-256 of the data.
+    pub fn sha256_hex(&self) -> &str {
+        self.sha256.get_or_init(|| {
+            use sha2::{Digest, Sha256};
+            Sha256::digest(&self.data)
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect()
+        })
+    }
+}
+
 /// Talking to clients: API Gateway's management API behind a small interface.
 pub trait Outbox: Send + Sync + 'static {
-    fn post<'a>(&'a self, connection: &'a str, data: Bytes)
-    -> BoxFuture<'a, Result<(), PostError>>;
+    fn post<'a>(
+        &'a self,
+        connection: &'a str,
+        payload: &'a Payload,
+    ) -> BoxFuture<'a, Result<(), PostError>>;
     fn close<'a>(&'a self, connection: &'a str) -> BoxFuture<'a, Result<(), PostError>>;
 }
 
@@ -262,7 +297,7 @@ fn now_ts() -> String {
 }
 
 /// Serialises events into `{"type":"batch","messages":[…]}` frames of at most [`MAX_FRAME`] bytes.
-pub fn batch_frames(events: &[Event]) -> anyhow::Result<Vec<Bytes>> {
+pub fn batch_frames(events: &[Event]) -> anyhow::Result<Vec<Payload>> {
     const HEAD: &[u8] = br#"{"type":"batch","messages":["#;
     const TAIL: &[u8] = b"]}";
     let mut frames = Vec::new();
@@ -273,7 +308,7 @@ pub fn batch_frames(events: &[Event]) -> anyhow::Result<Vec<Bytes>> {
         let extra = item.len() + usize::from(items > 0);
         if items > 0 && cur.len() + extra + TAIL.len() > MAX_FRAME {
             cur.extend_from_slice(TAIL);
-            frames.push(std::mem::replace(&mut cur, HEAD.to_vec()).into());
+            frames.push(Payload::new(std::mem::replace(&mut cur, HEAD.to_vec())));
             items = 0;
         }
         if items > 0 {
@@ -284,7 +319,7 @@ pub fn batch_frames(events: &[Event]) -> anyhow::Result<Vec<Bytes>> {
     }
     if items > 0 {
         cur.extend_from_slice(TAIL);
-        frames.push(cur.into());
+        frames.push(Payload::new(cur));
     }
     Ok(frames)
 }
@@ -295,7 +330,7 @@ const DELIVERY_LANES: usize = 4;
 /// Posts every frame to each connection of `part`, `concurrency` at a time; returns the gone ones.
 async fn deliver_lane(
     out: Arc<dyn Outbox>,
-    frames: Arc<Vec<Bytes>>,
+    frames: Arc<Vec<Payload>>,
     part: Vec<String>,
     concurrency: usize,
 ) -> Vec<String> {
@@ -305,7 +340,7 @@ async fn deliver_lane(
             let (out, frames, gone) = (&out, &frames, &gone);
             async move {
                 for f in frames.iter() {
-                    match out.post(&id, f.clone()).await {
+                    match out.post(&id, f).await {
                         Ok(()) => {}
                         Err(PostError::Gone) => {
                             gone.lock().unwrap_or_else(|p| p.into_inner()).push(id);
@@ -335,7 +370,7 @@ async fn ack_senders(events: &[Event], metas: Vec<EntryMeta>, out: &Arc<dyn Outb
             if let Some(r) = to.request_id {
                 ack["request_id"] = r;
             }
-            match out.post(&to.connection_id, Bytes::from(ack.to_string())).await {
+            match out.post(&to.connection_id, &Payload::new(ack.to_string())).await {
                 Ok(()) | Err(PostError::Gone) => {}
                 Err(PostError::Other(e)) => {
                     tracing::warn!(connection_id = %to.connection_id, error = %e, "send ack failed");
@@ -1022,7 +1057,7 @@ mod tests {
         let frames = batch_frames(&events).unwrap();
         assert!(frames.len() > 1);
         let mut ids = Vec::new();
-        for f in &frames {
+        for f in frames.iter().map(Payload::data) {
             assert!(f.len() <= MAX_FRAME, "{}", f.len());
             let v: serde_json::Value = serde_json::from_slice(f).unwrap();
             assert_eq!(v["type"], "batch");
@@ -1033,5 +1068,10 @@ mod tests {
         let want: Vec<String> = (0..300).map(|i| format!("{i}-0")).collect();
         assert_eq!(ids, want);
         assert!(batch_frames(&[]).unwrap().is_empty());
+        // The hash a signer uses is the data's.
+        assert_eq!(
+            frames[0].sha256_hex(),
+            crate::auth::secret::sha256_hex(std::str::from_utf8(frames[0].data()).unwrap())
+        );
     }
 }
