@@ -405,14 +405,21 @@ where
     };
     let mut ids: HashSet<(u64, u64)> = HashSet::new();
     let mut last = (0, 0);
+    // Stops after a quiet half second once told to. One timer for the whole run, not one per
+    // frame (thousands of frames a second).
+    let mut check = tokio::time::interval(Duration::from_millis(500));
+    check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut quiet = true;
     loop {
         let msg = tokio::select! {
             m = ws.next() => m,
-            _ = tokio::time::sleep(Duration::from_millis(500)) => {
-                if stop.load(Ordering::Relaxed) { break; }
+            _ = check.tick() => {
+                if quiet && stop.load(Ordering::Relaxed) { break; }
+                quiet = true;
                 continue;
             }
         };
+        quiet = false;
         let Some(Ok(msg)) = msg else { break };
         let Message::Text(text) = msg else { continue };
         let now = epoch.elapsed().as_micros() as u64;
