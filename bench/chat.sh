@@ -7,7 +7,7 @@
 source "$(dirname "$0")/../scripts/lib.sh"
 
 TMP="$(mktemp -d /tmp/lait-bench.XXXXXX)"
-trap 'rc=$?; [ $rc = 0 ] || tail -20 "$TMP/lait-local.log" >&2; stop_all; rm -rf "$TMP"' EXIT
+trap 'rc=$?; [ $rc = 0 ] || tail -20 "$TMP/lait-local.log" >&2; [ -z "${KEEP_LOG:-}" ] || cp "$TMP/lait-local.log" "$KEEP_LOG"; stop_all; rm -rf "$TMP"' EXIT
 trap 'exit 130' INT
 
 install_all
@@ -22,7 +22,7 @@ start_moto "$MOTO_PORT" "$TMP/moto.log"; MOTO_PID="${PIDS[-1]}"
 export_env "$REDIS_PORT" "$MOTO_PORT"
 init_stores
 export LAIT_SIGNUP_LIMIT="1000000/60"
-LAIT_BIND="127.0.0.1:$PORT" RUST_LOG=warn "$CARGO_TARGET_DIR/perf/lait-local" >"$TMP/lait-local.log" 2>&1 &
+LAIT_BIND="127.0.0.1:$PORT" RUST_LOG="${RUST_LOG:-warn}" "$CARGO_TARGET_DIR/perf/lait-local" >"$TMP/lait-local.log" 2>&1 &
 LOCAL_PID=$!
 PIDS+=("$LOCAL_PID")
 wait_port "$PORT" lait-local

@@ -731,15 +731,18 @@ impl Chat {
                 // Archive first: nobody sees or is acked a message that a Redis loss could take.
                 // If DynamoDB fails, the room stays where it is; the next sender or the sweep
                 // tries again from the same cursor.
+                let round = tokio::time::Instant::now();
                 if let Err(e) = self.archive(&events, &metas).await {
                     self.hot.unlock(ch, &token).await?;
                     return Err(e.into());
                 }
+                let archived = round.elapsed();
                 let (delivered, ()) = futures::join!(
                     self.deliver(ch, &events, out),
                     ack_senders(&events, metas, out)
                 );
                 delivered?;
+                tracing::debug!(channel_id = %ch, events = events.len(), archive_ms = archived.as_millis() as u64, round_ms = round.elapsed().as_millis() as u64, "chat flush round");
                 if !self.hot.advance(ch, &token, last).await? {
                     tracing::warn!(channel_id = %ch, "flush lock expired during a delivery");
                     return Ok(());
