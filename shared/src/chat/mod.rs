@@ -358,15 +358,12 @@ async fn deliver_lane(
     gone.into_inner().unwrap_or_else(|p| p.into_inner())
 }
 
-/// How often a flusher looks for new messages to archive while it delivers a round.
-const ARCHIVE_AHEAD_POLL: Duration = Duration::from_millis(5);
-
 /// Posts `{type:"ack", action:"send", id, request_id}` to the sender of each archived message.
-async fn ack_senders(events: &[Event], metas: &[EntryMeta], out: &Arc<dyn Outbox>) {
+async fn ack_senders(events: &[Event], metas: Vec<EntryMeta>, out: &Arc<dyn Outbox>) {
     let acks = events
         .iter()
         .zip(metas)
-        .filter_map(|(e, m)| Some((e.id, m.ack.clone()?)));
+        .filter_map(|(e, m)| Some((e.id, m.ack?)));
     futures::stream::iter(acks)
         .for_each_concurrent(16, |(id, to)| async move {
             let mut ack = serde_json::json!({"type": "ack", "action": "send", "id": id});
@@ -717,8 +714,6 @@ impl Chat {
         };
         let started = tokio::time::Instant::now();
         let mut first = true;
-        // Everything up to here is archived and its senders acked.
-        let mut archived = MessageId::ZERO;
         loop {
             let pause = self.hot.pace(ch, self.config.flush_window).await?;
             if (wait || !first) && !pause.is_zero() {
@@ -726,7 +721,6 @@ impl Chat {
             }
             first = false;
             let flushed = self.hot.flushed(ch).await?.unwrap_or(MessageId::ZERO);
-            archived = archived.max(flushed);
             let (events, metas): (Vec<Event>, Vec<EntryMeta>) = self
                 .hot
                 .unsent(ch, flushed, 1000)
@@ -734,31 +728,21 @@ impl Chat {
                 .into_iter()
                 .unzip();
             if let Some(last) = events.last().map(|e| e.id) {
-                let round = tokio::time::Instant::now();
                 // Archive first: nobody sees or is acked a message that a Redis loss could take.
-                // Most were archived while the previous round was being delivered; if DynamoDB
-                // fails, the room stays where it is and the next sender or the sweep tries again
-                // from the same cursor.
-                let fresh = events.partition_point(|e| e.id <= archived);
-                if let Err(e) = self.archive(&events[fresh..], &metas[fresh..]).await {
+                // If DynamoDB fails, the room stays where it is; the next sender or the sweep
+                // tries again from the same cursor.
+                let round = tokio::time::Instant::now();
+                if let Err(e) = self.archive(&events, &metas).await {
                     self.hot.unlock(ch, &token).await?;
                     return Err(e.into());
                 }
-                let (done, delivering) = tokio::sync::watch::channel(false);
-                let (delivered, ahead) = futures::join!(
-                    async {
-                        let (delivered, ()) = futures::join!(
-                            self.deliver(ch, &events, out),
-                            ack_senders(&events[fresh..], &metas[fresh..], out)
-                        );
-                        let _ = done.send(true);
-                        delivered
-                    },
-                    self.archive_ahead(ch, last, delivering, out)
+                let archived = round.elapsed();
+                let (delivered, ()) = futures::join!(
+                    self.deliver(ch, &events, out),
+                    ack_senders(&events, metas, out)
                 );
                 delivered?;
-                archived = ahead;
-                tracing::debug!(channel_id = %ch, events = events.len(), round_ms = round.elapsed().as_millis() as u64, "chat flush round");
+                tracing::debug!(channel_id = %ch, events = events.len(), archive_ms = archived.as_millis() as u64, round_ms = round.elapsed().as_millis() as u64, "chat flush round");
                 if !self.hot.advance(ch, &token, last).await? {
                     tracing::warn!(channel_id = %ch, "flush lock expired during a delivery");
                     return Ok(());
@@ -780,43 +764,6 @@ impl Chat {
                 }
             }
         }
-    }
-
-    /// While a round is being delivered, archives (and acks) what arrives after `from`, so the
-    /// next round finds it stored and need not wait for DynamoDB. Returns how far it got; a
-    /// failure only ends it early (the next round archives on its own path).
-    async fn archive_ahead(
-        &self,
-        ch: &ChannelId,
-        from: MessageId,
-        mut delivering: tokio::sync::watch::Receiver<bool>,
-        out: &Arc<dyn Outbox>,
-    ) -> MessageId {
-        let mut upto = from;
-        while !*delivering.borrow() {
-            match self.hot.unsent(ch, upto, 1000).await {
-                Ok(entries) if !entries.is_empty() => {
-                    let (events, metas): (Vec<Event>, Vec<EntryMeta>) = entries.into_iter().unzip();
-                    if let Err(e) = self.archive(&events, &metas).await {
-                        tracing::warn!(channel_id = %ch, error = %e, "archiving ahead failed");
-                        return upto;
-                    }
-                    ack_senders(&events, &metas, out).await;
-                    upto = events.last().map_or(upto, |e| e.id);
-                    continue;
-                }
-                Ok(_) => {}
-                Err(e) => {
-                    tracing::warn!(channel_id = %ch, error = %e, "reading ahead failed");
-                    return upto;
-                }
-            }
-            tokio::select! {
-                _ = delivering.changed() => {}
-                () = tokio::time::sleep(ARCHIVE_AHEAD_POLL) => {}
-            }
-        }
-        upto
     }
 
     async fn archive(&self, events: &[Event], metas: &[EntryMeta]) -> anyhow::Result<()> {
