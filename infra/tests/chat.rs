@@ -956,23 +956,43 @@ async fn batches_deliver_every_message_once_in_order_under_load() {
     }
     // Senders fire without waiting for acks, all at once.
     let per = 25;
+    let mut requests = Vec::new();
     for (i, c) in senders.iter_mut().enumerate() {
+        let mut mine = Vec::new();
         for j in 0..per {
-            c.send_raw(&json!({"action": "send", "text": format!("{i}:{j}")}).to_string())
-                .await;
+            let text = format!("{i}:{j}");
+            mine.push((
+                c.submit(json!({"action": "send", "text": text})).await,
+                text,
+            ));
         }
+        requests.push(mine);
     }
     let total = per * senders.len();
     let mut reference = None;
+    let mut id_of = std::collections::HashMap::new();
     for r in readers.iter_mut().chain(senders.iter_mut()) {
-        let got = ids(&r.take("message", total).await);
-        assert_in_order_once(&got, &mut reference);
+        let got = r.take("message", total).await;
+        for e in &got {
+            id_of.insert(e["text"].as_str().unwrap().to_owned(), e["id"].clone());
+        }
+        assert_in_order_once(&ids(&got), &mut reference);
         assert!(r.quiet(Duration::from_millis(200)).await);
         assert!(
             r.frames < total,
             "batched: {} frames for {total} messages",
             r.frames
         );
+    }
+    // Each send is acked exactly once, with the id its message was delivered under.
+    for (c, mine) in senders.iter_mut().zip(&requests) {
+        for (rid, text) in mine {
+            let ack = c.reply_to(rid).await;
+            assert_eq!(ack["type"], "ack", "{ack}");
+            assert_eq!(ack["id"], id_of[text], "{text}");
+        }
+        assert!(c.quiet(Duration::from_millis(200)).await);
+        assert!(c.replies.is_empty(), "no second ack: {:?}", c.replies);
     }
 }
 
