@@ -162,7 +162,7 @@ impl Accounts {
         // Keyed by a hash: the raw address has no business in Redis keys.
         let email_key = format!(
             "rl:login:email:{}",
-            secret::sha256_hex(&email.trim().to_lowercase())
+            secret::sha256_hex(email.trim().to_lowercase())
         );
         ratelimit::check(&self.redis, &ip_key, limit).await?;
         ratelimit::check(&self.redis, &email_key, limit).await?;
