@@ -34,6 +34,8 @@ struct User {
 struct Stack {
     app: Server,
     http: reqwest::Client,
+    /// The environment the app was started with, for out-of-band functions (the sweep).
+    env: Vec<(String, String)>,
 }
 
 impl Stack {
@@ -46,7 +48,55 @@ impl Stack {
         Self {
             app: start_app(&all).await,
             http: reqwest::Client::new(),
+            env: all
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
         }
+    }
+
+    /// Runs the chat sweep once (a schedule on AWS, a timer in lait-local); returns the rooms
+    /// it flushed.
+    async fn sweep(&self) -> usize {
+        let pairs: Vec<(&str, &str)> = self
+            .env
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let mut env = env_with(&pairs);
+        let deps = lait_shared::runtime::Deps::load(&mut env).await;
+        let state = lait_chat_ws::State::new(&mut env, deps);
+        state
+            .chat
+            .sweep(&state.outbox_at(&self.app.url("")))
+            .await
+            .unwrap()
+    }
+
+    /// The owner's room with a raised rate limit, `senders` signed-in clients and `readers`
+    /// anonymous ones.
+    async fn busy_room(&self, senders: usize, readers: usize) -> (Vec<Client>, Vec<Client>) {
+        let owner = self.user().await;
+        let ch = owner.channel_id.clone();
+        let (status, _) = self
+            .call(
+                Method::PATCH,
+                &format!("/api/channels/{ch}/chat/settings"),
+                Some(&owner),
+                Some(json!({"messages_per_second": 50, "burst": 100})),
+            )
+            .await;
+        assert_eq!(status, 200);
+        let mut joined = Vec::new();
+        for _ in 0..senders {
+            let u = self.user().await;
+            joined.push(self.join(&u, &ch).await);
+        }
+        let mut anonymous = Vec::new();
+        for _ in 0..readers {
+            anonymous.push(self.connect(&ch, None).await.unwrap());
+        }
+        (joined, anonymous)
     }
 
     async fn user(&self) -> User {
@@ -934,26 +984,7 @@ async fn history_survives_a_redis_flush_through_the_archive() {
 #[tokio::test]
 async fn batches_deliver_every_message_once_in_order_under_load() {
     let s = Stack::new(&[("LAIT_CHAT_FLUSH_WINDOW_MS", "50")]).await;
-    let owner = s.user().await;
-    let ch = owner.channel_id.clone();
-    let (status, _) = s
-        .call(
-            Method::PATCH,
-            &format!("/api/channels/{ch}/chat/settings"),
-            Some(&owner),
-            Some(json!({"messages_per_second": 50, "burst": 100})),
-        )
-        .await;
-    assert_eq!(status, 200);
-    let mut senders = Vec::new();
-    for _ in 0..4 {
-        let u = s.user().await;
-        senders.push(s.join(&u, &ch).await);
-    }
-    let mut readers = Vec::new();
-    for _ in 0..5 {
-        readers.push(s.connect(&ch, None).await.unwrap());
-    }
+    let (mut senders, mut readers) = s.busy_room(4, 5).await;
     // Senders fire without waiting for acks, all at once.
     let per = 25;
     let mut requests = Vec::new();
@@ -1029,16 +1060,12 @@ async fn a_dead_flusher_loses_nothing() {
     tokio::time::sleep(Duration::from_millis(600)).await;
 
     // The periodic sweep (a schedule on AWS, a timer in lait-local) finds it.
-    let mut env = env_with(&[("REDIS_URL", &url)]);
-    let deps = lait_shared::runtime::Deps::load(&mut env).await;
-    let state = lait_chat_ws::State::new(&mut env, deps);
-    let out = state.outbox_at(&s.app.url(""));
-    assert_eq!(state.chat.sweep(&out).await.unwrap(), 1);
+    assert_eq!(s.sweep().await, 1);
     let got = anon.take("message", 1).await;
     let ack = o.reply_to(&rid).await;
     assert_eq!(ack["type"], "ack", "{ack}");
     assert_eq!(got[0]["id"], ack["id"]);
-    assert_eq!(state.chat.sweep(&out).await.unwrap(), 0, "nothing left");
+    assert_eq!(s.sweep().await, 0, "nothing left");
 
     // Or the next message does, carrying the stranded one with it.
     let _: () = redis::cmd("SET")
@@ -1131,24 +1158,8 @@ async fn messages_wait_for_the_archive_and_are_acked_once_stored() {
     );
 
     // Back: the sweep (or the next sender) picks the room up from the same cursor.
-    let init = std::env::var("LAIT_INIT_STORES").unwrap();
-    let mut parts = init.split_whitespace();
-    let status = std::process::Command::new(parts.next().unwrap())
-        .args(parts)
-        .env("AWS_ENDPOINT_URL", &moto_url)
-        .stdout(std::process::Stdio::null())
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let state = lait_chat_ws::State::new(&mut env, deps);
-    assert_eq!(
-        state
-            .chat
-            .sweep(&state.outbox_at(&s.app.url("")))
-            .await
-            .unwrap(),
-        1
-    );
+    init_stores(moto_port);
+    assert_eq!(s.sweep().await, 1);
     let got = anon.take("message", 1).await;
     assert_eq!(got[0]["text"], "waiting");
     let ack = o.reply_to(&rid).await;
@@ -1340,26 +1351,7 @@ async fn a_flusher_out_of_time_hands_over_without_losing_anything() {
     let (_redis, port) = own_redis().await;
     let url = format!("redis://127.0.0.1:{port}");
     let s = Stack::new(&[("REDIS_URL", &url), ("LAIT_CHAT_FLUSH_BUDGET_MS", "0")]).await;
-    let owner = s.user().await;
-    let ch = owner.channel_id.clone();
-    let (status, _) = s
-        .call(
-            Method::PATCH,
-            &format!("/api/channels/{ch}/chat/settings"),
-            Some(&owner),
-            Some(json!({"messages_per_second": 50, "burst": 100})),
-        )
-        .await;
-    assert_eq!(status, 200);
-    let mut senders = Vec::new();
-    for _ in 0..2 {
-        let u = s.user().await;
-        senders.push(s.join(&u, &ch).await);
-    }
-    let mut readers = Vec::new();
-    for _ in 0..2 {
-        readers.push(s.connect(&ch, None).await.unwrap());
-    }
+    let (mut senders, mut readers) = s.busy_room(2, 2).await;
     for (i, c) in senders.iter_mut().enumerate() {
         for j in 0..20 {
             c.send_raw(&json!({"action": "send", "text": format!("{i}-{j}")}).to_string())
@@ -1368,14 +1360,7 @@ async fn a_flusher_out_of_time_hands_over_without_losing_anything() {
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
     // Whatever arrived during the last batch is the sweep's (a schedule on AWS).
-    let mut env = env_with(&[("REDIS_URL", &url)]);
-    let deps = lait_shared::runtime::Deps::load(&mut env).await;
-    let state = lait_chat_ws::State::new(&mut env, deps);
-    state
-        .chat
-        .sweep(&state.outbox_at(&s.app.url("")))
-        .await
-        .unwrap();
+    s.sweep().await;
     let mut reference = None;
     for r in readers.iter_mut() {
         let got = ids(&r.take("message", 40).await);

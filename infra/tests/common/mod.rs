@@ -182,6 +182,12 @@ pub async fn own_moto() -> (Proc, u16) {
         .spawn()
         .expect("start moto_server");
     wait_port(port).await;
+    init_stores(port);
+    (Proc(child), port)
+}
+
+/// Creates Lait's tables and buckets in the moto at `port` (those missing).
+pub fn init_stores(port: u16) {
     let init = require_env("LAIT_INIT_STORES");
     let mut parts = init.split_whitespace();
     let status = Command::new(parts.next().unwrap())
@@ -191,5 +197,4 @@ pub async fn own_moto() -> (Proc, u16) {
         .status()
         .expect("run the store init script");
     assert!(status.success(), "store init failed");
-    (Proc(child), port)
 }

@@ -559,11 +559,8 @@ impl Hot {
         after: MessageId,
         count: usize,
     ) -> anyhow::Result<Vec<Event>> {
-        let mut c = self.conn().await?;
-        let reply: StreamRangeReply = c
-            .xrange_count(stream_key(ch), format!("({after}"), "+", count)
-            .await?;
-        Self::events(ch, reply)
+        let entries = self.unsent(ch, after, count).await?;
+        Ok(entries.into_iter().map(|(e, _)| e).collect())
     }
 
     /// Entries before `before` (or the newest), newest first.

@@ -536,7 +536,7 @@ impl Chat {
         conn: &Connection,
         raw: &str,
         ack: Option<AckTo>,
-    ) -> Result<ChatMessage, ChatError> {
+    ) -> Result<MessageId, ChatError> {
         let user = conn
             .user
             .as_ref()
@@ -584,13 +584,7 @@ impl Chat {
                 Refusal::Duplicate { retry_ms } => ChatError::Duplicate { retry_ms },
                 Refusal::RateLimited { retry_ms } => ChatError::RateLimited { retry_ms },
             })?;
-        let msg = ChatMessage::from_event(Event {
-            id,
-            channel_id: ch,
-            body,
-        })
-        .ok_or_else(|| anyhow::anyhow!("built a message event"))?;
-        Ok(msg)
+        Ok(id)
     }
 
     // ---- history ----
