@@ -13,7 +13,7 @@ fn main() {
         spool: &spool,
         rungs: &rungs,
         segment_seconds: ladder.segment_seconds,
-        fps: 30.0,
+        has_audio: true,
         start_number: 0,
     };
     println!(

@@ -42,24 +42,33 @@ pub struct Job<'a> {
     pub spool: &'a Path,
     pub rungs: &'a [Rendition],
     pub segment_seconds: f64,
-    pub fps: f64,
+    /// The publisher sends audio; without it the ladder is video-only.
+    pub has_audio: bool,
     pub start_number: u64,
 }
 
-/// ffmpeg arguments: one decode, a split to every rung plus a thumbnail branch, x264
-/// veryfast/zerolatency with a closed GOP of exactly one segment, AAC, HLS per rung.
+/// Where ffmpeg logs the time of every keyframe the publisher sent (one decode, no re-encode).
+pub const KEYFRAME_LOG: &str = "keyframes.log";
+
+/// ffmpeg arguments: one decode, a split to every rung plus a thumbnail branch and a keyframe
+/// probe, x264 veryfast/zerolatency with keyframes forced on segment boundaries by time (whatever
+/// the publisher's GOP or frame rate), AAC when the source has audio, HLS segments per rung. Its
+/// playlists are not used: the agent writes its own from the segments' measured timestamps.
 pub fn ffmpeg_args(job: &Job<'_>) -> Vec<String> {
     let n = job.rungs.len();
-    let gop = ((job.fps * job.segment_seconds).round() as u32).max(1);
-    let mut filter = format!("[0:v]split={}", n + 1);
+    let spool = job.spool.display();
+    let mut filter = format!("[0:v]split={}", n + 2);
     for i in 0..n {
         filter.push_str(&format!("[v{i}]"));
     }
-    filter.push_str("[vt];");
+    filter.push_str("[vt][vk];");
     for (i, r) in job.rungs.iter().enumerate() {
         filter.push_str(&format!("[v{i}]scale=-2:{}[v{i}o];", r.height));
     }
-    filter.push_str("[vt]fps=1/10,scale=-2:360[thumb]");
+    filter.push_str("[vt]fps=1/10,scale=-2:360[thumb];");
+    filter.push_str(&format!(
+        "[vk]select='eq(key,1)',metadata=mode=add:key=k:value=1,metadata=mode=print:file={spool}/{KEYFRAME_LOG},nullsink"
+    ));
 
     // -y: a restarted ffmpeg overwrites the thumbnail it left behind.
     let mut a: Vec<String> = [
@@ -78,12 +87,10 @@ pub fn ffmpeg_args(job: &Job<'_>) -> Vec<String> {
     a.push(job.input.to_owned());
     a.extend(["-filter_complex".into(), filter]);
     for i in 0..n {
-        a.extend([
-            "-map".into(),
-            format!("[v{i}o]"),
-            "-map".into(),
-            "0:a:0".into(),
-        ]);
+        a.extend(["-map".into(), format!("[v{i}o]")]);
+        if job.has_audio {
+            a.extend(["-map".into(), "0:a:0".into()]);
+        }
     }
     a.extend(
         [
@@ -101,16 +108,15 @@ pub fn ffmpeg_args(job: &Job<'_>) -> Vec<String> {
             "0",
             "-fps_mode",
             "passthrough",
+            // No keyframes but the forced ones: a frame-count GOP would cut segments short when
+            // the source's frame rate differs from what it announced.
+            "-g",
+            "100000",
         ]
         .iter()
         .map(|s| (*s).to_owned()),
     );
     a.extend([
-        "-g".into(),
-        gop.to_string(),
-        "-keyint_min".into(),
-        gop.to_string(),
-        // Keyframes on segment boundaries even when the source frame rate wanders.
         "-force_key_frames".into(),
         format!("expr:gte(t,n_forced*{})", job.segment_seconds),
     ]);
@@ -122,38 +128,47 @@ pub fn ffmpeg_args(job: &Job<'_>) -> Vec<String> {
             format!("{}k", r.video_kbps * 107 / 100),
             format!("-bufsize:v:{i}"),
             format!("{}k", r.video_kbps * 3 / 2),
-            format!("-b:a:{i}"),
-            format!("{}k", r.audio_kbps),
         ]);
+        if job.has_audio {
+            a.extend([format!("-b:a:{i}"), format!("{}k", r.audio_kbps)]);
+        }
     }
-    a.extend(
-        ["-c:a", "aac", "-ac", "2", "-ar", "48000"]
-            .iter()
-            .map(|s| (*s).to_owned()),
-    );
+    if job.has_audio {
+        a.extend(
+            ["-c:a", "aac", "-ac", "2", "-ar", "48000"]
+                .iter()
+                .map(|s| (*s).to_owned()),
+        );
+    }
     let map: Vec<String> = job
         .rungs
         .iter()
         .enumerate()
-        .map(|(i, r)| format!("v:{i},a:{i},name:{}", r.name))
+        .map(|(i, r)| {
+            if job.has_audio {
+                format!("v:{i},a:{i},name:{}", r.name)
+            } else {
+                format!("v:{i},name:{}", r.name)
+            }
+        })
         .collect();
-    let spool = job.spool.display();
     a.extend([
         "-f".into(),
         "hls".into(),
         "-hls_time".into(),
         job.segment_seconds.to_string(),
         "-hls_list_size".into(),
-        "10".into(),
+        "3".into(),
+        // temp_file: a segment appears under its name only when complete (the recorder's event).
         "-hls_flags".into(),
-        "independent_segments+program_date_time+temp_file".into(),
+        "independent_segments+temp_file".into(),
         "-start_number".into(),
         job.start_number.to_string(),
         "-hls_segment_filename".into(),
         format!("{spool}/%v/seg_%05d.ts"),
         "-var_stream_map".into(),
         map.join(" "),
-        format!("{spool}/%v/index.m3u8"),
+        format!("{spool}/%v/ffmpeg.m3u8"),
     ]);
     a.extend([
         "-map".into(),
@@ -161,6 +176,8 @@ pub fn ffmpeg_args(job: &Job<'_>) -> Vec<String> {
         "-q:v".into(),
         "5".into(),
         "-update".into(),
+        "1".into(),
+        "-atomic_writing".into(),
         "1".into(),
         "-f".into(),
         "image2".into(),
@@ -200,7 +217,7 @@ mod tests {
     }
 
     #[test]
-    fn gop_is_one_segment() {
+    fn keyframes_on_segment_boundaries() {
         let r = rungs(&ladder(), Some(720));
         let dir = std::path::PathBuf::from("/spool/x");
         let args = ffmpeg_args(&Job {
@@ -208,11 +225,11 @@ mod tests {
             spool: &dir,
             rungs: &r,
             segment_seconds: 0.5,
-            fps: 30.0,
+            has_audio: true,
             start_number: 7,
         });
         let at = |flag: &str| args[args.iter().position(|a| a == flag).unwrap() + 1].clone();
-        assert_eq!(at("-g"), "15");
+        assert_eq!(at("-force_key_frames"), "expr:gte(t,n_forced*0.5)");
         assert_eq!(at("-start_number"), "7");
         assert_eq!(at("-sc_threshold"), "0");
         assert_eq!(
@@ -220,9 +237,28 @@ mod tests {
             "v:0,a:0,name:720p v:1,a:1,name:480p v:2,a:2,name:360p"
         );
         assert!(args.contains(&"zerolatency".to_owned()) && args.contains(&"veryfast".to_owned()));
-        assert!(
-            at("-hls_flags").contains("temp_file")
-                && at("-hls_flags").contains("program_date_time")
+        assert!(at("-hls_flags").contains("temp_file"));
+        assert!(at("-filter_complex").contains(KEYFRAME_LOG));
+        assert_eq!(args.iter().filter(|a| *a == "0:a:0").count(), 3);
+    }
+
+    #[test]
+    fn video_only_ladder() {
+        let r = rungs(&ladder(), Some(720));
+        let dir = std::path::PathBuf::from("/spool/x");
+        let args = ffmpeg_args(&Job {
+            input: "rtmp://in",
+            spool: &dir,
+            rungs: &r,
+            segment_seconds: 1.0,
+            has_audio: false,
+            start_number: 0,
+        });
+        let at = |flag: &str| args[args.iter().position(|a| a == flag).unwrap() + 1].clone();
+        assert_eq!(
+            at("-var_stream_map"),
+            "v:0,name:720p v:1,name:480p v:2,name:360p"
         );
+        assert!(!args.iter().any(|a| a == "0:a:0" || a == "aac"));
     }
 }

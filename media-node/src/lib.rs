@@ -4,15 +4,21 @@
 //! Flow of one live: OBS publishes `rtmp://node/live/<stream key>` → nginx asks `/hooks/publish`
 //! → the agent asks channels (signed `/internal/media/publish`) → on 200 the agent answers nginx
 //! with a redirect that renames the stream to the live id (so the key never reaches ffmpeg's
-//! command line, a file name or S3) and starts ffmpeg pulling `rtmp://127.0.0.1/live/<live id>`
-//! → segments land in the spool → the recorder notices each rendition playlist update and queues
-//! the new segments → the uploader puts each segment, then that rendition's playlist (written by
-//! the agent, naming only uploaded segments), then the master → on `on_publish_done` the agent
-//! stops ffmpeg, drains the queue, writes the VOD playlists and calls `/internal/media/unpublish`.
+//! command line, a file name or S3) → the agent probes the publisher (`nginx`) and starts ffmpeg
+//! pulling `rtmp://127.0.0.1/live/<live id>` (`ffmpeg`, `ladder`) → each finished segment is
+//! renamed into the spool, one inotify event (`recorder`) → the uploader measures it from its
+//! timestamps (`ts`), puts it, then that rendition's live playlist (`lait_shared::hls`), then the
+//! master (`upload`) → a heartbeat marks the live ready to list → on `on_publish_done` the agent
+//! stops ffmpeg, drains the queue, writes the VOD playlists and calls `/internal/media/unpublish`
+//! (`live`).
 
+pub mod ffmpeg;
 pub mod ladder;
 pub mod live;
-pub mod playlist;
+pub mod nginx;
+pub mod recorder;
+pub mod ts;
+pub mod upload;
 
 use std::{
     collections::HashMap,
@@ -31,7 +37,7 @@ use axum::{
 };
 use lait_shared::{
     auth::secret,
-    channels::{HeartbeatResponse, PublishResponse},
+    channels::{PublishRequest, PublishResponse},
     config::Env,
     domain::ids::LiveId,
     signing,
@@ -55,8 +61,8 @@ pub struct Config {
     pub node_id: String,
     pub media_bucket: String,
     pub heartbeat_every: Duration,
-    /// Segments in a live playlist.
-    pub window: usize,
+    /// Least seconds a live playlist lists (never below 3 × target duration + one segment).
+    pub window_secs: f64,
     pub ffmpeg: String,
 }
 
@@ -77,7 +83,7 @@ impl Config {
             node_id: env.or("LAIT_NODE_ID", "local".to_owned()),
             media_bucket: env.required("LAIT_MEDIA_BUCKET"),
             heartbeat_every: env.secs_or("LAIT_HEARTBEAT_SECS", Duration::from_secs(10)),
-            window: env.or("LAIT_PLAYLIST_WINDOW", 6),
+            window_secs: env.or("LAIT_PLAYLIST_WINDOW_SECS", 0.0),
             ffmpeg: env.or("LAIT_FFMPEG", "ffmpeg".to_owned()),
         }
     }
@@ -163,17 +169,6 @@ impl Agent {
         self.lives.lock().map(|l| l.len()).unwrap_or(0)
     }
 
-    /// Asks nginx to drop a publisher (heartbeat said stop).
-    pub async fn drop_publisher(&self, live: &LiveId) {
-        let url = format!(
-            "http://127.0.0.1:{}/control/drop/publisher?app=live&name={live}",
-            self.config.nginx_http_port
-        );
-        if let Err(e) = self.http.get(url).send().await {
-            tracing::warn!(live_id = %live, error = %e, "could not drop the publisher");
-        }
-    }
-
     /// Stops every live (agent shutdown): each is finished cleanly (VOD, unpublish).
     pub async fn shutdown(&self) {
         let handles: Vec<live::Handle> = self
@@ -195,18 +190,11 @@ struct Notify {
     addr: String,
 }
 
-#[derive(Serialize)]
-struct PublishCall<'a> {
-    stream_key: &'a str,
-    node_id: &'a str,
-    client_addr: &'a str,
-}
-
 async fn on_publish(State(agent): State<Agent>, Form(n): Form<Notify>) -> Response {
-    let call = PublishCall {
-        stream_key: &n.name,
-        node_id: &agent.config.node_id,
-        client_addr: &n.addr,
+    let call = PublishRequest {
+        stream_key: n.name.clone(),
+        node_id: agent.config.node_id.clone(),
+        client_addr: n.addr.clone(),
     };
     // nginx waits on us: answer within a second whatever channels does.
     let res = agent
@@ -253,11 +241,6 @@ async fn on_publish_done(State(agent): State<Agent>, Form(n): Form<Notify>) -> S
         tokio::spawn(async move { h.stop_and_wait().await });
     }
     StatusCode::OK
-}
-
-/// What the heartbeat answered.
-pub(crate) fn should_stop(r: &Option<HeartbeatResponse>) -> bool {
-    r.as_ref().is_some_and(|r| r.action == "stop")
 }
 
 /// Serves the hooks until SIGINT/SIGTERM, then finishes every live cleanly.

@@ -8,6 +8,7 @@ pub mod chat;
 pub mod config;
 pub mod domain;
 pub mod error;
+pub mod hls;
 pub mod http;
 pub mod oauth;
 pub mod openapi;

@@ -167,6 +167,16 @@ async fn view(state: &State, c: ChannelRecord, viewer: Option<&UserId>) -> ApiRe
         Some(u) => Some(state.channels.store.is_following(u, &c.id).await?),
         None => None,
     };
+    // Live to viewers once playable; `live_id` is there from the first moment (the studio).
+    let live = match &c.current_live_id {
+        Some(id) => state
+            .channels
+            .store
+            .live(id)
+            .await?
+            .is_some_and(|l| l.ready),
+        None => false,
+    };
     Ok(ChannelView {
         owner: OwnerView {
             id: c.owner_id,
@@ -179,7 +189,7 @@ async fn view(state: &State, c: ChannelRecord, viewer: Option<&UserId>) -> ApiRe
                 .map(|k| state.channels.media_url(&k)),
         },
         image_url: c.image_key.as_deref().map(|k| state.channels.media_url(k)),
-        live: c.current_live_id.is_some(),
+        live,
         live_id: c.current_live_id,
         id: c.id,
         name: c.name,
@@ -589,6 +599,8 @@ pub struct LiveView {
     pub playlist_url: Option<String>,
     pub duration_secs: Option<f64>,
     pub low_latency: bool,
+    /// Its playlists are in place: a player following `playlist_url` gets 200s.
+    pub ready: bool,
 }
 
 async fn live_view(state: &State, l: LiveRecord) -> ApiResult<LiveView> {
@@ -625,6 +637,7 @@ async fn live_view(state: &State, l: LiveRecord) -> ApiResult<LiveView> {
         viewer_count: viewers,
         duration_secs: l.duration_secs,
         low_latency: l.low_latency,
+        ready: l.ready,
     })
 }
 

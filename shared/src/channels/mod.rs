@@ -173,7 +173,7 @@ pub struct Channels {
 }
 
 /// The media node's publish call.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PublishRequest {
     pub stream_key: String,
     pub node_id: String,
@@ -189,28 +189,45 @@ pub struct PublishResponse {
     pub ladder: Ladder,
 }
 
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct HeartbeatRequest {
     pub live_id: LiveId,
     #[serde(default)]
     pub health: Health,
 }
 
+/// What the media node does after a heartbeat.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum HeartbeatAction {
+    Continue,
+    /// Drop the publisher.
+    Stop,
+}
+
+impl HeartbeatAction {
+    pub fn is_stop(self) -> bool {
+        self == Self::Stop
+    }
+}
+
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct HeartbeatResponse {
-    /// `continue`, or `stop` (drop the publisher).
-    pub action: String,
+    pub action: HeartbeatAction,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
 }
 
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct UnpublishRequest {
     pub live_id: LiveId,
     /// Key of the VOD master playlist in the media bucket, if one was written.
     pub vod_playlist_key: Option<String>,
     #[serde(default)]
     pub duration_secs: f64,
+    /// Why the live ends, when not because the publisher left (e.g. audio-only refused).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 impl Channels {
@@ -345,6 +362,7 @@ impl Channels {
             duration_secs: None,
             end_reason: None,
             low_latency: channel.low_latency,
+            ready: false,
         };
         match self.store.start_live(&live).await {
             Ok(()) => {}
@@ -379,7 +397,7 @@ impl Channels {
 
     pub async fn heartbeat(&self, req: &HeartbeatRequest) -> Result<HeartbeatResponse, ApiError> {
         let stop = |reason: &str| HeartbeatResponse {
-            action: "stop".into(),
+            action: HeartbeatAction::Stop,
             reason: Some(reason.into()),
         };
         let Some(live) = self
@@ -394,8 +412,16 @@ impl Channels {
             self.end(&live.id, "stream key rotated", None, None).await?;
             return Ok(stop("the stream key was rotated"));
         }
+        if req.health.ready && !live.ready {
+            // Playable now: the directory lists it from this moment.
+            tracing::info!(live_id = %live.id, "live ready");
+            self.on_live_change().await;
+        }
+        if let Some(error) = &req.health.error {
+            tracing::warn!(live_id = %live.id, error, "the media node cannot carry the stream");
+        }
         Ok(HeartbeatResponse {
-            action: "continue".into(),
+            action: HeartbeatAction::Continue,
             reason: None,
         })
     }
@@ -418,7 +444,8 @@ impl Channels {
             }
             None => None,
         };
-        self.end(&live.id, "publisher left", vod, Some(req.duration_secs))
+        let reason = req.reason.as_deref().unwrap_or("publisher left");
+        self.end(&live.id, reason, vod, Some(req.duration_secs))
             .await
     }
 
@@ -572,7 +599,14 @@ impl Channels {
     }
 
     async fn build_lives(&self) -> Result<Vec<LiveSummary>, ApiError> {
-        let lives = self.store.lives_now().await?;
+        // Listed means playable: a live whose playlists are not in the bucket yet stays out.
+        let lives: Vec<LiveRecord> = self
+            .store
+            .lives_now()
+            .await?
+            .into_iter()
+            .filter(|l| l.ready)
+            .collect();
         if lives.is_empty() {
             return Ok(Vec::new());
         }

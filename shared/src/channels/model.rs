@@ -82,6 +82,12 @@ pub struct Health {
     pub dropped_frames: u64,
     #[serde(default)]
     pub upload_lag_ms: u64,
+    /// The master playlist and a segment of every rendition are in the media bucket.
+    #[serde(default)]
+    pub ready: bool,
+    /// Why the node cannot carry this stream (e.g. audio-only), when it cannot.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -109,6 +115,9 @@ pub struct LiveRecord {
     pub end_reason: Option<String>,
     #[serde(default)]
     pub low_latency: bool,
+    /// Playable: listed in the directory only once true (set by the media node's heartbeat).
+    #[serde(default)]
+    pub ready: bool,
 }
 
 /// How a live ended.

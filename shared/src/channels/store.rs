@@ -379,7 +379,8 @@ impl ChannelsStore {
             .transpose()
     }
 
-    /// Records a heartbeat of a running live; `None` if it is not live (anymore).
+    /// Records a heartbeat of a running live (and `ready` once the node says so); returns the
+    /// record as it was before, `None` if it is not live (anymore).
     pub async fn heartbeat(
         &self,
         id: &LiveId,
@@ -391,13 +392,22 @@ impl ChannelsStore {
             .update_item()
             .table_name(&self.table)
             .set_key(Some(key(live_pk(id), "META")))
-            .update_expression("SET last_heartbeat = :now, health = :h")
+            .update_expression(if health.ready {
+                "SET last_heartbeat = :now, health = :h, ready = :t"
+            } else {
+                "SET last_heartbeat = :now, health = :h"
+            })
+            .set_expression_attribute_values(
+                health
+                    .ready
+                    .then(|| [(":t".to_owned(), AttributeValue::Bool(true))].into()),
+            )
             .condition_expression("#st = :live")
             .expression_attribute_names("#st", "status")
             .expression_attribute_values(":now", n(now))
             .expression_attribute_values(":h", AttributeValue::M(dynamo::to_item(health)?))
             .expression_attribute_values(":live", s("live"))
-            .return_values(ReturnValue::AllNew)
+            .return_values(ReturnValue::AllOld)
             .send()
             .await;
         match res {

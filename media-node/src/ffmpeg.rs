@@ -1,0 +1,196 @@
+//! The ladder's ffmpeg process: started, watched, restarted when it dies (numbering continued,
+//! the next segment of every rendition marked as a discontinuity), stopped with SIGINT so it
+//! closes its last segment.
+
+use std::{
+    collections::VecDeque,
+    io::{Read, Seek, SeekFrom},
+    path::PathBuf,
+    process::Stdio,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use tokio::{io::AsyncBufReadExt, sync::watch};
+
+use crate::live::Ctx;
+
+/// Counters ffmpeg reports on `-progress`, and the publisher's keyframe times it logs.
+pub struct Progress {
+    pub fps: Mutex<f64>,
+    pub dropped: AtomicU64,
+    keyframes: Mutex<Keyframes>,
+}
+
+struct Keyframes {
+    path: PathBuf,
+    offset: u64,
+    last: Option<f64>,
+    intervals: VecDeque<f64>,
+}
+
+impl Progress {
+    pub fn new(keyframe_log: PathBuf) -> Self {
+        Self {
+            fps: Mutex::new(0.0),
+            dropped: AtomicU64::new(0),
+            keyframes: Mutex::new(Keyframes {
+                path: keyframe_log,
+                offset: 0,
+                last: None,
+                intervals: VecDeque::new(),
+            }),
+        }
+    }
+
+    /// The publisher's keyframe interval (seconds, mean of the last ten), read from what ffmpeg
+    /// appended to its keyframe log since the last call; 0 before two keyframes.
+    pub fn keyframe_interval(&self) -> f64 {
+        let mut k = self.keyframes.lock().unwrap_or_else(|p| p.into_inner());
+        let len = std::fs::metadata(&k.path).map(|m| m.len()).unwrap_or(0);
+        if len < k.offset {
+            // A restarted ffmpeg started a new log (and a new timeline).
+            k.offset = 0;
+            k.last = None;
+        }
+        let mut text = String::new();
+        if let Ok(mut f) = std::fs::File::open(&k.path)
+            && f.seek(SeekFrom::Start(k.offset)).is_ok()
+            && f.read_to_string(&mut text).is_ok()
+        {
+            // Only whole lines; a partial one is read next time.
+            let whole = text.rfind('\n').map_or(0, |i| i + 1);
+            k.offset += whole as u64;
+            for t in keyframe_times(&text[..whole]) {
+                if let Some(prev) = k.last.replace(t)
+                    && t > prev
+                {
+                    if k.intervals.len() == 10 {
+                        k.intervals.pop_front();
+                    }
+                    k.intervals.push_back(t - prev);
+                }
+            }
+        }
+        if k.intervals.is_empty() {
+            0.0
+        } else {
+            k.intervals.iter().sum::<f64>() / k.intervals.len() as f64
+        }
+    }
+}
+
+/// `pts_time:` values of ffmpeg's `metadata=mode=print` lines.
+fn keyframe_times(text: &str) -> impl Iterator<Item = f64> + '_ {
+    text.lines()
+        .filter_map(|l| l.split("pts_time:").nth(1))
+        .filter_map(|v| v.trim().parse().ok())
+}
+
+/// Runs ffmpeg until told to stop. `job_of(start_number)` gives its arguments.
+pub async fn supervise(
+    ctx: Arc<Ctx>,
+    job_of: impl Fn(u64) -> Vec<String> + Send + 'static,
+    progress: Arc<Progress>,
+    mut stop: watch::Receiver<bool>,
+) {
+    // Back off when ffmpeg keeps failing at once (e.g. the stream is gone); reset after a good run.
+    let mut quick_failures = 0u32;
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        let args = job_of(ctx.next_start_number());
+        let child = tokio::process::Command::new(&ctx.agent.config.ffmpeg)
+            .args(&args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn();
+        let mut child = match child {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!(error = %e, "could not start ffmpeg");
+                return;
+            }
+        };
+        let pid = child.id();
+        let started = Instant::now();
+        if let Some(out) = child.stdout.take() {
+            let progress = progress.clone();
+            tokio::spawn(async move {
+                let mut lines = tokio::io::BufReader::new(out).lines();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    if let Some(v) = line.strip_prefix("fps=").and_then(|v| v.parse().ok()) {
+                        *progress.fps.lock().unwrap_or_else(|p| p.into_inner()) = v;
+                    } else if let Some(v) = line
+                        .strip_prefix("drop_frames=")
+                        .and_then(|v| v.parse().ok())
+                    {
+                        progress.dropped.store(v, Ordering::Relaxed);
+                    }
+                }
+            });
+        }
+        // The last lines ffmpeg printed, to explain an exit.
+        let last_words = Arc::new(Mutex::new(VecDeque::<String>::new()));
+        if let Some(err) = child.stderr.take() {
+            let last_words = last_words.clone();
+            tokio::spawn(async move {
+                let mut lines = tokio::io::BufReader::new(err).lines();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    let mut w = last_words.lock().unwrap_or_else(|p| p.into_inner());
+                    if w.len() == 8 {
+                        w.pop_front();
+                    }
+                    w.push_back(line);
+                }
+            });
+        }
+        tokio::select! {
+            status = child.wait() => {
+                let said = last_words.lock().unwrap_or_else(|p| p.into_inner()).iter().cloned().collect::<Vec<_>>().join(" | ");
+                tracing::warn!(live_id = %ctx.live, ?status, ffmpeg = %said, "ffmpeg exited; restarting");
+                ctx.on_ffmpeg_exit().await;
+                quick_failures = if started.elapsed() < Duration::from_secs(5) { quick_failures + 1 } else { 0 };
+                let pause = Duration::from_millis(500) * 2u32.pow(quick_failures.min(4));
+                tokio::time::sleep(pause.min(Duration::from_secs(5))).await;
+            }
+            _ = async { let _ = stop.wait_for(|s| *s).await; } => {
+                // SIGINT lets ffmpeg close (and rename) its last segment.
+                if let Some(pid) = pid {
+                    let _ = tokio::process::Command::new("kill").args(["-INT", &pid.to_string()]).status().await;
+                }
+                if tokio::time::timeout(Duration::from_secs(5), child.wait()).await.is_err() {
+                    let _ = child.kill().await;
+                }
+                return;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keyframe_interval_from_the_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("k.log");
+        let p = Progress::new(log.clone());
+        assert_eq!(p.keyframe_interval(), 0.0);
+        std::fs::write(&log, "frame:0    pts:0       pts_time:0\nk=1\nframe:1    pts:1500    pts_time:1.5\nk=1\nframe:2 pts:3000 pts_ti").unwrap();
+        assert!((p.keyframe_interval() - 1.5).abs() < 1e-9);
+        let mut f = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+        std::io::Write::write_all(&mut f, b"me:3.5\nk=1\n").unwrap();
+        assert!((p.keyframe_interval() - 1.75).abs() < 1e-9);
+        // A new ffmpeg truncates the log and starts over.
+        std::fs::write(&log, "frame:0 pts:0 pts_time:0\n").unwrap();
+        assert!((p.keyframe_interval() - 1.75).abs() < 1e-9);
+    }
+}

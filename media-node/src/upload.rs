@@ -1,0 +1,260 @@
+//! Spool → S3. Per rendition, in order: measure the segment from its timestamps, put it, then the
+//! rendition's live playlist naming it; once every rendition has one, the master. A segment is
+//! never dropped because S3 blinked: puts are retried until the live is finishing.
+
+use std::{
+    path::PathBuf,
+    sync::{Arc, atomic::Ordering},
+    time::{Duration, Instant},
+};
+
+use aws_sdk_s3::primitives::ByteStream;
+use lait_shared::hls::{self, LivePlaylist, Segment};
+use tokio::sync::mpsc;
+
+use crate::{
+    live::Ctx,
+    recorder::{self, Finished},
+    ts,
+};
+
+pub const PLAYLIST_TYPE: &str = "application/vnd.apple.mpegurl";
+const SEGMENT_CACHE: &str = "public, max-age=31536000, immutable";
+const PLAYLIST_CACHE: &str = "public, max-age=1";
+/// The playlist's cache age, in seconds (a segment stays listed this much longer).
+const PLAYLIST_CACHE_SECS: f64 = 1.0;
+
+impl Ctx {
+    /// PUT with retries and backoff. Gives up only once the live is finishing and its deadline
+    /// passed.
+    pub async fn put(
+        &self,
+        key: &str,
+        body: bytes::Bytes,
+        content_type: &str,
+        cache: &str,
+    ) -> bool {
+        let mut wait = Duration::from_millis(100);
+        loop {
+            let res = self
+                .agent
+                .s3
+                .put_object()
+                .bucket(&self.agent.config.media_bucket)
+                .key(key)
+                .body(ByteStream::from(body.clone()))
+                .content_type(content_type)
+                .cache_control(cache)
+                .send()
+                .await;
+            match res {
+                Ok(_) => return true,
+                Err(e) => {
+                    tracing::warn!(key, error = %aws_sdk_s3::error::DisplayErrorContext(&e), "upload failed; retrying");
+                    if self.deadline().is_some_and(|d| Instant::now() > d) {
+                        tracing::error!(key, "upload abandoned at the end of the live");
+                        return false;
+                    }
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(Duration::from_secs(2));
+                }
+            }
+        }
+    }
+
+    pub fn key(&self, rest: &str) -> String {
+        format!("live/{}/{}/{rest}", self.channel, self.live)
+    }
+}
+
+/// Seconds on the agent's monotonic clock (the playlist writer's time base).
+fn clock(ctx: &Ctx) -> f64 {
+    ctx.started.elapsed().as_secs_f64()
+}
+
+fn rfc3339_ms(t: time::OffsetDateTime) -> Option<String> {
+    let f = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+    );
+    t.to_offset(time::UtcOffset::UTC).format(&f).ok()
+}
+
+/// Uploads one rendition's segments as they finish; returns the recording (every segment that
+/// reached S3, in order).
+pub async fn rendition(
+    ctx: Arc<Ctx>,
+    idx: usize,
+    mut rx: mpsc::UnboundedReceiver<Finished>,
+) -> Vec<Segment> {
+    let name = ctx.rungs[idx].rendition.name.clone();
+    let seg_secs = ctx.segment_seconds;
+    let frame = 1.0 / ctx.fps;
+    let mut playlist =
+        LivePlaylist::new(seg_secs, ctx.agent.config.window_secs, PLAYLIST_CACHE_SECS);
+    let mut recorded: Vec<Segment> = Vec::new();
+    let mut last_seq: Option<u64> = None;
+    // Where the next segment should start on the media timeline (seconds).
+    let mut expected: Option<f64> = None;
+    while let Some(f) = rx.recv().await {
+        // The watcher and the final scan may both name a segment.
+        if last_seq.is_some_and(|s| f.seq <= s) {
+            continue;
+        }
+        last_seq = Some(f.seq);
+        let seen = Instant::now();
+        let body = match tokio::fs::read(&f.path).await {
+            Ok(b) => bytes::Bytes::from(b),
+            Err(e) => {
+                tracing::warn!(live_id = %ctx.live, path = %f.path.display(), error = %e, "segment vanished");
+                continue;
+            }
+        };
+        let size = body.len() as i64;
+        recorder::account(&ctx, size);
+        let contents = ts::scan(&body);
+        let Some(span) = contents.timeline() else {
+            tracing::warn!(live_id = %ctx.live, rendition = %name, seq = f.seq, "segment without media; skipped");
+            let _ = tokio::fs::remove_file(&f.path).await;
+            recorder::account(&ctx, -size);
+            continue;
+        };
+        let restarted = ctx.restart[idx].swap(false, Ordering::SeqCst);
+        // A jump on the media timeline (encoder restart, publisher gap, dropped input) is a
+        // discontinuity; small holes are left to the player's gap handling.
+        let jumped = expected
+            .is_some_and(|e| span.first < e - 2.0 * frame || span.first > e + seg_secs / 2.0);
+        expected = Some(span.end(frame));
+        let duration = span.duration(frame);
+        let segment = Segment {
+            seq: f.seq,
+            duration_ms: (duration * 1000.0).round() as u64,
+            discontinuity: (restarted || jumped) && !recorded.is_empty(),
+            program_date_time: rfc3339_ms(
+                time::OffsetDateTime::now_utc() - time::Duration::seconds_f64(duration),
+            ),
+        };
+        if !ctx
+            .put(
+                &ctx.key(&format!("{name}/{}", segment.file_name())),
+                body,
+                "video/mp2t",
+                SEGMENT_CACHE,
+            )
+            .await
+        {
+            continue;
+        }
+        let _ = tokio::fs::remove_file(&f.path).await;
+        recorder::account(&ctx, -size);
+        recorded.push(segment.clone());
+        if let Err(why) = playlist.push(segment, clock(&ctx)) {
+            tracing::warn!(live_id = %ctx.live, rendition = %name, seq = f.seq, ?why, "segment left out of the live playlist");
+            continue;
+        }
+        let text = bytes::Bytes::from(playlist.render());
+        if ctx
+            .put(
+                &ctx.key(&format!("{name}/index.m3u8")),
+                text,
+                PLAYLIST_TYPE,
+                PLAYLIST_CACHE,
+            )
+            .await
+        {
+            playlist.published(clock(&ctx));
+            ctx.upload_lag_ms
+                .store(seen.elapsed().as_millis() as u64, Ordering::Relaxed);
+            ctx.published[idx].store(true, Ordering::SeqCst);
+            master_when_ready(&ctx).await;
+        }
+    }
+    recorded
+}
+
+/// The master playlist, once every rendition has a published playlist; then the live is ready
+/// to be listed.
+async fn master_when_ready(ctx: &Ctx) {
+    if ctx.master_uploaded.load(Ordering::SeqCst)
+        || !ctx.published.iter().all(|p| p.load(Ordering::SeqCst))
+    {
+        return;
+    }
+    let _once = ctx.master_lock.lock().await;
+    if ctx.master_uploaded.load(Ordering::SeqCst) {
+        return;
+    }
+    if ctx
+        .put(
+            &ctx.key("master.m3u8"),
+            ctx.master("index.m3u8").into(),
+            PLAYLIST_TYPE,
+            PLAYLIST_CACHE,
+        )
+        .await
+    {
+        ctx.master_uploaded.store(true, Ordering::SeqCst);
+        ctx.ready.notify_one();
+        tracing::info!(live_id = %ctx.live, "master playlist published");
+    }
+}
+
+/// Thumbnails: the channel's rolling one and the live's own.
+pub async fn thumbnails(ctx: Arc<Ctx>, mut rx: mpsc::UnboundedReceiver<PathBuf>) {
+    while let Some(path) = rx.recv().await {
+        let Ok(body) = tokio::fs::read(&path).await else {
+            continue;
+        };
+        if body.is_empty() {
+            continue;
+        }
+        let body = bytes::Bytes::from(body);
+        let latest = format!("thumbs/{}/latest.jpg", ctx.channel);
+        ctx.put(&latest, body.clone(), "image/jpeg", "public, max-age=5")
+            .await;
+        ctx.put(
+            &ctx.key("thumb.jpg"),
+            body,
+            "image/jpeg",
+            "public, max-age=60",
+        )
+        .await;
+    }
+}
+
+/// The VOD: one playlist per rendition with a recording, then the master naming them.
+/// Returns the master's key when it was written.
+pub async fn write_vod(ctx: &Ctx, recordings: &[(usize, Vec<Segment>)]) -> Option<String> {
+    let mut written = Vec::new();
+    for (idx, segs) in recordings.iter().filter(|(_, s)| !s.is_empty()) {
+        let name = &ctx.rungs[*idx].rendition.name;
+        let text = hls::vod(segs, ctx.segment_seconds);
+        if ctx
+            .put(
+                &ctx.key(&format!("{name}/vod.m3u8")),
+                text.into(),
+                PLAYLIST_TYPE,
+                "public, max-age=60",
+            )
+            .await
+        {
+            written.push(*idx);
+        }
+    }
+    if written.is_empty() {
+        return None;
+    }
+    let master = hls::master(
+        &written
+            .iter()
+            .map(|i| ctx.rungs[*i].variant("vod.m3u8", ctx.has_audio))
+            .collect::<Vec<_>>(),
+    );
+    ctx.put(
+        &ctx.key("vod.m3u8"),
+        master.into(),
+        PLAYLIST_TYPE,
+        "public, max-age=60",
+    )
+    .await
+    .then(|| ctx.key("vod.m3u8"))
+}
