@@ -12,6 +12,7 @@ Run by scripts/test with the venv's Python (boto3) and the store environment exp
 import os
 import re
 import signal
+import subprocess
 import time
 
 import boto3
@@ -48,9 +49,29 @@ def main():
     time.sleep(1)
     check("nothing is written for a refused publisher", set(keys()) == before, set(keys()) - before)
 
-    # A valid key.
+    # A valid key. Listed means playable: the moment the live appears in the directory, its
+    # master, every rendition playlist and their segments answer 200.
     pub = publisher(stack.rtmp_url(key), 40, f"{tmp}/publisher.log")
     t0 = time.monotonic()
+    first = None
+    while time.monotonic() - t0 < 10 and not first:
+        _, lives = get_json(f"{base}/api/lives?limit=100")
+        first = next((l for l in lives["items"] if l["channel"]["id"] == channel), None)
+        if not first:
+            time.sleep(0.05)
+    if check("the live is listed within 10 s", first):
+        statuses = []
+        status, _, m = http("GET", base + first["playlist_url"])
+        statuses.append(status)
+        froot = first["playlist_url"].rsplit("/", 1)[0]
+        for r in re.findall(r"^(\S+)/index\.m3u8$", m.decode(), re.M):
+            status, _, text = http("GET", f"{base}{froot}/{r}/index.m3u8")
+            statuses.append(status)
+            seg = re.search(r"^(seg_\S+\.ts)$", text.decode(), re.M)
+            statuses.append(http("GET", f"{base}{froot}/{r}/{seg.group(1)}")[0] if seg else 404)
+        check("at first listing the master, every rendition playlist and a segment of each answer 200", len(statuses) == 7 and all(s == 200 for s in statuses), statuses)
+        _, detail = get_json(f"{base}/api/lives/{first['id']}")
+        check("the listed live says ready", detail.get("ready") is True, detail)
     live = stack.wait_live(channel, timeout=10)
     ready = time.monotonic() - t0
     check("within 10 s the live is listed and its master playlist is served", live, f"after {ready:.1f} s")
@@ -73,7 +94,7 @@ def main():
         target = int(re.search(r"#EXT-X-TARGETDURATION:(\d+)", text).group(1))
         durations = [float(d) for d in re.findall(r"#EXTINF:([\d.]+),", text)]
         check(f"{r} segment durations ≤ TARGETDURATION", durations and all(d <= target for d in durations), (target, durations))
-        segs = re.findall(r"^(seg_\d+\.ts)$", text, re.M)
+        segs = re.findall(r"^(seg_\d+_\d+ms(?:_d)?\.ts)$", text, re.M)
         for seg in segs:
             status, headers, body = http("GET", f"{base}{root}/{r}/{seg}")
             ok = status == 200 and headers.get("content-type") == "video/mp2t" and "immutable" in headers.get("cache-control", "") and len(body) > 1000
@@ -108,12 +129,14 @@ def main():
     check("the live has a VOD", ended and (ended.get("playlist_url") or "").endswith("/vod.m3u8"), ended)
     if ended and ended.get("playlist_url"):
         status, _, vod_master = http("GET", base + ended["playlist_url"])
+        vod_renditions = re.findall(r"^(\S+)/vod\.m3u8$", vod_master.decode(), re.M)
+        check("the VOD master is served and names every rendition", status == 200 and sorted(vod_renditions) == ["360p", "480p", "720p"], (status, vod_renditions))
         missing = []
-        for r in re.findall(r"^(\S+)/vod\.m3u8$", vod_master.decode(), re.M):
+        for r in vod_renditions:
             _, _, text = http("GET", f"{base}{root}/{r}/vod.m3u8")
             text = text.decode()
             check(f"{r} VOD is a complete playlist", "#EXT-X-PLAYLIST-TYPE:VOD" in text and text.rstrip().endswith("#EXT-X-ENDLIST"), text[-200:])
-            for seg in re.findall(r"^(seg_\d+\.ts)$", text, re.M):
+            for seg in re.findall(r"^(seg_\d+_\d+ms(?:_d)?\.ts)$", text, re.M):
                 status, _, _ = http("GET", f"{base}{root}/{r}/{seg}")
                 if status != 200:
                     missing.append(f"{r}/{seg}")

@@ -601,6 +601,8 @@ pub struct LiveView {
     pub low_latency: bool,
     /// Its playlists are in place: a player following `playlist_url` gets 200s.
     pub ready: bool,
+    /// Why it ended (`publisher left`, `heartbeat timeout`, `stream key rotated`, …).
+    pub end_reason: Option<String>,
 }
 
 async fn live_view(state: &State, l: LiveRecord) -> ApiResult<LiveView> {
@@ -638,6 +640,7 @@ async fn live_view(state: &State, l: LiveRecord) -> ApiResult<LiveView> {
         duration_secs: l.duration_secs,
         low_latency: l.low_latency,
         ready: l.ready,
+        end_reason: l.end_reason,
     })
 }
 
