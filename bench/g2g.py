@@ -70,12 +70,21 @@ class Publisher:
 
 def measure(stack, low_latency):
     channel, token, key = stack.streamer()
-    http("PATCH", f"{stack.base}/api/channels/{channel}", {"low_latency": low_latency}, token)
+    status, _, _ = http("PATCH", f"{stack.base}/api/channels/{channel}", {"low_latency": low_latency}, token)
+    if status != 200:
+        sys.exit(f"could not set low_latency={low_latency}: {status}")
     pub = Publisher(stack.rtmp_url(key), SECONDS + 40, f"{stack.tmp}/pub-{low_latency}.log")
     PROCS.append(pub.proc)
     live = stack.wait_live(channel, timeout=20)
     if not live:
         sys.exit("the live did not start")
+    # The profile took effect: the live says so, and its playlists carry that target duration.
+    _, _, master = http("GET", stack.base + live["playlist_url"])
+    first = next(l for l in master.decode().splitlines() if l.endswith(".m3u8"))
+    _, _, media = http("GET", stack.base + live["playlist_url"].rsplit("/", 1)[0] + "/" + first)
+    want = "#EXT-X-TARGETDURATION:1\n" if low_latency else "#EXT-X-TARGETDURATION:2\n"
+    if live["low_latency"] != low_latency or want not in media.decode():
+        sys.exit(f"the low_latency={low_latency} profile did not take effect: {live['low_latency']}, {media.decode()[:120]!r}")
     # hls.js distance from the live edge: 1.5 segments in both profiles.
     sync, max_latency = ("0.75", "2.5") if low_latency else ("1.5", "4")
     out = subprocess.run(

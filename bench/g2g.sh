@@ -11,9 +11,10 @@ if [ ! -x /usr/bin/chromium ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium
 fi
 (cd "$REPO/bench/g2g" && npm install --no-audit --no-fund --silent)
-say "building (profile perf)"
-(cd "$REPO" && cargo build -q --profile perf -p lait-local -p lait-media-node)
-export LAIT_E2E_PROFILE=perf
+# The build and settings scripts/run uses (its profile: dev with optimized dependencies).
+say "building (the scripts/run build)"
+build_rust -q
+export LAIT_E2E_PROFILE=debug
 REDIS_PORT="$(free_port)"; MOTO_PORT="$(free_port)"
 start_redis "$REDIS_PORT" "$TMP/redis"
 start_moto "$MOTO_PORT" "$TMP/moto.log"

@@ -9,9 +9,9 @@ source "$(dirname "$0")/../scripts/lib.sh"
 TMP="$(mktemp -d /tmp/lait-lag.XXXXXX)"
 trap 'stop_all; rm -rf "$TMP"' EXIT
 install_all
-say "building (profile perf)"
-(cd "$REPO" && cargo build -q --profile perf -p lait-local -p lait-media-node)
-export LAIT_E2E_PROFILE=perf
+say "building (the scripts/run build)"
+build_rust -q
+export LAIT_E2E_PROFILE=debug
 REDIS_PORT="$(free_port)"; MOTO_PORT="$(free_port)"
 start_redis "$REDIS_PORT" "$TMP/redis"
 start_moto "$MOTO_PORT" "$TMP/moto.log"

@@ -45,6 +45,22 @@ install_venv() {
   cp "$REPO/localstack/requirements.txt" "$stamp"
 }
 
+# What only the tests need: a second real encoder (GStreamer) and a CPU hog.
+install_test_tools() {
+  local missing=()
+  command -v gst-launch-1.0 >/dev/null && gst-inspect-1.0 rtmp2sink >/dev/null 2>&1 \
+    && gst-inspect-1.0 x264enc >/dev/null 2>&1 && gst-inspect-1.0 avenc_aac >/dev/null 2>&1 \
+    || missing+=(gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
+                 gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav)
+  command -v stress-ng >/dev/null || missing+=(stress-ng)
+  if [ ${#missing[@]} -gt 0 ]; then
+    say "apt: installing ${missing[*]}"
+    [ "$(id -u)" = 0 ] || die "installing ${missing[*]} needs root (or install them first)"
+    DEBIAN_FRONTEND=noninteractive apt-get update -q
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+  fi
+}
+
 build_rust() {
   say "cargo: building the workspace (target dir $CARGO_TARGET_DIR)"
   (cd "$REPO" && cargo build --workspace --bins "$@")

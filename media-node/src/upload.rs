@@ -162,8 +162,9 @@ pub async fn rendition(
             .await
         {
             playlist.published(clock(&ctx));
-            ctx.upload_lag_ms
-                .store(seen.elapsed().as_millis() as u64, Ordering::Relaxed);
+            let lag_ms = seen.elapsed().as_millis() as u64;
+            ctx.upload_lag_ms.store(lag_ms, Ordering::Relaxed);
+            tracing::debug!(live_id = %ctx.live, rendition = %name, seq = f.seq, lag_ms, "segment published");
             ctx.published[idx].store(true, Ordering::SeqCst);
             master_when_ready(&ctx).await;
         }

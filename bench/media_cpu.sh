@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Benchmark: CPU per live stream of every process on the media path (agent, ladder ffmpeg,
+# publisher, moto, lait-local, nginx, Redis) and whether every rendition kept real time, for K
+# simultaneous 720p30 publishers, in the build scripts/run uses. Method: bench/media_cpu.py.
+#   bench/media_cpu.sh [seconds, default 30] [K ...; default 1]
+# e.g. bench/media_cpu.sh 30 1 2 3   (capacity: the largest K whose line says "held")
+source "$(dirname "$0")/../scripts/lib.sh"
+TMP="$(mktemp -d /tmp/lait-mcpu.XXXXXX)"
+trap 'stop_all; rm -rf "$TMP"' EXIT
+install_all
+say "building (the scripts/run build)"
+build_rust -q
+export LAIT_E2E_PROFILE=debug
+REDIS_PORT="$(free_port)"; MOTO_PORT="$(free_port)"
+start_redis "$REDIS_PORT" "$TMP/redis"
+export LAIT_BENCH_REDIS_PID="${PIDS[-1]}"
+start_moto "$MOTO_PORT" "$TMP/moto.log"
+export LAIT_BENCH_MOTO_PID="${PIDS[-1]}"
+export_env "$REDIS_PORT" "$MOTO_PORT"
+init_stores >/dev/null
+say "machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB"
+"$VENV/bin/python" "$REPO/bench/media_cpu.py" "${1:-30}" "${@:2}"

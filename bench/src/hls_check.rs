@@ -1,0 +1,194 @@
+//! hls-check: the RFC 8216 rules a strict player relies on, checked over every reload a poller
+//! recorded of a live rendition (tests/e2e/conformance.py). Input: JSON lines
+//! `{"t": <seconds>, "rendition": "<name>", "text": "<playlist>"}` on stdin. Prints one JSON
+//! summary per rendition; exits 1 on any violation.
+//!   hls-check --target <TARGETDURATION> [--stale <seconds>]
+//!
+//! Per rendition: every reload parses (m3u8-rs) as a live media playlist; `#EXT-X-TARGETDURATION`
+//! is the profile's and never changes; no `#EXTINF` rounds above it; once the window slid, it
+//! lists at least 3 × target; media sequence and discontinuity sequence never go back; a media
+//! sequence number keeps its URI and its discontinuity tag; the discontinuity sequence counts
+//! exactly the tags that slid off; a segment leaves only after it was listed for a target duration
+//! (minus the poller's resolution); a new segment appears at least every `--stale` seconds.
+
+use std::{
+    collections::{BTreeMap, HashMap},
+    io::BufRead,
+};
+
+use serde::Deserialize;
+
+#[derive(Deserialize)]
+struct Reload {
+    t: f64,
+    rendition: String,
+    text: String,
+}
+
+struct Seen {
+    uri: String,
+    discontinuity: bool,
+    first: f64,
+    last: f64,
+}
+
+#[derive(Default)]
+struct Rendition {
+    reloads: usize,
+    segments: BTreeMap<u64, Seen>,
+    /// First media sequence and discontinuity sequence observed.
+    base: Option<(u64, u64)>,
+    last_msn: u64,
+    last_disc: u64,
+    newest: Option<u64>,
+    last_new_at: Option<f64>,
+    max_gap: f64,
+    violations: Vec<String>,
+}
+
+const POLL_SLACK: f64 = 0.6;
+
+fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    let arg = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .and_then(|v| v.parse::<f64>().ok())
+    };
+    let target = arg("--target").ok_or_else(|| anyhow::anyhow!("--target is required"))? as u64;
+    let stale = arg("--stale").unwrap_or(1.5 * target as f64);
+    let mut renditions: BTreeMap<String, Rendition> = BTreeMap::new();
+    for line in std::io::stdin().lock().lines() {
+        let line = line?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let r: Reload = serde_json::from_str(&line)?;
+        let state = renditions.entry(r.rendition.clone()).or_default();
+        check(state, &r, target, stale);
+    }
+    let mut failed = renditions.is_empty();
+    let mut out = HashMap::new();
+    for (name, r) in &renditions {
+        failed |= !r.violations.is_empty();
+        out.insert(
+            name.clone(),
+            serde_json::json!({
+                "reloads": r.reloads,
+                "segments": r.segments.len(),
+                "max_gap_s": (r.max_gap * 100.0).round() / 100.0,
+                "violations": r.violations.iter().take(20).collect::<Vec<_>>(),
+                "violation_count": r.violations.len(),
+            }),
+        );
+    }
+    println!("{}", serde_json::to_string(&out)?);
+    std::process::exit(i32::from(failed));
+}
+
+fn check(s: &mut Rendition, r: &Reload, target: u64, stale: f64) {
+    s.reloads += 1;
+    let at = format!("t={:.2}", r.t);
+    let p = match m3u8_rs::parse_media_playlist_res(r.text.as_bytes()) {
+        Ok(p) => p,
+        Err(e) => {
+            s.violations.push(format!("{at}: does not parse: {e:?}"));
+            return;
+        }
+    };
+    if p.target_duration != target {
+        s.violations.push(format!(
+            "{at}: TARGETDURATION {} (want {target}, fixed)",
+            p.target_duration
+        ));
+    }
+    if p.end_list || p.playlist_type.is_some() {
+        s.violations
+            .push(format!("{at}: a live playlist with ENDLIST or a type"));
+    }
+    for seg in &p.segments {
+        if (f64::from(seg.duration) + 0.5).floor() as u64 > target {
+            s.violations.push(format!(
+                "{at}: EXTINF {} rounds above the target {target} ({})",
+                seg.duration, seg.uri
+            ));
+        }
+    }
+    let msn = p.media_sequence;
+    let (base_msn, base_disc) = *s.base.get_or_insert((msn, p.discontinuity_sequence));
+    if msn < s.last_msn || p.discontinuity_sequence < s.last_disc {
+        s.violations.push(format!(
+            "{at}: sequence went back ({msn}/{} after {}/{})",
+            p.discontinuity_sequence, s.last_msn, s.last_disc
+        ));
+    }
+    let total: f64 = p.segments.iter().map(|x| f64::from(x.duration)).sum();
+    if msn > base_msn && total < 3.0 * target as f64 - 0.01 {
+        s.violations.push(format!(
+            "{at}: window {total:.2} s < 3 × target after sliding"
+        ));
+    }
+    for (k, seg) in p.segments.iter().enumerate() {
+        let n = msn + k as u64;
+        match s.segments.get_mut(&n) {
+            Some(seen) => {
+                if seen.uri != seg.uri || seen.discontinuity != seg.discontinuity {
+                    s.violations.push(format!(
+                        "{at}: media sequence {n} changed ({} → {})",
+                        seen.uri, seg.uri
+                    ));
+                }
+                seen.last = r.t;
+            }
+            None => {
+                s.segments.insert(
+                    n,
+                    Seen {
+                        uri: seg.uri.clone(),
+                        discontinuity: seg.discontinuity,
+                        first: r.t,
+                        last: r.t,
+                    },
+                );
+            }
+        }
+    }
+    // Removed segments were listed for at least a target duration.
+    for n in s.last_msn.max(base_msn)..msn {
+        if let Some(seen) = s.segments.get(&n)
+            && seen.last - seen.first < target as f64 - POLL_SLACK
+        {
+            s.violations.push(format!(
+                "{at}: media sequence {n} listed only {:.2} s",
+                seen.last - seen.first
+            ));
+        }
+    }
+    let removed_tags = (base_msn..msn)
+        .filter(|n| s.segments.get(n).is_some_and(|x| x.discontinuity))
+        .count() as u64;
+    if p.discontinuity_sequence != base_disc + removed_tags {
+        s.violations.push(format!(
+            "{at}: DISCONTINUITY-SEQUENCE {} but {} tags slid off",
+            p.discontinuity_sequence,
+            base_disc + removed_tags
+        ));
+    }
+    let newest = (msn + p.segments.len() as u64).checked_sub(1);
+    if newest > s.newest {
+        if let Some(prev) = s.last_new_at {
+            let gap = r.t - prev;
+            s.max_gap = s.max_gap.max(gap);
+            if gap > stale {
+                s.violations.push(format!(
+                    "{at}: no new segment for {gap:.2} s (limit {stale:.2})"
+                ));
+            }
+        }
+        s.newest = newest;
+        s.last_new_at = Some(r.t);
+    }
+    s.last_msn = msn;
+    s.last_disc = p.discontinuity_sequence;
+}

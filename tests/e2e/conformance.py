@@ -1,0 +1,207 @@
+#!/usr/bin/env python3
+"""Playlist conformance end to end: real encoders publish through the real stack, and every reload
+of every rendition is checked against RFC 8216's rules (bench's `hls-check`, m3u8-rs), with
+ffprobe on sampled segments.
+
+Scenarios (each its own live):
+- ffmpeg and GStreamer publishers, default and low-latency profiles, while a CPU hog
+  (stress-ng, one worker) competes for the 2 cores;
+- ffmpeg with other GOPs: 2 s, 0.5 s, and irregular keyframes;
+- a video-only publisher (video-only ladder, plays) and an audio-only one (refused with a reason).
+
+For every publishing scenario: the live is listed only when playable, every reload passes
+hls-check (fixed target, EXTINF ≤ target, window ≥ 3 × target, stable URIs, discontinuity
+sequence, no unseen segment slides off, a new segment at least every 1.5 × target), EXTINF
+matches the segment's media duration (ffprobe, within one frame), and the encoder's own end of
+stream ends the live with a VOD within seconds.
+"""
+import json
+import os
+import re
+import subprocess
+import threading
+import time
+
+from lait_e2e import TARGET, Stack, check, get_json, http, run, spawn
+
+PUBLISH_SECONDS = 24
+HOG = ["stress-ng", "--cpu", "1", "--timeout", "60s", "--quiet"]
+
+
+def ffmpeg_publisher(url, log, gop="-g 30", audio=True, video=True):
+    args = ["ffmpeg", "-hide_banner", "-loglevel", "error", "-re"]
+    if video:
+        args += ["-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=30"]
+    if audio:
+        args += ["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"]
+    args += ["-t", str(PUBLISH_SECONDS)]
+    if video:
+        args += ["-c:v", "libx264", "-preset", "veryfast", "-tune", "zerolatency", *gop.split(), "-b:v", "2500k"]
+    if audio:
+        args += ["-c:a", "aac", "-b:a", "128k"]
+    return spawn(args + ["-f", "flv", url], log)
+
+
+def gstreamer_publisher(url, log):
+    frames = PUBLISH_SECONDS * 30
+    pipeline = (
+        f"videotestsrc is-live=true num-buffers={frames} ! video/x-raw,width=1280,height=720,framerate=30/1 "
+        f"! x264enc tune=zerolatency speed-preset=veryfast key-int-max=30 bitrate=2500 ! h264parse "
+        f"! flvmux name=m streamable=true ! rtmp2sink location={url} "
+        f"audiotestsrc is-live=true num-buffers={PUBLISH_SECONDS * 47} ! audioconvert ! avenc_aac ! aacparse ! m."
+    )
+    return spawn(["gst-launch-1.0", "-e", "-q", *pipeline.split()], log)
+
+
+def record_reloads(base, root, renditions, stop, out):
+    """Every 250 ms, every rendition playlist, as hls-check's JSON lines."""
+    t0 = time.monotonic()
+    while not stop.is_set():
+        for r in renditions:
+            status, _, text = http("GET", f"{base}{root}/{r}/index.m3u8")
+            if status == 200:
+                out.append(json.dumps({"t": time.monotonic() - t0, "rendition": r, "text": text.decode()}))
+        time.sleep(0.25)
+
+
+def media_duration(path):
+    """Video PTS span of a segment plus one frame, by ffprobe."""
+    out = subprocess.run(
+        ["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries", "packet=pts_time", "-of", "default=nw=1:nk=1", path],
+        capture_output=True, text=True,
+    ).stdout
+    pts = sorted(float(x) for x in out.split() if x.strip() and x != "N/A")
+    if len(pts) < 2:
+        return None, None
+    frame = (pts[-1] - pts[0]) / (len(pts) - 1)
+    return pts[-1] - pts[0] + frame, frame
+
+
+def scenario(stack, name, start, low_latency=False, hog=False, expect_audio=True):
+    channel, token, key = stack.streamer()
+    status, _, _ = http("PATCH", f"{stack.base}/api/channels/{channel}", {"low_latency": low_latency}, token)
+    check(f"[{name}] profile set (low_latency={low_latency})", status == 200, status)
+    hog_proc = spawn(HOG, f"{stack.tmp}/hog-{name}.log") if hog else None
+    pub = start(stack.rtmp_url(key), f"{stack.tmp}/pub-{name}.log")
+    t0 = time.monotonic()
+    first = None
+    while time.monotonic() - t0 < 25 and not first:
+        _, lives = get_json(f"{stack.base}/api/lives?limit=100")
+        first = next((l for l in lives["items"] if l["channel"]["id"] == channel), None)
+        if not first:
+            time.sleep(0.1)
+    if not check(f"[{name}] listed within 25 s", first):
+        pub.kill()
+        if hog_proc:
+            hog_proc.kill()
+        return
+    print(f"     listed after {time.monotonic() - t0:.1f} s", flush=True)
+    root = first["playlist_url"].rsplit("/", 1)[0]
+    status, _, master = http("GET", stack.base + first["playlist_url"])
+    master = master.decode()
+    renditions = re.findall(r"^(\S+)/index\.m3u8$", master, re.M)
+    check(f"[{name}] master served at first listing with three renditions", status == 200 and len(renditions) == 3, (status, master))
+    check(f"[{name}] master CODECS {'with' if expect_audio else 'without'} audio", ("mp4a" in master) == expect_audio, master)
+    reloads, stop = [], threading.Event()
+    poller = threading.Thread(target=record_reloads, args=(stack.base, root, renditions, stop, reloads))
+    poller.start()
+    try:
+        pub.wait(timeout=PUBLISH_SECONDS + 30)
+    except subprocess.TimeoutExpired:
+        pub.kill()
+    left = time.monotonic()
+    stop.set()
+    poller.join()
+    if hog_proc:
+        hog_proc.kill()
+    target = 1 if low_latency else 2
+    res = subprocess.run([f"{TARGET}/hls-check", "--target", str(target)], input="\n".join(reloads),
+                         capture_output=True, text=True)
+    summary = res.stdout.strip()
+    check(f"[{name}] every reload of every rendition keeps the rules ({len(reloads)} reloads)", res.returncode == 0 and summary, summary or res.stderr)
+    print(f"     {summary[:400]}", flush=True)
+
+    # EXTINF against the media, on sampled segments of the last reload of each rendition.
+    worst = 0.0
+    sampled = 0
+    for r in renditions:
+        last = next((json.loads(l) for l in reversed(reloads) if json.loads(l)["rendition"] == r), None)
+        if not last:
+            continue
+        entries = re.findall(r"#EXTINF:([\d.]+),\n(\S+)", last["text"])
+        for extinf, uri in entries[::3]:
+            status, _, body = http("GET", f"{stack.base}{root}/{r}/{uri}")
+            path = f"{stack.tmp}/sample.ts"
+            open(path, "wb").write(body)
+            real, frame = media_duration(path)
+            if real is None:
+                continue
+            sampled += 1
+            off = abs(float(extinf) - real)
+            worst = max(worst, off - frame)
+            if off > frame + 0.002:
+                check(f"[{name}] {r}/{uri}: EXTINF {extinf} = media {real:.3f} s within a frame", False)
+    check(f"[{name}] EXTINF = media duration within one frame on {sampled} sampled segments", sampled >= 3, sampled)
+
+    # The encoder's own end of stream ends the live, with its VOD, at once.
+    live_id = first["id"]
+    ended = None
+    while time.monotonic() - left < 20:
+        _, ended = get_json(f"{stack.base}/api/lives/{live_id}")
+        if ended["status"] == "ended" and ended.get("playlist_url"):
+            break
+        time.sleep(0.25)
+    took = time.monotonic() - left
+    check(f"[{name}] the encoder's end ends the live with a VOD within 10 s", ended and ended.get("playlist_url") and took <= 10,
+          f"{took:.1f} s {ended}")
+    if ended and ended.get("playlist_url"):
+        status, _, vod = http("GET", stack.base + ended["playlist_url"])
+        check(f"[{name}] VOD master served", status == 200, status)
+
+
+def audio_only(stack):
+    channel, _, key = stack.streamer()
+    pub = ffmpeg_publisher(stack.rtmp_url(key), f"{stack.tmp}/pub-audio-only.log", video=False)
+    t0 = time.monotonic()
+    live_id, listed = None, False
+    while time.monotonic() - t0 < 15:
+        _, ch = get_json(f"{stack.base}/api/channels/{channel}")
+        listed |= bool(ch.get("live"))
+        _, lives = get_json(f"{stack.base}/api/lives?limit=100")
+        listed |= any(l["channel"]["id"] == channel for l in lives["items"])
+        live_id = live_id or ch.get("live_id")
+        if live_id:
+            _, live = get_json(f"{stack.base}/api/lives/{live_id}")
+            if live["status"] == "ended":
+                break
+        time.sleep(0.25)
+    check("[audio-only] never listed as live", not listed)
+    _, live = get_json(f"{stack.base}/api/lives/{live_id}") if live_id else (None, None)
+    check("[audio-only] the live is ended with the reason", live and live["status"] == "ended" and "audio-only" in (live.get("end_reason") or ""), live)
+    try:
+        rc = pub.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        rc = None
+        pub.kill()
+    check("[audio-only] the publisher is dropped", rc is not None and time.monotonic() - t0 < PUBLISH_SECONDS, rc)
+    log = open(f"{stack.tmp}/agent.log").read()
+    check("[audio-only] the agent log says why", "audio-only streams are not supported" in log)
+
+
+def main():
+    stack = Stack()
+    irregular = "-g 1000 -force_key_frames " + ",".join(str(t) for t in (0, 0.4, 2.1, 2.5, 4.9, 5.2, 7.7, 9.3, 9.6, 12.0, 13.9, 14.3, 16.8, 18.0, 20.6, 21.0, 23.1))
+    scenario(stack, "ffmpeg default, CPU hog", ffmpeg_publisher, hog=True)
+    scenario(stack, "ffmpeg low-latency, CPU hog", ffmpeg_publisher, low_latency=True, hog=True)
+    scenario(stack, "gstreamer default, CPU hog", gstreamer_publisher, hog=True)
+    scenario(stack, "gstreamer low-latency, CPU hog", gstreamer_publisher, low_latency=True, hog=True)
+    scenario(stack, "ffmpeg GOP 2 s", lambda u, l: ffmpeg_publisher(u, l, gop="-g 60"))
+    scenario(stack, "ffmpeg GOP 0.5 s", lambda u, l: ffmpeg_publisher(u, l, gop="-g 15"), low_latency=True)
+    scenario(stack, "ffmpeg irregular GOP", lambda u, l: ffmpeg_publisher(u, l, gop=irregular))
+    scenario(stack, "ffmpeg video-only", lambda u, l: ffmpeg_publisher(u, l, audio=False), expect_audio=False)
+    audio_only(stack)
+    return stack
+
+
+if __name__ == "__main__":
+    run(main)
