@@ -93,7 +93,8 @@ def measure(stack, low_latency):
     ).stdout
     pub.proc.terminate()
     correction = pub.correction_s()
-    samples = [x - correction for x in json.loads(out.strip().splitlines()[-1])]
+    result = json.loads(out.strip().splitlines()[-1])
+    samples = [x - correction for x in result["samples"]]
     if not samples:
         sys.exit("the player read no frame")
     samples.sort()
@@ -101,7 +102,7 @@ def measure(stack, low_latency):
     name = "low-latency (0.5 s segments)" if low_latency else "default (1 s segments)"
     print(f"glass-to-glass, {name}: {len(samples)} samples over {SECONDS} s: "
           f"p50 {statistics.median(samples):.2f} s, p95 {p95:.2f} s, min {samples[0]:.2f} s, max {samples[-1]:.2f} s "
-          f"(publisher start-up {correction:.2f} s calibrated away)", flush=True)
+          f"stalls after warm-up: {result['stalls']} (publisher start-up {correction:.2f} s calibrated away)", flush=True)
 
 
 stack = Stack()

@@ -49,14 +49,22 @@ const samples = await page.evaluate(async ({ url, seconds, sync, maxLatency }) =
   };
   const out = [];
   const warmup = 10;
+  // Stalls after warm-up: the element waiting for data, or hls.js reporting a stalled buffer.
+  let counting = false;
+  let stalls = 0;
+  video.addEventListener("waiting", () => { if (counting) stalls++; });
+  hls.on(Hls.Events.ERROR, (_e, data) => {
+    if (counting && data.details === Hls.ErrorDetails.BUFFER_STALLED_ERROR) stalls++;
+  });
   for (let i = 0; i < seconds + warmup; i++) {
     await new Promise((r) => setTimeout(r, 1000));
+    counting = i >= warmup;
     const v = read();
     if (v === null || i < warmup) continue;
     const now = Date.now() % 4294967296;
     out.push(((now - v + 4294967296) % 4294967296) / 1000);
   }
-  return out;
+  return { samples: out, stalls };
 }, { url, seconds: Number(seconds), sync: Number(sync), maxLatency: Number(maxLatency) });
 await browser.close();
 console.log(JSON.stringify(samples));

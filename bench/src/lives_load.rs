@@ -71,8 +71,36 @@ async fn seed_one(
         .json()
         .await?;
     let key = mine["stream_key"].as_str().context("no stream key")?;
-    let path = "/internal/media/publish";
-    let body = serde_json::to_vec(&json!({"stream_key": key, "node_id": "bench"}))?;
+    let live: Value = signed(
+        http,
+        base,
+        secret,
+        "/internal/media/publish",
+        &json!({"stream_key": key, "node_id": "bench"}),
+    )
+    .await?
+    .json()
+    .await?;
+    // As a media node does once the playlists are up: only ready lives are listed.
+    signed(
+        http,
+        base,
+        secret,
+        "/internal/media/heartbeat",
+        &json!({"live_id": live["live_id"], "health": {"ready": true}}),
+    )
+    .await?;
+    Ok(())
+}
+
+async fn signed(
+    http: &reqwest::Client,
+    base: &str,
+    secret: &[u8],
+    path: &str,
+    body: &Value,
+) -> anyhow::Result<reqwest::Response> {
+    let body = serde_json::to_vec(body)?;
     let now = lait_shared::stores::dynamo::now_secs();
     let mut req = http
         .post(format!("{base}{path}"))
@@ -82,9 +110,9 @@ async fn seed_one(
     }
     let res = req.body(body).send().await?;
     if !res.status().is_success() {
-        bail!("publish: {}", res.status());
+        bail!("{path}: {}", res.status());
     }
-    Ok(())
+    Ok(res)
 }
 
 #[tokio::main]

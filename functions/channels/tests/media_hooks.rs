@@ -35,6 +35,35 @@ async fn a_valid_key_starts_a_live_that_is_listed() {
     assert_eq!(body["ladder"]["renditions"].as_array().unwrap().len(), 3);
     let live_id = body["live_id"].as_str().unwrap();
 
+    // Listed means playable: until the node reports its playlists in place, the live is not in
+    // the directory and the channel does not show live (the studio sees `live_id`).
+    let list = api.get_json("/api/lives?limit=100", None).await;
+    assert!(!in_list(&list, live_id), "{list}");
+    let channel = api
+        .get_json(&format!("/api/channels/{}", owner.channel_id), None)
+        .await;
+    assert_eq!(channel["live"], false);
+    assert_eq!(channel["live_id"], live_id);
+    let live = api.get_json(&format!("/api/lives/{live_id}"), None).await;
+    assert_eq!(
+        (live["status"].as_str(), live["ready"].as_bool()),
+        (Some("live"), Some(false))
+    );
+    // A heartbeat that is not ready changes nothing.
+    let res = api
+        .signed(
+            "/internal/media/heartbeat",
+            &json!({"live_id": live_id, "health": {"fps": 30.0}}),
+            None,
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    assert!(!in_list(
+        &api.get_json("/api/lives?limit=100", None).await,
+        live_id
+    ));
+    api.ready(live_id).await;
+
     let list = api.get_json("/api/lives?limit=100", None).await;
     assert!(in_list(&list, live_id), "{list}");
     let mine = list["items"]
@@ -61,6 +90,7 @@ async fn a_valid_key_starts_a_live_that_is_listed() {
     assert_eq!(channel["live_id"], live_id);
     let live = api.get_json(&format!("/api/lives/{live_id}"), None).await;
     assert_eq!(live["status"], "live");
+    assert_eq!(live["ready"], true);
 }
 
 #[tokio::test]
@@ -197,6 +227,10 @@ async fn two_publishers_on_one_channel_make_one_live() {
         statuses.iter().all(|s| *s == 200 || *s == 409),
         "{statuses:?}"
     );
+    let channel = api
+        .get_json(&format!("/api/channels/{}", owner.channel_id), None)
+        .await;
+    api.ready(channel["live_id"].as_str().unwrap()).await;
     let lives = api.get_json("/api/lives?limit=100", None).await;
     let count = lives["items"]
         .as_array()

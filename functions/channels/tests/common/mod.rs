@@ -175,8 +175,16 @@ impl Api {
         req.body(body).send().await.unwrap()
     }
 
-    /// Publishes with `key`; returns the live id.
+    /// Publishes with `key` and, as a media node does once the playlists are up, reports the
+    /// live ready; returns the live id.
     pub async fn publish(&self, key: &str) -> String {
+        let live_id = self.publish_unready(key).await;
+        self.ready(&live_id).await;
+        live_id
+    }
+
+    /// Publishes with `key` (the live is not playable yet); returns the live id.
+    pub async fn publish_unready(&self, key: &str) -> String {
         let res = self
             .signed(
                 "/internal/media/publish",
@@ -187,6 +195,18 @@ impl Api {
         assert_eq!(res.status(), 200);
         let body: Value = res.json().await.unwrap();
         body["live_id"].as_str().unwrap().to_owned()
+    }
+
+    /// The media node's heartbeat saying the live's playlists are in place.
+    pub async fn ready(&self, live_id: &str) {
+        let res = self
+            .signed(
+                "/internal/media/heartbeat",
+                &json!({"live_id": live_id, "health": {"ready": true}}),
+                None,
+            )
+            .await;
+        assert_eq!(res.status(), 200);
     }
 }
 
