@@ -68,6 +68,61 @@ class Publisher:
         return max(0.0, (self.zero_ms - self.start_ms) / 1000) if self.zero_ms else 0.0
 
 
+TICK = os.sysconf("SC_CLK_TCK")
+GROUPS = {
+    "publisher ffmpeg": r"ffmpeg .*-re -progress",
+    "ladder ffmpeg": r"ffmpeg .*spool",
+    "media agent": r"lait-media-agent",
+    "nginx-rtmp": r"nginx",
+    "lait-local": r"lait-local",
+    "moto": r"moto_server",
+    "redis": r"redis-server",
+    "chromium": r"chromium",
+    "playwright (node)": r"probe\.mjs",
+}
+
+
+class CpuSampler(threading.Thread):
+    """Every process's CPU on the box during the measurement, by group (pids seen first after the
+    start count from their first sample)."""
+
+    def __init__(self):
+        super().__init__(daemon=True)
+        self.first, self.last, self.group = {}, {}, {}
+        self.stop = threading.Event()
+        self.t0 = time.monotonic()
+
+    def sample(self):
+        for name, pattern in GROUPS.items():
+            out = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True).stdout
+            for pid in (int(p) for p in out.split()):
+                if pid == os.getpid() or self.group.get(pid, name) != name:
+                    continue
+                try:
+                    f = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+                except OSError:
+                    continue
+                used = (int(f[11]) + int(f[12])) / TICK
+                self.group[pid] = name
+                self.first.setdefault(pid, used)
+                self.last[pid] = used
+
+    def run(self):
+        while not self.stop.is_set():
+            self.sample()
+            self.stop.wait(1.0)
+
+    def report(self):
+        self.stop.set()
+        self.sample()
+        wall = time.monotonic() - self.t0
+        cores = {}
+        for pid, name in self.group.items():
+            cores[name] = cores.get(name, 0.0) + (self.last[pid] - self.first[pid]) / wall
+        parts = ", ".join(f"{n} {c:.2f}" for n, c in sorted(cores.items(), key=lambda x: -x[1]))
+        return f"CPU (cores, {wall:.0f} s): {parts}; total {sum(cores.values()):.2f} of {os.cpu_count()}"
+
+
 def measure(stack, low_latency):
     channel, token, key = stack.streamer()
     status, _, _ = http("PATCH", f"{stack.base}/api/channels/{channel}", {"low_latency": low_latency}, token)
@@ -87,10 +142,13 @@ def measure(stack, low_latency):
         sys.exit(f"the low_latency={low_latency} profile did not take effect: {live['low_latency']}, {media.decode()[:120]!r}")
     # hls.js distance from the live edge: 1.5 segments in both profiles.
     sync, max_latency = ("0.75", "2.5") if low_latency else ("1.5", "4")
+    sampler = CpuSampler()
+    sampler.start()
     out = subprocess.run(
         ["node", os.path.join(HERE, "g2g", "probe.mjs"), stack.base + live["playlist_url"], str(SECONDS), sync, max_latency],
         capture_output=True, text=True, check=True,
     ).stdout
+    cpu = sampler.report()
     pub.proc.terminate()
     correction = pub.correction_s()
     result = json.loads(out.strip().splitlines()[-1])
@@ -102,7 +160,7 @@ def measure(stack, low_latency):
     name = "low-latency (0.5 s segments)" if low_latency else "default (1 s segments)"
     print(f"glass-to-glass, {name}: {len(samples)} samples over {SECONDS} s: "
           f"p50 {statistics.median(samples):.2f} s, p95 {p95:.2f} s, min {samples[0]:.2f} s, max {samples[-1]:.2f} s "
-          f"stalls after warm-up: {result['stalls']} (publisher start-up {correction:.2f} s calibrated away)", flush=True)
+          f"stalls after warm-up: {result['stalls']} (publisher start-up {correction:.2f} s calibrated away)\n  {cpu}", flush=True)
 
 
 stack = Stack()

@@ -28,6 +28,11 @@ def pids(pattern):
     return [int(p) for p in out.split()]
 
 
+def pids_children(pid):
+    out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
+    return [int(p) for p in out.split()]
+
+
 def cpu(pid):
     try:
         f = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
@@ -73,7 +78,7 @@ def run(k, redis_pid, moto_pid):
         "publisher ffmpeg": [p.pid for p in pubs],
         "moto": [moto_pid],
         "lait-local": [p.pid for p in PROCS if p.args[0].endswith("lait-local")],
-        "nginx": pids(f"nginx.*{stack.prefix}"),
+        "nginx": [w for m in pids(f"nginx.*{stack.prefix}") for w in [m] + pids_children(m)],
         "redis": [redis_pid],
     }
     stop, seen = threading.Event(), {}
