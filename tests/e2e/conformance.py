@@ -22,6 +22,8 @@ import subprocess
 import threading
 import time
 
+import boto3
+
 from lait_e2e import TARGET, Stack, check, get_json, http, run, spawn
 
 PUBLISH_SECONDS = 24
@@ -77,7 +79,15 @@ def media_duration(path):
     return pts[-1] - pts[0] + frame, frame
 
 
-def scenario(stack, name, start, low_latency=False, hog=False, expect_audio=True):
+def health_of(live_id):
+    """The health the media node last reported (the live's item in the channels table)."""
+    table = boto3.resource("dynamodb", endpoint_url=os.environ["AWS_ENDPOINT_URL"]).Table(
+        os.environ.get("LAIT_TABLE_PREFIX", "lait-") + "channels")
+    item = table.get_item(Key={"pk": f"LIVE#{live_id}", "sk": "META"}).get("Item") or {}
+    return item.get("health") or {}
+
+
+def scenario(stack, name, start, low_latency=False, hog=False, expect_audio=True, gop=None):
     channel, token, key = stack.streamer()
     status, _, _ = http("PATCH", f"{stack.base}/api/channels/{channel}", {"low_latency": low_latency}, token)
     check(f"[{name}] profile set (low_latency={low_latency})", status == 200, status)
@@ -105,6 +115,11 @@ def scenario(stack, name, start, low_latency=False, hog=False, expect_audio=True
     reloads, stop = [], threading.Event()
     poller = threading.Thread(target=record_reloads, args=(stack.base, root, renditions, stop, reloads))
     poller.start()
+    if gop:
+        # The heartbeat reports the publisher's keyframe interval as measured at the ingest.
+        time.sleep(PUBLISH_SECONDS / 2)
+        measured = float(health_of(first["id"]).get("keyframe_interval", 0))
+        check(f"[{name}] heartbeat keyframe interval {measured:.2f} s = the publisher's {gop} s", abs(measured - gop) <= 0.1 * gop, measured)
     try:
         pub.wait(timeout=PUBLISH_SECONDS + 30)
     except subprocess.TimeoutExpired:
@@ -195,8 +210,8 @@ def main():
     scenario(stack, "ffmpeg low-latency, CPU hog", ffmpeg_publisher, low_latency=True, hog=True)
     scenario(stack, "gstreamer default, CPU hog", gstreamer_publisher, hog=True)
     scenario(stack, "gstreamer low-latency, CPU hog", gstreamer_publisher, low_latency=True, hog=True)
-    scenario(stack, "ffmpeg GOP 2 s", lambda u, l: ffmpeg_publisher(u, l, gop="-g 60"))
-    scenario(stack, "ffmpeg GOP 0.5 s", lambda u, l: ffmpeg_publisher(u, l, gop="-g 15"), low_latency=True)
+    scenario(stack, "ffmpeg GOP 2 s", lambda u, l: ffmpeg_publisher(u, l, gop="-g 60"), gop=2.0)
+    scenario(stack, "ffmpeg GOP 0.5 s", lambda u, l: ffmpeg_publisher(u, l, gop="-g 15"), low_latency=True, gop=0.5)
     scenario(stack, "ffmpeg irregular GOP", lambda u, l: ffmpeg_publisher(u, l, gop=irregular))
     scenario(stack, "ffmpeg video-only", lambda u, l: ffmpeg_publisher(u, l, audio=False), expect_audio=False)
     audio_only(stack)
