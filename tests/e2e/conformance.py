@@ -50,7 +50,9 @@ def gstreamer_publisher(url, log):
         f"videotestsrc is-live=true num-buffers={frames} ! video/x-raw,width=1280,height=720,framerate=30/1 "
         f"! x264enc tune=zerolatency speed-preset=veryfast key-int-max=30 bitrate=2500 ! h264parse "
         f"! flvmux name=m streamable=true ! rtmp2sink location={url} "
-        f"audiotestsrc is-live=true num-buffers={PUBLISH_SECONDS * 47} ! audioconvert ! avenc_aac ! aacparse ! m."
+        # Audio ends with the video (30 buffers a second each), or the ladder sees audio alone.
+        f"audiotestsrc is-live=true samplesperbuffer=1600 num-buffers={frames} ! audio/x-raw,rate=48000 "
+        f"! audioconvert ! avenc_aac ! aacparse ! m."
     )
     return spawn(["gst-launch-1.0", "-e", "-q", *pipeline.split()], log)
 
@@ -81,7 +83,8 @@ def media_duration(path):
 
 def health_of(live_id):
     """The health the media node last reported (the live's item in the channels table)."""
-    table = boto3.resource("dynamodb", endpoint_url=os.environ["AWS_ENDPOINT_URL"]).Table(
+    table = boto3.resource("dynamodb", endpoint_url=os.environ["AWS_ENDPOINT_URL"],
+                           region_name=os.environ.get("AWS_REGION", "us-east-1")).Table(
         os.environ.get("LAIT_TABLE_PREFIX", "lait-") + "channels")
     item = table.get_item(Key={"pk": f"LIVE#{live_id}", "sk": "META"}).get("Item") or {}
     return item.get("health") or {}
