@@ -67,7 +67,7 @@ pub fn ffmpeg_args(job: &Job<'_>) -> Vec<String> {
     }
     filter.push_str("[vt]fps=1/10,scale=-2:360[thumb];");
     filter.push_str(&format!(
-        "[vk]select='eq(key,1)',metadata=mode=add:key=k:value=1,metadata=mode=print:file={spool}/{KEYFRAME_LOG},nullsink"
+        "[vk]select='eq(key,1)',metadata=mode=add:key=k:value=1,metadata=mode=print:direct=1:file={spool}/{KEYFRAME_LOG},nullsink"
     ));
 
     // -y: a restarted ffmpeg overwrites the thumbnail it left behind.

@@ -71,7 +71,7 @@ impl Rung {
             bandwidth: u64::from(r.video_kbps + if has_audio { r.audio_kbps } else { 0 }) * 1000,
             width: self.width,
             height: r.height,
-            has_audio,
+            has_audio: Some(has_audio),
         }
     }
 }
@@ -184,19 +184,27 @@ impl Ctx {
 }
 
 /// The publisher's metadata shows up in nginx's stat shortly after the rename; audio may follow
-/// video by a moment, so wait for both (or give up on the missing one after ~2 s).
+/// video by a moment, so wait for both (or give up on the missing one after ~2 s). When the stat
+/// never answers, assume audio and video (ffmpeg then finds out) rather than refuse the stream.
 async fn probe(agent: &Agent, live: &LiveId) -> SourceMeta {
-    let mut last = SourceMeta::default();
+    let mut last = None;
     for i in 0..30 {
         if let Some(m) = nginx::source_meta(agent, live).await {
-            last = m;
+            last = Some(m);
             if m.video && m.audio && m.height.is_some() || i >= 20 && (m.video || m.audio) {
                 break;
             }
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    last
+    last.unwrap_or_else(|| {
+        tracing::warn!(live_id = %live, "nginx stat did not describe the stream; assuming audio and video");
+        SourceMeta {
+            video: true,
+            audio: true,
+            ..SourceMeta::default()
+        }
+    })
 }
 
 async fn heartbeat(agent: &Agent, live: LiveId, health: Health) -> Option<(bool, Option<String>)> {

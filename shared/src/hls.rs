@@ -257,21 +257,23 @@ pub struct Variant {
     pub bandwidth: u64,
     pub width: u32,
     pub height: u32,
-    pub has_audio: bool,
+    /// Whether the variant carries AAC audio; `None` when unknown (CODECS is then left out,
+    /// which RFC 8216 allows, rather than risk naming a codec that is not there).
+    pub has_audio: Option<bool>,
 }
 
 pub fn master(variants: &[Variant]) -> String {
     let mut out = String::from("#EXTM3U\n#EXT-X-VERSION:6\n#EXT-X-INDEPENDENT-SEGMENTS\n");
     for v in variants {
         // H.264 High@3.1 (and AAC-LC): what the ladder encodes.
-        let codecs = if v.has_audio {
-            "avc1.64001f,mp4a.40.2"
-        } else {
-            "avc1.64001f"
+        let codecs = match v.has_audio {
+            Some(true) => ",CODECS=\"avc1.64001f,mp4a.40.2\"",
+            Some(false) => ",CODECS=\"avc1.64001f\"",
+            None => "",
         };
         let _ = writeln!(
             out,
-            "#EXT-X-STREAM-INF:BANDWIDTH={},AVERAGE-BANDWIDTH={},RESOLUTION={}x{},CODECS=\"{codecs}\"\n{}",
+            "#EXT-X-STREAM-INF:BANDWIDTH={},AVERAGE-BANDWIDTH={},RESOLUTION={}x{}{codecs}\n{}",
             v.bandwidth,
             v.bandwidth * 9 / 10,
             v.width,
@@ -349,7 +351,7 @@ mod tests {
             bandwidth: 3_000_000,
             width: 1280,
             height: 720,
-            has_audio: false,
+            has_audio: Some(false),
         }]);
         assert!(m.contains("RESOLUTION=1280x720") && m.contains("CODECS=\"avc1.64001f\""));
         assert!(m3u8_rs::parse_master_playlist_res(m.as_bytes()).is_ok());

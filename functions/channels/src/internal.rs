@@ -2,7 +2,7 @@
 //! body digest, timestamp; ≤ 30 s old; single use), and served under `/internal/media`, which the
 //! public API does not route.
 
-use std::time::Duration;
+use std::{collections::BTreeMap, time::Duration};
 
 use axum::{
     body::Bytes,
@@ -11,8 +11,11 @@ use axum::{
 use lait_shared::{
     ApiError, ApiResult,
     channels::{
-        HeartbeatRequest, HeartbeatResponse, PublishRequest, PublishResponse, UnpublishRequest,
+        HeartbeatRequest, HeartbeatResponse, Ladder, PublishRequest, PublishResponse,
+        UnpublishRequest, model::LiveRecord,
     },
+    domain::ids::LiveId,
+    hls,
     http::{Json, parse_json},
     signing,
     stores::dynamo::now_secs,
@@ -89,13 +92,121 @@ async fn unpublish(
     Ok(axum::http::StatusCode::NO_CONTENT)
 }
 
+/// Ends lives whose heartbeat stopped, closing each recording from the segments that reached
+/// S3: the media node died (perhaps with its spool), but what it uploaded is the VOD.
+pub async fn reap(state: &State) -> ApiResult<Vec<LiveId>> {
+    let mut ended = Vec::new();
+    for live in state.channels.stale_lives().await? {
+        let (vod, duration) = match close_recording(state, &live).await {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::warn!(live_id = %live.id, error = %e, "could not close the recording; ending without a VOD");
+                (None, None)
+            }
+        };
+        state.channels.end_stale(&live.id, vod, duration).await?;
+        ended.push(live.id);
+    }
+    Ok(ended)
+}
+
+/// Writes the VOD playlists of a live from a listing of its objects (segment names carry their
+/// duration and discontinuity; see `lait_shared::hls`). Returns the VOD master's key and the
+/// duration, or nothing when no segment reached S3.
+async fn close_recording(
+    state: &State,
+    live: &LiveRecord,
+) -> ApiResult<(Option<String>, Option<f64>)> {
+    let s3 = &state.deps.s3;
+    let bucket = &state.deps.stores.media_bucket;
+    let prefix = format!("live/{}/{}/", live.channel_id, live.id);
+    let mut by_rendition: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut token = None;
+    loop {
+        let page = s3
+            .list_objects_v2()
+            .bucket(bucket)
+            .prefix(&prefix)
+            .set_continuation_token(token)
+            .send()
+            .await
+            .map_err(ApiError::internal)?;
+        for k in page.contents().iter().filter_map(|o| o.key()) {
+            if let Some((rendition, file)) = k[prefix.len()..].split_once('/') {
+                by_rendition
+                    .entry(rendition.to_owned())
+                    .or_default()
+                    .push(file.to_owned());
+            }
+        }
+        token = page.next_continuation_token().map(str::to_owned);
+        if token.is_none() {
+            break;
+        }
+    }
+    let ladder = Ladder::for_channel(live.low_latency);
+    let mut variants = Vec::new();
+    let mut duration = None;
+    for r in &ladder.renditions {
+        let segments = hls::recording_from_names(
+            by_rendition
+                .get(&r.name)
+                .into_iter()
+                .flatten()
+                .map(String::as_str),
+        );
+        if segments.is_empty() {
+            continue;
+        }
+        duration.get_or_insert(segments.iter().map(hls::Segment::duration).sum::<f64>());
+        put_playlist(
+            state,
+            format!("{prefix}{}/vod.m3u8", r.name),
+            hls::vod(&segments, ladder.segment_seconds),
+        )
+        .await?;
+        // The node's probe (audio, aspect) died with it: 16:9 and no CODECS claim.
+        let width = r.height * 16 / 9;
+        variants.push(hls::Variant {
+            uri: format!("{}/vod.m3u8", r.name),
+            bandwidth: u64::from(r.video_kbps + r.audio_kbps) * 1000,
+            width: width + width % 2,
+            height: r.height,
+            has_audio: None,
+        });
+    }
+    if variants.is_empty() {
+        return Ok((None, None));
+    }
+    let key = format!("{prefix}vod.m3u8");
+    put_playlist(state, key.clone(), hls::master(&variants)).await?;
+    tracing::info!(live_id = %live.id, renditions = variants.len(), "recording closed by the reaper");
+    Ok((Some(key), duration))
+}
+
+async fn put_playlist(state: &State, key: String, text: String) -> ApiResult<()> {
+    state
+        .deps
+        .s3
+        .put_object()
+        .bucket(&state.deps.stores.media_bucket)
+        .key(key)
+        .body(text.into_bytes().into())
+        .content_type("application/vnd.apple.mpegurl")
+        .cache_control("public, max-age=60")
+        .send()
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(())
+}
+
 /// Ends lives whose heartbeat stopped, every `every` (lait-local; on AWS a schedule runs the
 /// `channels-reaper` function instead).
 pub async fn reaper_loop(state: State, every: Duration) {
     let mut tick = tokio::time::interval(every);
     loop {
         tick.tick().await;
-        match state.channels.reap().await {
+        match reap(&state).await {
             Ok(ended) if !ended.is_empty() => {
                 tracing::info!(count = ended.len(), "reaper ended stale lives")
             }

@@ -30,7 +30,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-pub use internal::reaper_loop;
+pub use internal::{reap, reaper_loop};
 
 #[derive(Clone)]
 pub struct State {

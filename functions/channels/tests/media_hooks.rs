@@ -308,12 +308,75 @@ async fn the_reaper_ends_lives_without_heartbeats() {
         .send()
         .await
         .unwrap();
-    let ended = api.state.channels.reap().await.unwrap();
+    // Its node died with the spool; what it uploaded is in S3 (names carry the durations).
+    let prefix = format!("live/{}/{live_id}", owner.channel_id);
+    for name in [
+        "720p/seg_00001_1000ms.ts",
+        "720p/seg_00002_967ms.ts",
+        "720p/seg_00004_1000ms_d.ts",
+        "720p/index.m3u8",
+        "480p/seg_00001_1000ms.ts",
+    ] {
+        api.state
+            .deps
+            .s3
+            .put_object()
+            .bucket(&api.state.deps.stores.media_bucket)
+            .key(format!("{prefix}/{name}"))
+            .body(b"ts".to_vec().into())
+            .send()
+            .await
+            .unwrap();
+    }
+    let ended = lait_channels::reap(&api.state).await.unwrap();
     assert!(ended.iter().any(|l| l.to_string() == live_id), "{ended:?}");
     assert!(!ended.iter().any(|l| l.to_string() == fresh_live));
 
     let live = api.get_json(&format!("/api/lives/{live_id}"), None).await;
     assert_eq!(live["status"], "ended");
+    assert_eq!(live["end_reason"], "heartbeat timeout");
+    // The reaper closed the recording: a VOD of every stored segment, in order.
+    assert_eq!(live["playlist_url"], format!("/media/{prefix}/vod.m3u8"));
+    assert!(
+        (live["duration_secs"].as_f64().unwrap() - 2.967).abs() < 1e-6,
+        "{live}"
+    );
+    let read = |key: String| {
+        let s3 = api.state.deps.s3.clone();
+        let bucket = api.state.deps.stores.media_bucket.clone();
+        async move {
+            let o = s3
+                .get_object()
+                .bucket(bucket)
+                .key(key)
+                .send()
+                .await
+                .unwrap();
+            String::from_utf8(o.body.collect().await.unwrap().to_vec()).unwrap()
+        }
+    };
+    let master = read(format!("{prefix}/vod.m3u8")).await;
+    assert!(
+        master.contains("720p/vod.m3u8")
+            && master.contains("480p/vod.m3u8")
+            && !master.contains("360p"),
+        "{master}"
+    );
+    let vod = read(format!("{prefix}/720p/vod.m3u8")).await;
+    let uris: Vec<&str> = vod.lines().filter(|l| l.starts_with("seg_")).collect();
+    assert_eq!(
+        uris,
+        [
+            "seg_00001_1000ms.ts",
+            "seg_00002_967ms.ts",
+            "seg_00004_1000ms_d.ts"
+        ]
+    );
+    assert!(
+        vod.contains("#EXT-X-DISCONTINUITY\n#EXTINF:1.000,\nseg_00004")
+            && vod.ends_with("#EXT-X-ENDLIST\n"),
+        "{vod}"
+    );
     let list = api.get_json("/api/lives?limit=100", None).await;
     assert!(!in_list(&list, &live_id));
     assert!(in_list(&list, &fresh_live));

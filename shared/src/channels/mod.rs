@@ -484,15 +484,34 @@ impl Channels {
         }
     }
 
-    /// Ends lives whose heartbeat stopped. Returns the ones it ended.
-    pub async fn reap(&self) -> Result<Vec<LiveId>, ApiError> {
+    /// Lives whose heartbeat stopped (their media node is gone).
+    pub async fn stale_lives(&self) -> Result<Vec<LiveRecord>, ApiError> {
         let deadline = now_secs() - self.config.heartbeat_timeout.as_secs() as i64;
+        Ok(self
+            .store
+            .lives_now()
+            .await?
+            .into_iter()
+            .filter(|l| l.last_heartbeat < deadline)
+            .collect())
+    }
+
+    /// Ends a live whose media node is gone, with the VOD closed from what reached S3 if any.
+    pub async fn end_stale(
+        &self,
+        id: &LiveId,
+        vod: Option<String>,
+        duration: Option<f64>,
+    ) -> Result<(), ApiError> {
+        self.end(id, "heartbeat timeout", vod, duration).await
+    }
+
+    /// Ends lives whose heartbeat stopped, without a VOD. Returns the ones it ended.
+    pub async fn reap(&self) -> Result<Vec<LiveId>, ApiError> {
         let mut ended = Vec::new();
-        for live in self.store.lives_now().await? {
-            if live.last_heartbeat < deadline {
-                self.end(&live.id, "heartbeat timeout", None, None).await?;
-                ended.push(live.id);
-            }
+        for live in self.stale_lives().await? {
+            self.end_stale(&live.id, None, None).await?;
+            ended.push(live.id);
         }
         Ok(ended)
     }

@@ -1,4 +1,5 @@
-//! The reaper on AWS: run by an EventBridge schedule, ends lives whose heartbeat stopped.
+//! The reaper on AWS: run by an EventBridge schedule, ends lives whose heartbeat stopped and
+//! closes their recordings from what reached S3.
 use lambda_runtime::{LambdaEvent, service_fn};
 
 #[tokio::main]
@@ -7,7 +8,9 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let state = &state;
     lambda_runtime::run(service_fn(
         move |_: LambdaEvent<serde_json::Value>| async move {
-            let ended = state.channels.reap().await.map_err(|e| e.to_string())?;
+            let ended = lait_channels::reap(state)
+                .await
+                .map_err(|e| e.to_string())?;
             Ok::<_, lambda_runtime::Error>(serde_json::json!({ "ended": ended.len() }))
         },
     ))
