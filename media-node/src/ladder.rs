@@ -216,18 +216,22 @@ mod tests {
         assert_eq!(width_for(360, Some((640, 480))), 480);
     }
 
+    /// The arguments for a 720p source's full ladder.
+    fn args_for(segment_seconds: f64, has_audio: bool, start_number: u64) -> Vec<String> {
+        let r = rungs(&ladder(), Some(720));
+        ffmpeg_args(&Job {
+            input: "rtmp://in",
+            spool: std::path::Path::new("/spool/x"),
+            rungs: &r,
+            segment_seconds,
+            has_audio,
+            start_number,
+        })
+    }
+
     #[test]
     fn keyframes_on_segment_boundaries() {
-        let r = rungs(&ladder(), Some(720));
-        let dir = std::path::PathBuf::from("/spool/x");
-        let args = ffmpeg_args(&Job {
-            input: "rtmp://in",
-            spool: &dir,
-            rungs: &r,
-            segment_seconds: 0.5,
-            has_audio: true,
-            start_number: 7,
-        });
+        let args = args_for(0.5, true, 7);
         let at = |flag: &str| args[args.iter().position(|a| a == flag).unwrap() + 1].clone();
         assert_eq!(at("-force_key_frames"), "expr:gte(t,n_forced*0.5)");
         assert_eq!(at("-start_number"), "7");
@@ -244,16 +248,7 @@ mod tests {
 
     #[test]
     fn video_only_ladder() {
-        let r = rungs(&ladder(), Some(720));
-        let dir = std::path::PathBuf::from("/spool/x");
-        let args = ffmpeg_args(&Job {
-            input: "rtmp://in",
-            spool: &dir,
-            rungs: &r,
-            segment_seconds: 1.0,
-            has_audio: false,
-            start_number: 0,
-        });
+        let args = args_for(1.0, false, 0);
         let at = |flag: &str| args[args.iter().position(|a| a == flag).unwrap() + 1].clone();
         assert_eq!(
             at("-var_stream_map"),
