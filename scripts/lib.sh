@@ -45,7 +45,7 @@ install_venv() {
   cp "$REPO/localstack/requirements.txt" "$stamp"
 }
 
-# What only the tests need: a second real encoder (GStreamer) and a CPU hog.
+# What only the tests need: a second real encoder (GStreamer), a CPU hog, a browser.
 install_test_tools() {
   local missing=()
   command -v gst-launch-1.0 >/dev/null && gst-inspect-1.0 rtmp2sink >/dev/null 2>&1 \
@@ -53,6 +53,9 @@ install_test_tools() {
     || missing+=(gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
                  gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav)
   command -v stress-ng >/dev/null || missing+=(stress-ng)
+  # The browser suite drives Debian's Chromium (playwright's own browsers cannot be downloaded).
+  [ -x /usr/bin/chromium ] || missing+=(chromium)
+  command -v redis-cli >/dev/null || missing+=(redis-tools)
   if [ ${#missing[@]} -gt 0 ]; then
     say "apt: installing ${missing[*]}"
     [ "$(id -u)" = 0 ] || die "installing ${missing[*]} needs root (or install them first)"

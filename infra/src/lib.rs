@@ -5,6 +5,7 @@
 pub mod gateway;
 pub mod health;
 pub mod media;
+pub mod web;
 
 use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 
@@ -14,10 +15,7 @@ use axum::{
     routing::{any, get},
 };
 use lait_shared::{config::Env, runtime::Deps};
-use tower_http::{
-    cors::{AllowOrigin, Any, CorsLayer},
-    services::{ServeDir, ServeFile},
-};
+use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 
 pub use gateway::{Gateway, WsLimits};
 
@@ -26,6 +24,8 @@ pub use gateway::{Gateway, WsLimits};
 pub struct LocalConfig {
     pub bind: SocketAddr,
     pub web_dir: PathBuf,
+    /// What the web app reads from `/config.json`.
+    pub web: web::WebConfig,
     pub ws: WsLimits,
     /// Origins allowed to call `/api` cross-origin (the web app itself is same-origin).
     pub cors_origins: Vec<String>,
@@ -51,6 +51,7 @@ impl LocalConfig {
         Self {
             bind: env.or("LAIT_BIND", SocketAddr::from(([127, 0, 0, 1], 8080))),
             web_dir: env.or("LAIT_WEB_DIR", PathBuf::from("web/dist")),
+            web: web::WebConfig::read(env),
             ws: WsLimits {
                 idle_timeout: env.secs_or("LAIT_WS_IDLE_TIMEOUT_SECS", defaults.idle_timeout),
                 max_age: env.secs_or("LAIT_WS_MAX_AGE_SECS", defaults.max_age),
@@ -119,16 +120,15 @@ impl App {
             .route("/health", get(health::health))
             .with_state(self.deps.clone());
 
-        let web = &self.config.web_dir;
-        // A single-page app: unknown paths get index.html.
-        let site = ServeDir::new(web).fallback(ServeFile::new(web.join("index.html")));
+        let site = web::router(&self.config.web_dir, self.config.web.clone());
 
-        let router = Router::new().merge(api).merge(media).fallback_service(site);
+        let router = Router::new().merge(api).merge(media).merge(site);
         // The WebSocket and @connections emulation is API Gateway itself, not a function behind
         // it: it skips the functions' layers (request ids, tracing, body limit), which would also
         // cost every fan-out PostToConnection call.
-        let router =
-            lait_shared::http::layers(router, &self.deps.http).merge(gateway.clone().router());
+        let router = web::common_headers(
+            lait_shared::http::layers(router, &self.deps.http).merge(gateway.clone().router()),
+        );
         (router, gateway)
     }
 
@@ -182,6 +182,13 @@ pub async fn chat_sweep_loop(
             Err(e) => tracing::warn!(error = %e, "chat sweep failed"),
         }
     }
+}
+
+/// The OpenAPI document as `web/openapi.json` holds it: pretty JSON, one trailing newline.
+pub fn openapi_json() -> String {
+    let mut json = serde_json::to_string_pretty(&openapi()).expect("the spec serializes");
+    json.push('\n');
+    json
 }
 
 /// The OpenAPI document of every function's routes.

@@ -112,13 +112,58 @@ async fn web_app_and_api_fallbacks() {
     let dir = std::env::temp_dir().join(format!("lait-web-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("index.html"), "<h1>lait</h1>").unwrap();
+    std::fs::create_dir_all(dir.join("assets")).unwrap();
+    std::fs::write(dir.join("assets/index-abc123.js"), "export {}").unwrap();
     let app = start_app(&[("LAIT_WEB_DIR", dir.to_str().unwrap())]).await;
 
-    for path in ["/", "/channels/abc"] {
+    // Every app route gets index.html, never cached, with the browser security headers.
+    for path in ["/", "/c/abc", "/v/abc/", "/studio"] {
         let res = reqwest::get(app.url(path)).await.unwrap();
         assert_eq!(res.status(), 200, "{path}");
+        let h = res.headers().clone();
+        assert_eq!(h["cache-control"], "no-cache", "{path}");
+        let csp = h["content-security-policy"].to_str().unwrap();
+        assert!(csp.contains("script-src 'self';"), "{csp}");
+        assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+        assert!(
+            !csp.contains("unsafe-inline") && !csp.contains("unsafe-eval"),
+            "{csp}"
+        );
+        assert_eq!(h["x-content-type-options"], "nosniff");
+        assert_eq!(h["referrer-policy"], "strict-origin-when-cross-origin");
+        assert_eq!(h["x-frame-options"], "DENY");
         assert_eq!(res.text().await.unwrap(), "<h1>lait</h1>");
     }
+    // Hashed assets are cached for good; a missing one is not cached as the app shell.
+    let res = reqwest::get(app.url("/assets/index-abc123.js"))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(
+        res.headers()["cache-control"],
+        "public, max-age=31536000, immutable"
+    );
+    assert!(
+        res.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .contains("javascript")
+    );
+    let res = reqwest::get(app.url("/assets/gone-123.js")).await.unwrap();
+    assert_eq!(res.status(), 404);
+    assert_eq!(res.headers()["cache-control"], "no-cache");
+    // Where the bundle finds the API, the WebSocket API and the CDN.
+    let res = reqwest::get(app.url("/config.json")).await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["cache-control"], "no-cache");
+    let config: Value = res.json().await.unwrap();
+    assert_eq!(
+        config,
+        serde_json::json!({"api_base": "", "ws_url": "/ws", "cdn_base": "/media"})
+    );
+    // API responses are not sniffed either.
+    let res = reqwest::get(app.url("/api/lives")).await.unwrap();
+    assert_eq!(res.headers()["x-content-type-options"], "nosniff");
     let res = reqwest::get(app.url("/api/does-not-exist")).await.unwrap();
     assert_eq!(res.status(), 404);
     assert_eq!(res.headers()["content-type"], "application/problem+json");

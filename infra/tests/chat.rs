@@ -483,6 +483,23 @@ async fn tickets_are_single_use_short_lived_and_per_channel() {
         .await;
     assert_eq!(status, 201, "{body}");
     assert_eq!(body["expires_in"], 1);
+    // What the ticket grants, for the client's badges and tools: a viewer sends, no more.
+    assert_eq!(body["user"]["id"], viewer.id.as_str());
+    assert_eq!(body["user"]["badges"], json!([]));
+    assert_eq!(
+        body["capabilities"],
+        json!({"send": true, "moderate": false})
+    );
+    let (_, owners) = s
+        .call(
+            Method::POST,
+            "/api/chat/tickets",
+            Some(&owner),
+            Some(json!({"channel_id": ch})),
+        )
+        .await;
+    assert_eq!(owners["user"]["badges"], json!(["owner"]));
+    assert_eq!(owners["capabilities"]["moderate"], true);
     let t = body["ticket"].as_str().unwrap();
     assert!(t.len() >= 40, "a long random secret");
     let first = s.connect(&ch, Some(t)).await;

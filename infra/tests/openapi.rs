@@ -64,3 +64,17 @@ async fn every_documented_route_is_served() {
     }
     assert!(checked >= 12, "only {checked} operations documented");
 }
+
+/// The web client's types are generated from `web/openapi.json`; a route or a view changed in
+/// Rust must reach them (`cargo run -p lait-local --bin lait-openapi > web/openapi.json`, then
+/// `npm run gen:api` in `web/`, which `scripts/test` checks in turn).
+#[test]
+fn the_exported_spec_is_current() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../web/openapi.json");
+    let committed = std::fs::read_to_string(path).unwrap_or_default();
+    assert!(
+        committed == lait_local::openapi_json(),
+        "web/openapi.json is stale: run `cargo run -p lait-local --bin lait-openapi > web/openapi.json` \
+         and `npm run gen:api` in web/"
+    );
+}

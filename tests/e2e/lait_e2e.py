@@ -89,7 +89,8 @@ class Stack:
         self.port, self.rtmp, self.nginx_http, self.agent_port = free_port(), free_port(), free_port(), free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         # Suites sign up several streamers from one address.
-        env = dict(os.environ, LAIT_BIND=f"127.0.0.1:{self.port}", LAIT_WEB_DIR=os.path.join(REPO, "web", "dist"), LAIT_SIGNUP_LIMIT="1000/60")
+        env = dict(os.environ, LAIT_BIND=f"127.0.0.1:{self.port}", LAIT_WEB_DIR=os.path.join(REPO, "web", "dist"), LAIT_SIGNUP_LIMIT="1000/60",
+                   LAIT_INGEST_URL=f"rtmp://127.0.0.1:{self.rtmp}/live")
         env.update(local_env or {})
         spawn([f"{TARGET}/lait-local"], f"{self.tmp}/lait-local.log", env)
         wait_port(self.port)

@@ -62,7 +62,8 @@ impl State {
                 .or("LAIT_CDN_BASE_URL", "/media".to_owned())
                 .trim_end_matches('/')
                 .to_owned(),
-            login_redirect: env.or("LAIT_LOGIN_REDIRECT", "/".to_owned()),
+            // `?signed_in` tells the web app a session cookie just arrived.
+            login_redirect: env.or("LAIT_LOGIN_REDIRECT", "/?signed_in=1".to_owned()),
         };
         lait_shared::auth::password::warm_up();
         Self {

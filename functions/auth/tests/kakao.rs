@@ -197,7 +197,7 @@ async fn run_flow(api: &Api) -> (reqwest::Response, String, String) {
 async fn login(api: &Api) -> Value {
     let (res, _, _) = run_flow(api).await;
     assert_eq!(res.status(), 303);
-    assert_eq!(res.headers()["location"], "/");
+    assert_eq!(res.headers()["location"], "/?signed_in=1");
     let refresh = cookie_value(&set_cookies(&res), "lait_refresh").expect("refresh cookie");
     let tokens: Value = api
         .http

@@ -90,6 +90,7 @@ pub fn routes() -> OpenApiRouter<State> {
         .routes(routes!(add_moderator, remove_moderator))
         .routes(routes!(list_lives))
         .routes(routes!(get_live, patch_live))
+        .routes(routes!(live_health))
         .routes(routes!(list_vods))
         .routes(routes!(delete_vod))
         .routes(routes!(search))
@@ -701,6 +702,43 @@ async fn patch_live(
         .update_live(&live, title.as_deref(), cat.as_deref())
         .await?;
     Ok(Json(live_view(&state, updated).await?))
+}
+
+/// The stream health the media node last reported (owner only): the studio's live status.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LiveHealthView {
+    pub live_id: LiveId,
+    pub status: LiveStatus,
+    /// Playable: the master playlist and every rendition are in place.
+    pub ready: bool,
+    /// Unix seconds of the last heartbeat.
+    pub last_heartbeat: i64,
+    /// Absent until the first heartbeat.
+    pub health: Option<Health>,
+}
+
+#[utoipa::path(get, path = "/api/lives/{id}/health", tag = "lives", security(("bearer" = [])), params(("id" = String, Path)),
+    responses((status = 200, body = LiveHealthView), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 403, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json")))]
+async fn live_health(
+    S(state): S<State>,
+    user: AuthUser,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let live = load_live(&state, &id).await?;
+    state.channels.owned(&live.channel_id, &user.id).await?;
+    let mut res = Json(LiveHealthView {
+        live_id: live.id,
+        status: live.status,
+        ready: live.ready,
+        last_heartbeat: live.last_heartbeat,
+        health: live.health,
+    })
+    .into_response();
+    res.headers_mut().insert(
+        axum::http::header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static("no-store"),
+    );
+    Ok(res)
 }
 
 // ---- VODs ----

@@ -253,6 +253,20 @@ async fn heartbeats_continue_and_rotation_stops_the_old_key() {
     assert_eq!(status, 200);
     assert_eq!(body["action"], "continue");
 
+    // The studio reads the reported health; only the owner may.
+    let health_path = format!("/api/lives/{live_id}/health");
+    let health = api.get_json(&health_path, Some(&owner)).await;
+    assert_eq!(health["health"]["bitrate_kbps"], 3000.0);
+    assert_eq!(health["health"]["upload_lag_ms"], 120);
+    assert_eq!(health["status"], "live");
+    let stranger = api.user().await;
+    let res = api
+        .call(Method::GET, &health_path, Some(&stranger), None)
+        .await;
+    assert_eq!(res.status(), 403);
+    let res = api.call(Method::GET, &health_path, None, None).await;
+    assert_eq!(res.status(), 401);
+
     let rotated = api
         .call(
             Method::POST,

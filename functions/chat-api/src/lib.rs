@@ -16,8 +16,8 @@ use lait_shared::{
         Chat, ChatConfig, ChatError, DEFAULT_HISTORY, MAX_HISTORY, Moderator,
         filter::{MAX_CHANNEL_WORDS, parse_word},
         model::{
-            ChatMessage, ChatSettings, FilterAction, MAX_BURST, MAX_RATE, MAX_SLOW_SECONDS,
-            MIN_RATE, MessageId,
+            Capabilities, ChatMessage, ChatSettings, ChatUser, FilterAction, MAX_BURST, MAX_RATE,
+            MAX_SLOW_SECONDS, MIN_RATE, MessageId,
         },
         store::{AuditEntry, Ban},
     },
@@ -104,6 +104,10 @@ pub struct TicketView {
     pub ticket: String,
     /// Seconds the ticket stays valid.
     pub expires_in: u64,
+    /// Who the connection will be (badges: `owner` / `moderator`).
+    pub user: ChatUser,
+    /// What it may do: `send`, and `moderate` for the owner and moderators.
+    pub capabilities: Capabilities,
 }
 
 /// A single-use, 60-second ticket to join a channel's chat as the signed-in user.
@@ -126,12 +130,14 @@ async fn create_ticket(
         state.chat.config.ticket_limit,
     )
     .await?;
-    let ticket = state.chat.issue_ticket(&user.id, &ch).await?;
+    let (ticket, grant) = state.chat.issue_ticket(&user.id, &ch).await?;
     Ok((
         StatusCode::CREATED,
         Json(TicketView {
             ticket,
             expires_in: state.chat.config.ticket_ttl.as_secs(),
+            user: grant.user,
+            capabilities: grant.capabilities,
         }),
     ))
 }

@@ -441,7 +441,13 @@ impl Chat {
     // ---- tickets and connections ----
 
     /// A ticket for `user` to join `ch`'s chat; returns the secret.
-    pub async fn issue_ticket(&self, user: &UserId, ch: &ChannelId) -> Result<String, ChatError> {
+    /// A ticket for `user` to join `ch`, and what it grants (the client shows its badges and
+    /// moderation tools from it).
+    pub async fn issue_ticket(
+        &self,
+        user: &UserId,
+        ch: &ChannelId,
+    ) -> Result<(String, Ticket), ChatError> {
         let room = self.room(ch).await?;
         if self.is_banned(ch, user).await? {
             return Err(ChatError::Banned);
@@ -469,7 +475,8 @@ impl Chat {
                 badges,
             },
         };
-        Ok(self.hot.put_ticket(&ticket, self.config.ticket_ttl).await?)
+        let id = self.hot.put_ticket(&ticket, self.config.ticket_ttl).await?;
+        Ok((id, ticket))
     }
 
     /// `$connect`: validates the ticket (if any) and registers the connection.

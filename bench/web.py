@@ -1,0 +1,31 @@
+"""Drives bench/web.sh: a live on the stack (lait-local, media node, ffmpeg publisher), then the
+browser probe (bench/web/probe.mjs) with the CPU of every process sampled from /proc."""
+import json
+import os
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "e2e"))
+from lait_e2e import REPO, Stack, finish, publisher  # noqa: E402
+
+RUNS = sys.argv[1] if len(sys.argv) > 1 else "7"
+
+
+def main():
+    stack = Stack()
+    channel, token, key = stack.streamer()
+    publisher(stack.rtmp_url(key), 600, f"{stack.tmp}/publisher.log")
+    live = stack.wait_live(channel, timeout=30)
+    if not live:
+        print("the live did not start")
+        finish(stack)
+        sys.exit(1)
+    env = dict(os.environ, LAIT_BASE=stack.base, LAIT_CHANNEL=channel, LAIT_OWNER_TOKEN=token, LAIT_RUNS=RUNS)
+    proc = subprocess.run(["node", "--experimental-websocket", os.path.join(REPO, "bench", "web", "probe.mjs")], env=env, cwd=os.path.join(REPO, "web"))
+    finish(stack)
+    sys.exit(proc.returncode)
+
+
+if __name__ == "__main__":
+    main()

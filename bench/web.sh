@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Benchmark: the web app's performance budget, in the build scripts/run serves (web/dist from
+# web/build.sh, lait-local in the dev profile with optimized dependencies) with a live stream on the
+# box: gzipped JavaScript the home and watch pages load, navigation → first video frame on the
+# watch page, and the chat panel's frame rate and long tasks while a 100 msg/s room streams in.
+# Every process's CPU over the chat flood is printed too. Method: bench/web/probe.mjs.
+#   bench/web.sh [runs of the first-frame probe, default 7]
+source "$(dirname "$0")/../scripts/lib.sh"
+install_all
+install_test_tools
+build_rust -q
+build_web
+REDIS_PORT="$(free_port)"; MOTO_PORT="$(free_port)"
+TMP="$(mktemp -d /tmp/lait-webbench.XXXXXX)"
+trap 'stop_all; rm -rf "$TMP"' EXIT
+start_redis "$REDIS_PORT" "$TMP/redis"
+start_moto "$MOTO_PORT" "$TMP/moto.log"
+export_env "$REDIS_PORT" "$MOTO_PORT"
+init_stores >/dev/null
+say "machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, $(date -u +%F)"
+"$VENV/bin/python" "$REPO/bench/web.py" "${1:-7}"

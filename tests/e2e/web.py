@@ -1,0 +1,42 @@
+#!/usr/bin/env python3
+"""Browser end-to-end test of the web app against the real stack: lait-local, Redis, moto,
+nginx-rtmp, the media agent and an ffmpeg publisher, driven through Debian's Chromium by
+playwright-core (web/e2e/app.mjs, which prints one line per check).
+
+Run by scripts/test with the venv's Python and the store environment exported.
+"""
+import os
+import subprocess
+
+from lait_e2e import REPO, Stack, check, run
+
+
+def main():
+    stack = Stack()
+    env = dict(
+        os.environ,
+        LAIT_BASE=stack.base,
+        LAIT_RTMP_PORT=str(stack.rtmp),
+        LAIT_E2E_TMP=stack.tmp,
+    )
+    proc = subprocess.run(
+        ["node", os.path.join(REPO, "web", "e2e", "app.mjs")],
+        env=env, cwd=os.path.join(REPO, "web"), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=900,
+    )
+    checks = 0
+    for line in proc.stdout.splitlines():
+        if line.startswith("ok - "):
+            check(line[5:], True)
+            checks += 1
+        elif line.startswith("not ok - "):
+            name, _, detail = line[9:].partition(" :: ")
+            check(name, False, detail)
+            checks += 1
+        else:
+            print(line)
+    check("the browser suite finished", proc.returncode == 0 and checks > 0, f"exit {proc.returncode}")
+    return stack
+
+
+if __name__ == "__main__":
+    run(main)

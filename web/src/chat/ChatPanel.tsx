@@ -1,0 +1,227 @@
+// The live chat panel: history on open, batches, resume after a reconnect, inline typed errors,
+// moderation tools for the owner and moderators, auto-scroll that pauses while the user reads
+// back. Incoming events are applied once per animation frame and the list keeps the last 500.
+import { useEffect, useMemo, useRef, useState } from "preact/hooks";
+import { me } from "../auth";
+import { t, type Key } from "../i18n";
+import { Link } from "../router";
+import { ChatClient, type Reply } from "./client";
+import type { ChatEvent } from "./protocol";
+import { applyEvents, type Line } from "./lines";
+
+const MAX_CHARS = 500;
+
+function errorText(r: Extract<Reply, { type: "error" }>): string {
+  const s = Math.ceil((r.retry_after_ms ?? 0) / 1000);
+  const key = `chatErr.${r.code}` as Key;
+  return t(key, { s });
+}
+
+interface Props {
+  channelId: string;
+  onClient?: (c: ChatClient | null) => void;
+}
+
+export function ChatPanel({ channelId, onClient }: Props) {
+  const [lines, setLines] = useState<Line[]>([]);
+  const [slow, setSlow] = useState(0);
+  const [text, setText] = useState("");
+  const [error, setError] = useState<string | null>(null);
+  const [cooldown, setCooldown] = useState(0);
+  const [unseen, setUnseen] = useState(0);
+  const [sending, setSending] = useState(false);
+  const list = useRef<HTMLOListElement>(null);
+  const pinned = useRef(true);
+  const pending = useRef<{ events: ChatEvent[]; reset: boolean }>({ events: [], reset: false });
+  const frame = useRef(0);
+
+  const client = useMemo(
+    () =>
+      new ChatClient(channelId, {
+        onEvents(events, reset) {
+          const p = pending.current;
+          if (reset) p.events = [];
+          p.events.push(...events);
+          p.reset ||= reset;
+          frame.current ||= requestAnimationFrame(flush);
+        },
+      }),
+    [channelId],
+  );
+
+  function flush() {
+    frame.current = 0;
+    const { events, reset } = pending.current;
+    pending.current = { events: [], reset: false };
+    const added = events.filter((e) => e.type === "message").length;
+    setLines((prev) => {
+      const r = applyEvents(prev, events, reset);
+      if (r.slow !== undefined) setSlow(r.slow);
+      return r.lines;
+    });
+    if (!pinned.current) setUnseen((n) => n + added);
+  }
+
+  useEffect(() => {
+    client.start();
+    onClient?.(client);
+    (window as unknown as { __laitChat?: ChatClient }).__laitChat = client;
+    return () => {
+      cancelAnimationFrame(frame.current);
+      client.stop();
+      onClient?.(null);
+    };
+  }, [client]);
+
+  // Reconnect with a ticket once the user signs in (or without one after signing out).
+  const user = me.value;
+  const first = useRef(true);
+  useEffect(() => {
+    if (first.current) {
+      first.current = false;
+      return;
+    }
+    client.restart();
+  }, [user?.id]);
+
+  // Keep the newest line in view unless the user scrolled up.
+  useEffect(() => {
+    const el = list.current;
+    if (el && pinned.current) el.scrollTop = el.scrollHeight;
+  }, [lines]);
+
+  useEffect(() => {
+    if (cooldown <= 0) return;
+    const id = setTimeout(() => setCooldown((c) => Math.max(0, c - 1)), 1000);
+    return () => clearTimeout(id);
+  }, [cooldown]);
+
+  const onScroll = () => {
+    const el = list.current;
+    if (!el) return;
+    pinned.current = el.scrollHeight - el.scrollTop - el.clientHeight < 40;
+    if (pinned.current) setUnseen(0);
+  };
+  const toBottom = () => {
+    const el = list.current;
+    if (el) el.scrollTop = el.scrollHeight;
+    pinned.current = true;
+    setUnseen(0);
+  };
+
+  const submit = async (e: Event) => {
+    e.preventDefault();
+    const body = text.trim();
+    if (!body || sending) return;
+    setSending(true);
+    setError(null);
+    const r = await client.send(body);
+    setSending(false);
+    if (r.type === "ack") {
+      setText("");
+      if (slow > 0 && !client.moderate.value) setCooldown(slow);
+    } else if (r.type === "error") {
+      setError(errorText(r));
+      if (r.code === "slow_mode" && r.retry_after_ms) setCooldown(Math.ceil(r.retry_after_ms / 1000));
+    }
+  };
+
+  const act = async (frame: Parameters<ChatClient["request"]>[0]) => {
+    const r = await client.request(frame);
+    if (r.type === "error") setError(errorText(r));
+  };
+
+  // Moderation tools: what the connection's ticket granted.
+  const moderate = client.moderate.value;
+  const status = client.status.value;
+  const canSend = client.canSend.value;
+  const chars = [...text].length;
+
+  return (
+    <section class="chat" aria-label={t("chat.title")}>
+      <header class="chat-head">
+        <h2>{t("chat.title")}</h2>
+        {status !== "open" && (
+          <span class="chat-status" role="status">
+            {status === "reconnecting" ? t("chat.reconnecting") : t("chat.connecting")}
+          </span>
+        )}
+      </header>
+      {slow > 0 && <p class="chat-note">{t("chat.slowOn", { s: slow })}</p>}
+      <ol class="chat-log" role="log" aria-label={t("chat.log")} aria-live="polite" ref={list} onScroll={onScroll} tabIndex={0}>
+        {lines.map((l) => (
+          <li key={l.id} class="chat-line" data-id={l.id}>
+            {l.badges.includes("owner") && (
+              <span class="badge owner" title={t("chat.owner")} aria-label={t("chat.owner")}>
+                ★
+              </span>
+            )}
+            {l.badges.includes("moderator") && (
+              <span class="badge mod" title={t("chat.moderator")} aria-label={t("chat.moderator")}>
+                ⚔
+              </span>
+            )}
+            <span class="nick">{l.nickname}</span>
+            <span class="sep">: </span>
+            <span class="text">{l.text}</span>
+            {moderate && l.userId !== user?.id && (
+              <span class="mod-actions" role="group" aria-label={t("chat.actionsFor", { name: l.nickname })}>
+                <button type="button" aria-label={`${t("chat.delete")} — ${l.nickname}`} onClick={() => act({ action: "delete", message_id: l.id })}>
+                  🗑
+                </button>
+                <button type="button" aria-label={`${t("chat.timeout")} — ${l.nickname}`} onClick={() => act({ action: "timeout", user_id: l.userId, seconds: 600 })}>
+                  ⏱
+                </button>
+                <button type="button" aria-label={`${t("chat.ban")} — ${l.nickname}`} onClick={() => act({ action: "ban", user_id: l.userId })}>
+                  ⛔
+                </button>
+              </span>
+            )}
+            {moderate && l.userId === user?.id && (
+              <span class="mod-actions" role="group" aria-label={t("chat.actionsFor", { name: l.nickname })}>
+                <button type="button" aria-label={`${t("chat.delete")} — ${l.nickname}`} onClick={() => act({ action: "delete", message_id: l.id })}>
+                  🗑
+                </button>
+              </span>
+            )}
+          </li>
+        ))}
+      </ol>
+      {unseen > 0 && (
+        <button type="button" class="unseen" onClick={toBottom}>
+          {t("chat.newMessages", { n: unseen })} ↓
+        </button>
+      )}
+      {error && (
+        <p class="chat-error" role="alert">
+          {error}
+        </p>
+      )}
+      {user ? (
+        <form class="chat-form" onSubmit={submit}>
+          <input
+            type="text"
+            aria-label={t("chat.input")}
+            placeholder={t("chat.input")}
+            value={text}
+            maxLength={MAX_CHARS * 2}
+            disabled={!canSend}
+            onInput={(e) => setText(e.currentTarget.value)}
+          />
+          {chars > MAX_CHARS - 50 && (
+            <span class={chars > MAX_CHARS ? "count over" : "count"} aria-live="polite">
+              {chars}/{MAX_CHARS}
+            </span>
+          )}
+          <button type="submit" disabled={!canSend || sending || cooldown > 0 || chars === 0 || chars > MAX_CHARS}>
+            {cooldown > 0 ? `${cooldown}s` : t("chat.send")}
+          </button>
+        </form>
+      ) : (
+        <p class="chat-signin">
+          <Link href={`/login?next=${encodeURIComponent(location.pathname)}`}>{t("chat.signinPrompt")}</Link>
+        </p>
+      )}
+    </section>
+  );
+}

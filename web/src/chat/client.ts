@@ -1,0 +1,204 @@
+// One chat connection with everything docs/chat-protocol.md asks of a client: ticket, history on
+// open, batches, reconnect with backoff and jitter, resume from the last id without gaps or
+// duplicates, one `send` in flight at a time (frames of a connection may be handled
+// concurrently, so a fast typist's messages would otherwise arrive out of order).
+import { signal } from "@preact/signals";
+import { api } from "../api/client";
+import { accessToken } from "../auth";
+import { config } from "../config";
+import {
+  type ChatEvent,
+  type ClientFrame,
+  type ServerFrame,
+  compareIds,
+  messageEvent,
+  parseServerFrame,
+} from "./protocol";
+
+export type ChatStatus = "connecting" | "open" | "reconnecting" | "closed";
+export type Reply = Extract<ServerFrame, { type: "ack" | "error" | "pong" | "history" }>;
+
+export interface ChatHandlers {
+  /** New events in id order, each once. `reset` is true for the first history of a connection without a resume point. */
+  onEvents(events: ChatEvent[], reset: boolean): void;
+}
+
+const PING_MS = 4 * 60_000;
+const MAX_BACKOFF_MS = 30_000;
+
+export class ChatClient {
+  readonly status = signal<ChatStatus>("connecting");
+  /** Whether this connection may send (signed in when it opened). */
+  readonly canSend = signal(false);
+  /** Whether its ticket granted moderation (the owner and moderators). */
+  readonly moderate = signal(false);
+  /** Frames that did not parse as the protocol (a test checks it stays 0). */
+  invalidFrames = 0;
+
+  private ws: WebSocket | null = null;
+  private last: string | null = null;
+  private attempt = 0;
+  private stopped = false;
+  private nextRequest = 1;
+  private pending = new Map<string, (r: Reply) => void>();
+  private resuming = false;
+  private buffered: ChatEvent[] = [];
+  private sendChain: Promise<unknown> = Promise.resolve();
+  private pingTimer: ReturnType<typeof setInterval> | undefined;
+  private retryTimer: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(
+    readonly channelId: string,
+    private readonly handlers: ChatHandlers,
+  ) {}
+
+  start(): void {
+    this.stopped = false;
+    void this.connect();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    clearTimeout(this.retryTimer);
+    clearInterval(this.pingTimer);
+    this.ws?.close(1000);
+    this.ws = null;
+    this.status.value = "closed";
+  }
+
+  /** Reconnects now (e.g. after signing in, to get a ticket). */
+  restart(): void {
+    this.ws?.close(1000);
+  }
+
+  private async ticket(): Promise<string | null> {
+    if (!accessToken()) return null;
+    const r = await api().POST("/api/chat/tickets", { body: { channel_id: this.channelId } });
+    this.granted = r.data?.capabilities.moderate ?? false;
+    return r.data?.ticket ?? null;
+  }
+
+  private granted = false;
+
+  private async connect(): Promise<void> {
+    if (this.stopped) return;
+    this.status.value = this.last === null && this.attempt === 0 ? "connecting" : "reconnecting";
+    let ticket: string | null = null;
+    try {
+      ticket = await this.ticket();
+    } catch {
+      // Offline or refused: read-only (a banned user still reads).
+    }
+    const url = new URL(config.wsUrl);
+    url.searchParams.set("channel", this.channelId);
+    if (ticket) url.searchParams.set("ticket", ticket);
+    const ws = new WebSocket(url);
+    this.ws = ws;
+    ws.onopen = () => void this.opened(ws, ticket !== null);
+    ws.onmessage = (e) => this.frame(typeof e.data === "string" ? e.data : "");
+    ws.onclose = () => this.closed(ws);
+  }
+
+  private async opened(ws: WebSocket, signedIn: boolean): Promise<void> {
+    this.canSend.value = signedIn;
+    this.moderate.value = signedIn && this.granted;
+    this.resuming = true;
+    this.buffered = [];
+    try {
+      if (this.last === null) {
+        const r = await this.request({ action: "history", limit: 50 });
+        if (r.type !== "history") throw new Error(r.type);
+        this.deliver(r.messages.map(messageEvent), true);
+      } else {
+        // Everything after the last event seen, in pages of up to 500.
+        for (;;) {
+          const r = await this.request({ action: "history", after: this.last });
+          if (r.type !== "history") throw new Error(r.type);
+          this.deliver(r.messages.map(messageEvent), false);
+          if (!r.more || r.messages.length === 0) break;
+        }
+      }
+    } catch {
+      if (this.ws === ws) ws.close(4000);
+      return;
+    }
+    this.resuming = false;
+    const held = this.buffered;
+    this.buffered = [];
+    this.deliver(held, false);
+    this.attempt = 0;
+    this.status.value = "open";
+    clearInterval(this.pingTimer);
+    this.pingTimer = setInterval(() => void this.request({ action: "ping" }).catch(() => {}), PING_MS);
+  }
+
+  private closed(ws: WebSocket): void {
+    if (this.ws !== ws) return;
+    this.ws = null;
+    clearInterval(this.pingTimer);
+    this.canSend.value = false;
+    for (const resolve of this.pending.values()) {
+      resolve({ type: "error", code: "reconnect", message: "connection lost" });
+    }
+    this.pending.clear();
+    if (this.stopped) return;
+    this.status.value = "reconnecting";
+    const base = Math.min(MAX_BACKOFF_MS, 1000 * 2 ** this.attempt);
+    this.attempt++;
+    // Full jitter around the step so a room's clients do not come back together.
+    const delay = base / 2 + Math.random() * (base / 2);
+    this.retryTimer = setTimeout(() => void this.connect(), delay);
+  }
+
+  private frame(raw: string): void {
+    const f = parseServerFrame(raw);
+    if (!f) {
+      this.invalidFrames++;
+      console.warn("chat: a frame outside the protocol was ignored");
+      return;
+    }
+    if (f.type === "batch") {
+      if (this.resuming) this.buffered.push(...f.messages);
+      else this.deliver(f.messages, false);
+      return;
+    }
+    if (f.type === "error" && f.code === "reconnect") this.ws?.close(4001);
+    const id = f.request_id === undefined ? undefined : String(f.request_id);
+    const resolve = id === undefined ? undefined : this.pending.get(id);
+    if (id !== undefined && resolve) {
+      this.pending.delete(id);
+      resolve(f);
+    }
+  }
+
+  /** Drops what is at or below the last id seen; the rest goes out in order. */
+  private deliver(events: ChatEvent[], reset: boolean): void {
+    const fresh: ChatEvent[] = [];
+    for (const e of [...events].sort((a, b) => compareIds(a.id, b.id))) {
+      if (this.last !== null && compareIds(e.id, this.last) <= 0) continue;
+      fresh.push(e);
+      this.last = e.id;
+    }
+    if (fresh.length > 0 || reset) this.handlers.onEvents(fresh, reset);
+  }
+
+  /** Sends a frame and resolves with its answer (an `error` with code `reconnect` if the connection drops first). */
+  request(frame: ClientFrame): Promise<Reply> {
+    const ws = this.ws;
+    if (!ws || ws.readyState !== WebSocket.OPEN) {
+      return Promise.resolve({ type: "error", code: "reconnect", message: "not connected" });
+    }
+    const request_id = `c${this.nextRequest++}`;
+    return new Promise((resolve) => {
+      this.pending.set(request_id, resolve);
+      ws.send(JSON.stringify({ ...frame, request_id }));
+    });
+  }
+
+  /** Sends a chat message after the previous one was answered. */
+  send(text: string): Promise<Reply> {
+    const next = this.sendChain.then(() => this.request({ action: "send", text }));
+    this.sendChain = next.catch(() => undefined);
+    return next;
+  }
+}

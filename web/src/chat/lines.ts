@@ -1,0 +1,41 @@
+// What the chat panel shows, as a pure function of the room's events.
+import type { ChatEvent } from "./protocol";
+
+/** The panel keeps this many lines (older ones scroll away for good). */
+export const KEEP = 500;
+
+export interface Line {
+  id: string;
+  userId: string;
+  nickname: string;
+  badges: string[];
+  text: string;
+}
+
+/** Applies room events to the visible lines (the part of the panel tests reason about). */
+export function applyEvents(lines: Line[], events: ChatEvent[], reset: boolean): { lines: Line[]; slow?: number } {
+  let out = reset ? [] : lines;
+  let slow: number | undefined;
+  for (const e of events) {
+    switch (e.type) {
+      case "message":
+        out = [...out, { id: e.id, userId: e.user.id, nickname: e.user.nickname, badges: e.user.badges, text: e.text }];
+        break;
+      case "deleted":
+        out = out.filter((l) => l.id !== e.message_id);
+        break;
+      case "cleared":
+        out = [];
+        break;
+      case "user_banned":
+      case "user_timed_out":
+        out = out.filter((l) => l.userId !== e.user_id);
+        break;
+      case "slow_mode":
+        slow = e.seconds;
+        break;
+    }
+  }
+  if (out.length > KEEP) out = out.slice(out.length - KEEP);
+  return slow === undefined ? { lines: out } : { lines: out, slow };
+}

@@ -1,0 +1,168 @@
+// The chat WebSocket protocol (docs/chat-protocol.md) as types, and a parser that checks every
+// frame the server sends against them: a frame that does not match is reported, never trusted.
+
+export type Badge = "owner" | "moderator";
+
+export interface ChatUser {
+  id: string;
+  nickname: string;
+  badges: Badge[];
+}
+
+/** A chat message as `history` and the REST history return it. */
+export interface ChatMessage {
+  id: string;
+  channel_id: string;
+  user: ChatUser;
+  text: string;
+  ts: string;
+}
+
+interface EventBase {
+  id: string;
+  channel_id: string;
+}
+
+export type ChatEvent =
+  | (EventBase & { type: "message"; user: ChatUser; text: string; ts: string })
+  | (EventBase & { type: "deleted"; message_id: string })
+  | (EventBase & { type: "cleared" })
+  | (EventBase & { type: "slow_mode"; seconds: number })
+  | (EventBase & { type: "user_banned"; user_id: string })
+  | (EventBase & { type: "user_timed_out"; user_id: string; seconds: number });
+
+export type ErrorCode =
+  | "bad_request"
+  | "forbidden"
+  | "not_found"
+  | "banned"
+  | "timed_out"
+  | "rate_limited"
+  | "slow_mode"
+  | "duplicate"
+  | "filtered"
+  | "too_long"
+  | "reconnect"
+  | "internal";
+
+type RequestId = string | number;
+
+export type ServerFrame =
+  | { type: "batch"; messages: ChatEvent[] }
+  | { type: "history"; messages: ChatMessage[]; more: boolean; request_id?: RequestId }
+  | { type: "ack"; action: string; id?: string; request_id?: RequestId }
+  | { type: "pong"; request_id?: RequestId }
+  | {
+      type: "error";
+      code: ErrorCode;
+      message: string;
+      action?: string;
+      retry_after_ms?: number;
+      request_id?: RequestId;
+    };
+
+export type ClientFrame = { request_id?: RequestId } & (
+  | { action: "send"; text: string }
+  | { action: "history"; after: string; limit?: number }
+  | { action: "history"; limit?: number }
+  | { action: "delete"; message_id: string }
+  | { action: "timeout"; user_id: string; seconds?: number }
+  | { action: "ban"; user_id: string; reason?: string }
+  | { action: "unban"; user_id: string }
+  | { action: "slow"; seconds: number }
+  | { action: "clear" }
+  | { action: "ping" }
+);
+
+const ERROR_CODES: ReadonlySet<string> = new Set<ErrorCode>([
+  "bad_request", "forbidden", "not_found", "banned", "timed_out", "rate_limited",
+  "slow_mode", "duplicate", "filtered", "too_long", "reconnect", "internal",
+]);
+
+type Obj = Record<string, unknown>;
+const isObj = (v: unknown): v is Obj => typeof v === "object" && v !== null && !Array.isArray(v);
+const isStr = (v: unknown): v is string => typeof v === "string";
+const isNum = (v: unknown): v is number => typeof v === "number" && Number.isFinite(v);
+const ID = /^\d+-\d+$/;
+const isId = (v: unknown): v is string => isStr(v) && ID.test(v);
+const optReq = (o: Obj) => o.request_id === undefined || isStr(o.request_id) || isNum(o.request_id);
+
+function isUser(v: unknown): v is ChatUser {
+  return (
+    isObj(v) &&
+    isStr(v.id) &&
+    isStr(v.nickname) &&
+    Array.isArray(v.badges) &&
+    v.badges.every((b) => b === "owner" || b === "moderator")
+  );
+}
+
+export function isChatMessage(v: unknown): v is ChatMessage {
+  return isObj(v) && isId(v.id) && isStr(v.channel_id) && isUser(v.user) && isStr(v.text) && isStr(v.ts);
+}
+
+export function isChatEvent(v: unknown): v is ChatEvent {
+  if (!isObj(v) || !isId(v.id) || !isStr(v.channel_id)) return false;
+  switch (v.type) {
+    case "message":
+      return isUser(v.user) && isStr(v.text) && isStr(v.ts);
+    case "deleted":
+      return isId(v.message_id);
+    case "cleared":
+      return true;
+    case "slow_mode":
+      return isNum(v.seconds);
+    case "user_banned":
+      return isStr(v.user_id);
+    case "user_timed_out":
+      return isStr(v.user_id) && isNum(v.seconds);
+    default:
+      return false;
+  }
+}
+
+/** The frame, if `raw` is a server frame of the protocol; null otherwise. */
+export function parseServerFrame(raw: string): ServerFrame | null {
+  let v: unknown;
+  try {
+    v = JSON.parse(raw);
+  } catch {
+    return null;
+  }
+  if (!isObj(v) || !optReq(v)) return null;
+  switch (v.type) {
+    case "batch":
+      return Array.isArray(v.messages) && v.messages.every(isChatEvent) ? (v as ServerFrame) : null;
+    case "history":
+      return Array.isArray(v.messages) && v.messages.every(isChatMessage) && typeof v.more === "boolean"
+        ? (v as ServerFrame)
+        : null;
+    case "ack":
+      return isStr(v.action) && (v.id === undefined || isId(v.id)) ? (v as ServerFrame) : null;
+    case "pong":
+      return v as ServerFrame;
+    case "error":
+      return isStr(v.code) &&
+        ERROR_CODES.has(v.code) &&
+        isStr(v.message) &&
+        (v.action === undefined || isStr(v.action)) &&
+        (v.retry_after_ms === undefined || isNum(v.retry_after_ms))
+        ? (v as ServerFrame)
+        : null;
+    default:
+      return null;
+  }
+}
+
+/** Event ids are `<unix ms>-<sequence>`: compare as a pair of integers. */
+export function compareIds(a: string, b: string): number {
+  const [am = "0", as = "0"] = a.split("-");
+  const [bm = "0", bs = "0"] = b.split("-");
+  const d = Number(am) - Number(bm);
+  return d !== 0 ? d : Number(as) - Number(bs);
+}
+
+/** A message of the history as the event the room would have sent. */
+export function messageEvent(m: ChatMessage): ChatEvent {
+  return { type: "message", ...m };
+}

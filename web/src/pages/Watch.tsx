@@ -1,0 +1,150 @@
+import { useState } from "preact/hooks";
+import { api, unwrap, type Schemas } from "../api/client";
+import { me } from "../auth";
+import { ChatPanel } from "../chat/ChatPanel";
+import { mediaUrl } from "../config";
+import { formatDate, formatDuration, formatNumber, t } from "../i18n";
+import { Player } from "../player/Player";
+import { Link, navigate } from "../router";
+import { message, uptime, useLoad, useTick } from "../ui/util";
+
+export function VodList({ channelId, limit = 12 }: { channelId: string; limit?: number }) {
+  const vods = useLoad(
+    async () => unwrap(await api().GET("/api/channels/{id}/vods", { params: { path: { id: channelId }, query: { limit } } })).items,
+    [channelId],
+  );
+  if (!vods.data) return null;
+  if (vods.data.length === 0) return <p class="empty">{t("watch.noVods")}</p>;
+  return (
+    <ul class="grid vods">
+      {vods.data.map((v) => (
+        <li class="card" key={v.id}>
+          <Link href={`/v/${v.id}`} class="card-link">
+            <div class="thumb">
+              <img src={mediaUrl(v.thumbnail_url)} alt="" loading="lazy" width={320} height={180} />
+              {v.duration_secs != null && <span class="pill uptime">{formatDuration(v.duration_secs)}</span>}
+            </div>
+            <h3 class="card-title">{v.title}</h3>
+          </Link>
+          <p class="card-meta">{formatDate(v.started_at)}</p>
+        </li>
+      ))}
+    </ul>
+  );
+}
+
+function Notices({ channelId }: { channelId: string }) {
+  const notices = useLoad(
+    async () => unwrap(await api().GET("/api/channels/{id}/notices", { params: { path: { id: channelId }, query: { limit: 10 } } })).items,
+    [channelId],
+  );
+  if (!notices.data) return null;
+  if (notices.data.length === 0) return <p class="empty">{t("watch.noNotices")}</p>;
+  return (
+    <ul class="notices">
+      {notices.data.map((n) => (
+        <li key={n.id}>
+          <h3>{n.title}</h3>
+          <p class="pre">{n.body}</p>
+          <small>{formatDate(n.created_at)}</small>
+        </li>
+      ))}
+    </ul>
+  );
+}
+
+function ChannelHeader({ channel, live, onChange }: { channel: Schemas["ChannelView"]; live: Schemas["LiveView"] | null; onChange: () => void }) {
+  useTick(1000);
+  const user = me.value;
+  const [busy, setBusy] = useState(false);
+  const [err, setErr] = useState<string | null>(null);
+  const follow = async () => {
+    if (!user) {
+      navigate(`/login?next=${encodeURIComponent(location.pathname)}`);
+      return;
+    }
+    setBusy(true);
+    try {
+      const path = { params: { path: { id: channel.id } } };
+      if (channel.following) unwrap(await api().DELETE("/api/channels/{id}/follow", path));
+      else unwrap(await api().PUT("/api/channels/{id}/follow", path));
+      onChange();
+    } catch (e) {
+      setErr(message(e));
+    } finally {
+      setBusy(false);
+    }
+  };
+  const avatar = channel.image_url ?? channel.owner.avatar_url;
+  return (
+    <header class="channel-head">
+      {avatar ? <img class="avatar" src={mediaUrl(avatar)} alt="" width={56} height={56} /> : <span class="avatar ph" aria-hidden="true">{channel.name.slice(0, 1)}</span>}
+      <div class="channel-info">
+        <h1>{channel.name}</h1>
+        <p class="stream-title">{live?.title ?? channel.stream_title ?? channel.description}</p>
+        <p class="meta">
+          {(live?.category ?? channel.stream_category ?? channel.category) && <span class="cat">{live?.category ?? channel.stream_category ?? channel.category}</span>}
+          {live && <span>{t("card.viewers", { n: formatNumber(live.viewer_count) })}</span>}
+          {live && <span>{formatDuration(uptime(live.started_at))}</span>}
+          <span>{t("watch.followers", { n: formatNumber(channel.follower_count) })}</span>
+          <Link href={`/u/${channel.owner.id}`}>{channel.owner.nickname}</Link>
+        </p>
+      </div>
+      {user?.channel_id !== channel.id && (
+        <button type="button" class={channel.following ? "" : "primary"} disabled={busy} aria-pressed={!!channel.following} onClick={follow}>
+          {channel.following ? t("watch.unfollow") : t("watch.follow")}
+        </button>
+      )}
+      {err && <p class="error" role="alert">{err}</p>}
+    </header>
+  );
+}
+
+export function Watch({ id }: { id: string }) {
+  const user = me.value;
+  // Live/offline switches without a reload: the channel is polled every 5 s.
+  const channel = useLoad(async () => unwrap(await api().GET("/api/channels/{id}", { params: { path: { id } } })), [id, user?.id], 5000);
+  const liveId = channel.data?.live ? channel.data.live_id : null;
+  const live = useLoad(
+    async () => (liveId ? unwrap(await api().GET("/api/lives/{id}", { params: { path: { id: liveId } } })) : null),
+    [liveId],
+    15_000,
+  );
+  const [tab, setTab] = useState<"vods" | "notices">("vods");
+
+  if (channel.error && !channel.data) {
+    return (
+      <div class="page">
+        <p class="error" role="alert">{channel.error}</p>
+      </div>
+    );
+  }
+  const c = channel.data;
+  if (!c) return <div class="page" aria-busy="true" />;
+  const current = live.data && live.data.status === "live" && live.data.id === liveId ? live.data : null;
+  return (
+    <div class="watch">
+      <div class="watch-main">
+        {current?.playlist_url ? (
+          <Player key={current.id} src={mediaUrl(current.playlist_url)} live lowLatency={current.low_latency} onFatal={channel.reload} />
+        ) : (
+          <div class="offline" role="status">
+            <strong>{liveId ? "…" : t("watch.offline")}</strong>
+            {!liveId && <p>{t("watch.offlineText", { name: c.name })}</p>}
+          </div>
+        )}
+        <ChannelHeader channel={c} live={current} onChange={channel.reload} />
+        <div class="tabs" role="tablist">
+          <button type="button" role="tab" aria-selected={tab === "vods"} onClick={() => setTab("vods")}>
+            {t("watch.lastVods")}
+          </button>
+          <button type="button" role="tab" aria-selected={tab === "notices"} onClick={() => setTab("notices")}>
+            {t("watch.notices")}
+          </button>
+        </div>
+        <div role="tabpanel">{tab === "vods" ? <VodList channelId={c.id} limit={current ? 6 : 12} /> : <Notices channelId={c.id} />}</div>
+      </div>
+      <ChatPanel channelId={c.id} />
+    </div>
+  );
+}

@@ -1,0 +1,27 @@
+import type { Schemas } from "../api/client";
+import { mediaUrl } from "../config";
+import { formatDuration, formatNumber, t } from "../i18n";
+import { Link } from "../router";
+import { uptime } from "./util";
+
+/** One live in a grid; `tick` changes every ~10 s so the thumbnail refreshes. */
+export function LiveCard({ live, tick }: { live: Schemas["LiveSummary"]; tick: number }) {
+  const thumb = `${mediaUrl(live.thumbnail_url)}?v=${tick}`;
+  return (
+    <li class="card">
+      <Link href={`/c/${live.channel.id}`} class="card-link">
+        <div class="thumb">
+          <img src={thumb} alt="" loading="lazy" width={320} height={180} />
+          <span class="pill live">{t("watch.live")}</span>
+          <span class="pill viewers">{t("card.viewers", { n: formatNumber(live.viewer_count) })}</span>
+          <span class="pill uptime">{formatDuration(uptime(live.started_at))}</span>
+        </div>
+        <h3 class="card-title">{live.title}</h3>
+      </Link>
+      <p class="card-meta">
+        <Link href={`/c/${live.channel.id}`}>{live.channel.name}</Link>
+        {live.category && <span class="cat">{live.category}</span>}
+      </p>
+    </li>
+  );
+}
