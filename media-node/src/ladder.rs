@@ -65,7 +65,11 @@ pub fn ffmpeg_args(job: &Job<'_>) -> Vec<String> {
     for (i, r) in job.rungs.iter().enumerate() {
         filter.push_str(&format!("[v{i}]scale=-2:{}[v{i}o];", r.height));
     }
-    filter.push_str("[vt]fps=1/10,scale=-2:360[thumb];");
+    // The first frame at once, then one every 10 s. (`fps=1/10` held the first thumbnail back
+    // 5–10 s, so the directory listed lives whose thumbnail was still a 404.)
+    filter.push_str(
+        "[vt]select='isnan(prev_selected_t)+gte(t-prev_selected_t\\,10)',scale=-2:360[thumb];",
+    );
     filter.push_str(&format!(
         "[vk]select='eq(key,1)',metadata=mode=add:key=k:value=1,metadata=mode=print:direct=1:file={spool}/{KEYFRAME_LOG},nullsink"
     ));
@@ -173,6 +177,9 @@ pub fn ffmpeg_args(job: &Job<'_>) -> Vec<String> {
     a.extend([
         "-map".into(),
         "[thumb]".into(),
+        // Written as selected (the default for image2 held each frame until the next).
+        "-fps_mode".into(),
+        "vfr".into(),
         "-q:v".into(),
         "5".into(),
         "-update".into(),

@@ -105,7 +105,9 @@ pub struct Ctx {
     pub published: Vec<AtomicBool>,
     pub master_uploaded: AtomicBool,
     pub master_lock: tokio::sync::Mutex<()>,
-    /// Signalled once the master playlist is in S3.
+    /// The first thumbnail is in S3 (the directory's card shows it).
+    pub thumb_uploaded: AtomicBool,
+    /// Signalled once the live is playable: the master playlist and the first thumbnail are in S3.
     pub ready: Notify,
     pub upload_lag_ms: AtomicU64,
     pub pending_bytes: AtomicU64,
@@ -113,7 +115,18 @@ pub struct Ctx {
     finishing: Mutex<Option<Instant>>,
 }
 
+/// How long after its start a live with its playlists in place waits for its first thumbnail
+/// before it is listed anyway (a failing thumbnail must not hide a playable live).
+const THUMB_GRACE: Duration = Duration::from_secs(8);
+
 impl Ctx {
+    /// Listed in the directory: the master playlist is in S3, and so is the first thumbnail
+    /// (or `THUMB_GRACE` has passed without one).
+    pub fn playable(&self) -> bool {
+        self.master_uploaded.load(Ordering::SeqCst)
+            && (self.thumb_uploaded.load(Ordering::SeqCst) || self.started.elapsed() > THUMB_GRACE)
+    }
+
     pub fn new(agent: Agent, file: &LiveFile, fps: f64) -> Self {
         let n = file.rungs.len();
         Self {
@@ -131,6 +144,7 @@ impl Ctx {
             published: (0..n).map(|_| AtomicBool::new(false)).collect(),
             master_uploaded: AtomicBool::new(false),
             master_lock: tokio::sync::Mutex::new(()),
+            thumb_uploaded: AtomicBool::new(false),
             ready: Notify::new(),
             upload_lag_ms: AtomicU64::new(0),
             pending_bytes: AtomicU64::new(0),
@@ -360,7 +374,7 @@ async fn run(
                 keyframe_interval: progress.keyframe_interval(),
                 dropped_frames: progress.dropped.load(Ordering::Relaxed),
                 upload_lag_ms: ctx.upload_lag_ms.load(Ordering::Relaxed),
-                ready: ctx.master_uploaded.load(Ordering::SeqCst),
+                ready: ctx.playable(),
                 error: None,
             };
             if let Some((true, reason)) = heartbeat(&agent, live, health).await {

@@ -194,7 +194,9 @@ async fn master_when_ready(ctx: &Ctx) {
         .await
     {
         ctx.master_uploaded.store(true, Ordering::SeqCst);
-        ctx.ready.notify_one();
+        if ctx.playable() {
+            ctx.ready.notify_one();
+        }
         tracing::info!(live_id = %ctx.live, "master playlist published");
     }
 }
@@ -210,8 +212,15 @@ pub async fn thumbnails(ctx: Arc<Ctx>, mut rx: mpsc::UnboundedReceiver<PathBuf>)
         }
         let body = bytes::Bytes::from(body);
         let latest = format!("thumbs/{}/latest.jpg", ctx.channel);
-        ctx.put(&latest, body.clone(), "image/jpeg", "public, max-age=5")
-            .await;
+        if ctx
+            .put(&latest, body.clone(), "image/jpeg", "public, max-age=5")
+            .await
+            && !ctx.thumb_uploaded.swap(true, Ordering::SeqCst)
+            && ctx.playable()
+        {
+            // The playlists were waiting for it: list the live now.
+            ctx.ready.notify_one();
+        }
         ctx.put(
             &ctx.key("thumb.jpg"),
             body,

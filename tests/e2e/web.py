@@ -19,12 +19,13 @@ def main():
         LAIT_RTMP_PORT=str(stack.rtmp),
         LAIT_E2E_TMP=stack.tmp,
     )
-    proc = subprocess.run(
+    proc = subprocess.Popen(
         ["node", os.path.join(REPO, "web", "e2e", "app.mjs")],
-        env=env, cwd=os.path.join(REPO, "web"), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=900,
+        env=env, cwd=os.path.join(REPO, "web"), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
     checks = 0
-    for line in proc.stdout.splitlines():
+    for line in proc.stdout:
+        line = line.rstrip("\n")
         if line.startswith("ok - "):
             check(line[5:], True)
             checks += 1
@@ -33,7 +34,8 @@ def main():
             check(name, False, detail)
             checks += 1
         else:
-            print(line)
+            print(line, flush=True)
+    proc.wait(timeout=60)
     check("the browser suite finished", proc.returncode == 0 and checks > 0, f"exit {proc.returncode}")
     return stack
 

@@ -117,7 +117,7 @@ export function App() {
         Skip to content
       </a>
       <header class="top">
-        <Link href="/" class="logo" aria-label={`${t("app.name")} — ${t("nav.home")}`}>
+        <Link href="/" class="logo">
           Lait <span lang="ko">라잇</span>
         </Link>
         <SearchBox />

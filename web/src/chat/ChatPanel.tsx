@@ -30,7 +30,7 @@ export function ChatPanel({ channelId, onClient }: Props) {
   const [cooldown, setCooldown] = useState(0);
   const [unseen, setUnseen] = useState(0);
   const [sending, setSending] = useState(false);
-  const list = useRef<HTMLOListElement>(null);
+  const list = useRef<HTMLDivElement>(null);
   const pinned = useRef(true);
   const pending = useRef<{ events: ChatEvent[]; reset: boolean }>({ events: [], reset: false });
   const frame = useRef(0);
@@ -148,9 +148,9 @@ export function ChatPanel({ channelId, onClient }: Props) {
         )}
       </header>
       {slow > 0 && <p class="chat-note">{t("chat.slowOn", { s: slow })}</p>}
-      <ol class="chat-log" role="log" aria-label={t("chat.log")} aria-live="polite" ref={list} onScroll={onScroll} tabIndex={0}>
+      <div class="chat-log" role="log" aria-label={t("chat.log")} aria-live="polite" ref={list} onScroll={onScroll} tabIndex={0}>
         {lines.map((l) => (
-          <li key={l.id} class="chat-line" data-id={l.id}>
+          <div key={l.id} class="chat-line" data-id={l.id}>
             {l.badges.includes("owner") && (
               <span class="badge owner" title={t("chat.owner")} aria-label={t("chat.owner")}>
                 ★
@@ -184,9 +184,9 @@ export function ChatPanel({ channelId, onClient }: Props) {
                 </button>
               </span>
             )}
-          </li>
+          </div>
         ))}
-      </ol>
+      </div>
       {unseen > 0 && (
         <button type="button" class="unseen" onClick={toBottom}>
           {t("chat.newMessages", { n: unseen })} ↓

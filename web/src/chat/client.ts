@@ -73,6 +73,7 @@ export class ChatClient {
 
   private async ticket(): Promise<string | null> {
     if (!accessToken()) return null;
+    // A refusal (banned) leaves the connection read-only; a network error throws.
     const r = await api().POST("/api/chat/tickets", { body: { channel_id: this.channelId } });
     this.granted = r.data?.capabilities.moderate ?? false;
     return r.data?.ticket ?? null;
@@ -87,7 +88,9 @@ export class ChatClient {
     try {
       ticket = await this.ticket();
     } catch {
-      // Offline or refused: read-only (a banned user still reads).
+      // The network is down: try again later rather than fall back to read-only.
+      this.retry();
+      return;
     }
     const url = new URL(config.wsUrl);
     url.searchParams.set("channel", this.channelId);
@@ -141,6 +144,10 @@ export class ChatClient {
       resolve({ type: "error", code: "reconnect", message: "connection lost" });
     }
     this.pending.clear();
+    this.retry();
+  }
+
+  private retry(): void {
     if (this.stopped) return;
     this.status.value = "reconnecting";
     const base = Math.min(MAX_BACKOFF_MS, 1000 * 2 ** this.attempt);

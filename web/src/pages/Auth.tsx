@@ -110,8 +110,8 @@ export function Signup() {
             value={nickname}
             onInput={(e) => setNickname(e.currentTarget.value)}
           />
-          <small id="nick-hint">{t("auth.nicknameHint")}</small>
         </label>
+        <small id="nick-hint">{t("auth.nicknameHint")}</small>
         <label>
           {t("auth.password")}
           <input
@@ -124,8 +124,8 @@ export function Signup() {
             value={password}
             onInput={(e) => setPassword(e.currentTarget.value)}
           />
-          <small id="pw-hint">{t("auth.passwordHint")}</small>
         </label>
+        <small id="pw-hint">{t("auth.passwordHint")}</small>
         {error && <p class="error" role="alert">{error}</p>}
         <button type="submit" class="primary" disabled={busy}>
           {t("auth.signup")}

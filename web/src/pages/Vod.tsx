@@ -29,7 +29,7 @@ export function Vod({ id }: { id: string }) {
   const timed = useMemo(() => (live.data && chat.data ? timeline(chat.data, live.data.started_at) : []), [live.data, chat.data]);
   const [video, setVideo] = useState<HTMLVideoElement | null>(null);
   const [count, setCount] = useState(0);
-  const list = useRef<HTMLOListElement>(null);
+  const list = useRef<HTMLDivElement>(null);
 
   useEffect(() => {
     if (!video) return;
@@ -85,17 +85,17 @@ export function Vod({ id }: { id: string }) {
         <header class="chat-head">
           <h2>{t("chat.replay")}</h2>
         </header>
-        <ol class="chat-log" role="log" aria-label={t("chat.log")} ref={list} tabIndex={0}>
+        <div class="chat-log" role="log" aria-label={t("chat.log")} ref={list} tabIndex={0}>
           {visible.map(({ m, at }) => (
-            <li key={m.id} class="chat-line" data-id={m.id} data-at={at.toFixed(2)}>
+            <div key={m.id} class="chat-line" data-id={m.id} data-at={at.toFixed(2)}>
               {m.user.badges.includes("owner") && <span class="badge owner" aria-label={t("chat.owner")}>★</span>}
               {m.user.badges.includes("moderator") && <span class="badge mod" aria-label={t("chat.moderator")}>⚔</span>}
               <span class="nick">{m.user.nickname}</span>
               <span class="sep">: </span>
               <span class="text">{m.text}</span>
-            </li>
+            </div>
           ))}
-        </ol>
+        </div>
         {chat.data && visible.length === 0 && <p class="empty">{t("chat.replayEmpty")}</p>}
       </section>
     </div>

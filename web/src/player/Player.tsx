@@ -293,15 +293,10 @@ export function Player({ src, live, lowLatency = false, onVideo, onFatal }: Play
         )}
         <span class="spacer" />
         <div class="menu-wrap">
-          <button
-            type="button"
-            class="quality"
-            aria-label={t("player.quality")}
-            aria-haspopup="menu"
-            aria-expanded={menu}
-            onClick={() => setMenu(!menu)}
-          >
-            ⚙ {qualityLabel}
+          <span class="quality-now">{qualityLabel}</span>
+          <button type="button" class="quality" aria-haspopup="menu" aria-expanded={menu} onClick={() => setMenu(!menu)}>
+            <span aria-hidden="true">⚙ </span>
+            {t("player.quality")}
           </button>
           {menu && (
             <ul class="menu" role="menu" aria-label={t("player.quality")} onKeyDown={(e) => e.key === "Escape" && setMenu(false)}>
