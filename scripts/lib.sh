@@ -55,6 +55,8 @@ install_test_tools() {
   command -v stress-ng >/dev/null || missing+=(stress-ng)
   # The browser suite drives Debian's Chromium (playwright's own browsers cannot be downloaded).
   [ -x /usr/bin/chromium ] || missing+=(chromium)
+  # Hangul glyphs for the screenshots the browser suite takes.
+  [ -d /usr/share/fonts/truetype/nanum ] || missing+=(fonts-nanum)
   command -v redis-cli >/dev/null || missing+=(redis-tools)
   if [ ${#missing[@]} -gt 0 ]; then
     say "apt: installing ${missing[*]}"

@@ -24,6 +24,10 @@ pub struct WebConfig {
     pub api_base: String,
     pub ws_url: String,
     pub cdn_base: String,
+    /// Where the browser PUTs presigned uploads (avatars, channel images): the media bucket's
+    /// S3 endpoint. Only in the CSP, not in `/config.json` (each upload names its URL).
+    #[serde(skip)]
+    pub upload_origin: String,
 }
 
 impl WebConfig {
@@ -32,6 +36,7 @@ impl WebConfig {
             api_base: env.or("LAIT_PUBLIC_API_URL", String::new()),
             ws_url: env.or("LAIT_PUBLIC_WS_URL", "/ws".to_owned()),
             cdn_base: env.or("LAIT_CDN_BASE_URL", "/media".to_owned()),
+            upload_origin: upload_origin(env),
         }
     }
 
@@ -39,10 +44,15 @@ impl WebConfig {
     /// inline code, no eval); network and media only to the API, the WebSocket API and the CDN.
     /// `blob:` is hls.js's MediaSource and transmuxing worker.
     pub fn csp(&self) -> String {
-        let remote: Vec<String> = [&self.api_base, &self.ws_url, &self.cdn_base]
-            .into_iter()
-            .filter_map(|u| origin(u))
-            .collect();
+        let remote: Vec<String> = [
+            &self.api_base,
+            &self.ws_url,
+            &self.cdn_base,
+            &self.upload_origin,
+        ]
+        .into_iter()
+        .filter_map(|u| origin(u))
+        .collect();
         let cdn = origin(&self.cdn_base).unwrap_or_default();
         let connect = remote.join(" ");
         format!(
@@ -54,6 +64,17 @@ impl WebConfig {
         .replace("  ", " ")
         .replace(" ;", ";")
     }
+}
+
+/// The S3 endpoint presigned URLs point at: the emulator's when one is configured, else S3's.
+fn upload_origin(env: &mut Env) -> String {
+    let endpoint: Option<String> = env
+        .optional("AWS_ENDPOINT_URL_S3")
+        .or_else(|| env.optional("AWS_ENDPOINT_URL"));
+    env.or(
+        "LAIT_UPLOAD_ORIGIN",
+        endpoint.unwrap_or_else(|| "https://*.amazonaws.com".to_owned()),
+    )
 }
 
 /// `scheme://host[:port]` of an absolute URL; `None` for a path (same origin).
@@ -138,19 +159,24 @@ mod tests {
             api_base: String::new(),
             ws_url: "/ws".into(),
             cdn_base: "/media".into(),
+            upload_origin: "http://127.0.0.1:4566".into(),
         };
         let csp = local.csp();
         assert!(csp.contains("script-src 'self';"), "{csp}");
-        assert!(csp.contains("connect-src 'self';"), "{csp}");
+        assert!(
+            csp.contains("connect-src 'self' http://127.0.0.1:4566;"),
+            "{csp}"
+        );
         assert!(!csp.contains("unsafe"), "{csp}");
         let aws = WebConfig {
             api_base: "https://api.example.com".into(),
             ws_url: "wss://ws.example.com/prod".into(),
             cdn_base: "https://cdn.example.com/media".into(),
+            upload_origin: "https://*.amazonaws.com".into(),
         };
         let csp = aws.csp();
         assert!(
-            csp.contains("connect-src 'self' https://api.example.com wss://ws.example.com https://cdn.example.com;"),
+            csp.contains("connect-src 'self' https://api.example.com wss://ws.example.com https://cdn.example.com https://*.amazonaws.com;"),
             "{csp}"
         );
         assert!(

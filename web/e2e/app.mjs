@@ -65,7 +65,7 @@ function watchPage(page, who, { expectFailures = false } = {}) {
     const u = new URL(r.url());
     if (r.status() >= 400 && !page.__allowErrors) problems.push(`${who} HTTP ${r.status()} ${u.pathname}`);
     const type = r.headers()["content-type"] ?? "";
-    if (type.startsWith("text/html")) htmlResponses.push({ url: r.url(), csp: r.headers()["content-security-policy"] ?? "" });
+    if (type.startsWith("text/html") && r.url().startsWith(BASE)) htmlResponses.push({ url: r.url(), csp: r.headers()["content-security-policy"] ?? "" });
     if (/\/api\/auth\/(login|refresh)$/.test(u.pathname) && r.ok()) {
       try {
         const body = await r.json();
@@ -179,6 +179,8 @@ try {
   });
   check("studio heading links to the channel", mine === "/studio" && channel.length > 10, channel);
   await until("the studio's preview", async () => (await videoState(owner))?.t > 0.5, 30_000);
+  await owner.getByRole("button", { name: "Hide" }).click();
+  check("hidden again, the key is masked", (await keyField.getAttribute("type")) === "password");
   await shot(owner, "studio");
 
   // ---- home lists it ----
@@ -358,6 +360,29 @@ try {
   await axe(fresh, "sign-in");
   await signIn(fresh, `viewertwo-${tag}@example.com`);
   check("sign-in with email and password works", (await fresh.getByRole("button", { name: /viewertwo/ }).count()) === 1);
+
+  // ---- a typed chat error, inline and in the user's language ----
+  const twice = `twice ${tag}`;
+  await sendChat(v2, twice);
+  await v2.getByLabel("Chat message", { exact: true }).fill(twice);
+  await v2.getByRole("button", { name: "Send" }).click();
+  const dup = await until("the duplicate error", async () => v2.getByRole("alert").textContent({ timeout: 500 }), 10_000).catch(() => "");
+  check("a refused message shows its typed error inline", /just sent that/.test(dup), dup);
+
+  // ---- Korean UI, remembered ----
+  await fresh.getByLabel("Language", { exact: true }).selectOption("ko");
+  const koNav = await fresh.getByRole("link", { name: "스튜디오" }).count();
+  await fresh.reload();
+  const koAfter = await until("Korean after the reload", async () => fresh.getByRole("link", { name: "스튜디오" }).count(), 10_000).catch(() => 0);
+  check("the UI switches to Korean and stays so after a reload", koNav === 1 && koAfter === 1, `${koNav} ${koAfter}`);
+  await fresh.getByLabel("언어", { exact: true }).selectOption("en");
+
+  // ---- avatar through the presigned upload ----
+  await fresh.goto(`${BASE}/settings`);
+  const png = Buffer.from("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==", "base64");
+  await fresh.locator('input[type="file"]').setInputFiles({ name: "me.png", mimeType: "image/png", buffer: png });
+  const avatar = await until("the new avatar", async () => fresh.locator("label.upload img").getAttribute("src", { timeout: 500 }), 15_000).catch(() => null);
+  check("an avatar uploads through the presigned flow (CSP allows the upload origin)", !!avatar && avatar.includes("/avatars/"), avatar);
 
   // ---- CSP: an inline script is refused ----
   fresh.__allowErrors = true;

@@ -3,6 +3,7 @@ import type { ComponentChildren } from "preact";
 import { authReady, logout, me } from "./auth";
 import { lang, setLang, t } from "./i18n";
 import { Link, match, navigate, path, query } from "./router";
+import { Icon } from "./ui/Icon";
 import { Home } from "./pages/Home";
 import { Search } from "./pages/Search";
 import { Watch } from "./pages/Watch";
@@ -25,7 +26,7 @@ function SearchBox() {
     >
       <input type="search" aria-label={t("nav.search")} placeholder={t("nav.searchPlaceholder")} maxLength={50} value={q} onInput={(e) => setQ(e.currentTarget.value)} />
       <button type="submit" aria-label={t("nav.search")}>
-        ⌕
+        <Icon name="search" size={18} />
       </button>
     </form>
   );
@@ -122,13 +123,14 @@ export function App() {
         </Link>
         <SearchBox />
         <UserMenu />
-        <label class="lang">
-          <span class="sr-only">{t("nav.language")}</span>
-          <select value={lang.value} onChange={(e) => setLang(e.currentTarget.value === "ko" ? "ko" : "en")}>
-            <option value="ko" lang="ko">한국어</option>
-            <option value="en" lang="en">English</option>
-          </select>
-        </label>
+        <select class="lang" aria-label={t("nav.language")} value={lang.value} onChange={(e) => setLang(e.currentTarget.value === "ko" ? "ko" : "en")}>
+          <option value="ko" lang="ko">
+            한국어
+          </option>
+          <option value="en" lang="en">
+            English
+          </option>
+        </select>
       </header>
       <main id="main" tabIndex={-1}>
         <Page />

@@ -21,6 +21,7 @@ const en = {
   "home.allCategories": "All",
   "home.category": "Category",
   "card.viewers": "{n} viewers",
+  "card.viewer": "1 viewer",
   "card.uptime": "live for {t}",
   "search.title": "Results for “{q}”",
   "search.empty": "Nothing found.",
@@ -35,6 +36,7 @@ const en = {
   "watch.follow": "Follow",
   "watch.unfollow": "Unfollow",
   "watch.followers": "{n} followers",
+  "watch.follower": "1 follower",
   "watch.notices": "Notices",
   "watch.noNotices": "No notices.",
   "watch.about": "About",
@@ -201,6 +203,7 @@ const ko: Record<Key, string> = {
   "home.allCategories": "전체",
   "home.category": "카테고리",
   "card.viewers": "시청자 {n}명",
+  "card.viewer": "시청자 1명",
   "card.uptime": "{t}째 방송 중",
   "search.title": "“{q}” 검색 결과",
   "search.empty": "결과가 없습니다.",
@@ -215,6 +218,7 @@ const ko: Record<Key, string> = {
   "watch.follow": "팔로우",
   "watch.unfollow": "언팔로우",
   "watch.followers": "팔로워 {n}명",
+  "watch.follower": "팔로워 1명",
   "watch.notices": "공지",
   "watch.noNotices": "공지가 없습니다.",
   "watch.about": "정보",
@@ -400,6 +404,11 @@ export function formatDate(iso: string): string {
     dateStyle: "medium",
     timeStyle: "short",
   });
+}
+
+/** "1 viewer" / "3 viewers": the count in words for `n`. */
+export function count(n: number, one: Key, many: Key): string {
+  return n === 1 ? t(one) : t(many, { n: formatNumber(n) });
 }
 
 export function formatNumber(n: number): string {

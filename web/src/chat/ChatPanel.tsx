@@ -5,6 +5,7 @@ import { useEffect, useMemo, useRef, useState } from "preact/hooks";
 import { me } from "../auth";
 import { t, type Key } from "../i18n";
 import { Link } from "../router";
+import { Icon } from "../ui/Icon";
 import { ChatClient, type Reply } from "./client";
 import type { ChatEvent } from "./protocol";
 import { applyEvents, type Line } from "./lines";
@@ -153,12 +154,12 @@ export function ChatPanel({ channelId, onClient }: Props) {
           <div key={l.id} class="chat-line" data-id={l.id}>
             {l.badges.includes("owner") && (
               <span class="badge owner" title={t("chat.owner")} aria-label={t("chat.owner")}>
-                ★
+                <Icon name="star" size={14} />
               </span>
             )}
             {l.badges.includes("moderator") && (
               <span class="badge mod" title={t("chat.moderator")} aria-label={t("chat.moderator")}>
-                ⚔
+                <Icon name="shield" size={14} />
               </span>
             )}
             <span class="nick">{l.nickname}</span>
@@ -167,20 +168,20 @@ export function ChatPanel({ channelId, onClient }: Props) {
             {moderate && l.userId !== user?.id && (
               <span class="mod-actions" role="group" aria-label={t("chat.actionsFor", { name: l.nickname })}>
                 <button type="button" aria-label={`${t("chat.delete")} — ${l.nickname}`} onClick={() => act({ action: "delete", message_id: l.id })}>
-                  🗑
+                  <Icon name="trash" size={16} />
                 </button>
                 <button type="button" aria-label={`${t("chat.timeout")} — ${l.nickname}`} onClick={() => act({ action: "timeout", user_id: l.userId, seconds: 600 })}>
-                  ⏱
+                  <Icon name="timer" size={16} />
                 </button>
                 <button type="button" aria-label={`${t("chat.ban")} — ${l.nickname}`} onClick={() => act({ action: "ban", user_id: l.userId })}>
-                  ⛔
+                  <Icon name="ban" size={16} />
                 </button>
               </span>
             )}
             {moderate && l.userId === user?.id && (
               <span class="mod-actions" role="group" aria-label={t("chat.actionsFor", { name: l.nickname })}>
                 <button type="button" aria-label={`${t("chat.delete")} — ${l.nickname}`} onClick={() => act({ action: "delete", message_id: l.id })}>
-                  🗑
+                  <Icon name="trash" size={16} />
                 </button>
               </span>
             )}

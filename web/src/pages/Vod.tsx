@@ -8,6 +8,7 @@ import { mediaUrl } from "../config";
 import { formatDate, t } from "../i18n";
 import { Player } from "../player/Player";
 import { Link } from "../router";
+import { Icon } from "../ui/Icon";
 import { useLoad } from "../ui/util";
 
 const MAX_PAGES = 40;
@@ -88,8 +89,8 @@ export function Vod({ id }: { id: string }) {
         <div class="chat-log" role="log" aria-label={t("chat.log")} ref={list} tabIndex={0}>
           {visible.map(({ m, at }) => (
             <div key={m.id} class="chat-line" data-id={m.id} data-at={at.toFixed(2)}>
-              {m.user.badges.includes("owner") && <span class="badge owner" aria-label={t("chat.owner")}>★</span>}
-              {m.user.badges.includes("moderator") && <span class="badge mod" aria-label={t("chat.moderator")}>⚔</span>}
+              {m.user.badges.includes("owner") && <span class="badge owner" aria-label={t("chat.owner")}><Icon name="star" size={14} /></span>}
+              {m.user.badges.includes("moderator") && <span class="badge mod" aria-label={t("chat.moderator")}><Icon name="shield" size={14} /></span>}
               <span class="nick">{m.user.nickname}</span>
               <span class="sep">: </span>
               <span class="text">{m.text}</span>

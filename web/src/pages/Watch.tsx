@@ -3,7 +3,7 @@ import { api, unwrap, type Schemas } from "../api/client";
 import { me } from "../auth";
 import { ChatPanel } from "../chat/ChatPanel";
 import { mediaUrl } from "../config";
-import { formatDate, formatDuration, formatNumber, t } from "../i18n";
+import { count, formatDate, formatDuration, t } from "../i18n";
 import { Player } from "../player/Player";
 import { Link, navigate } from "../router";
 import { message, uptime, useLoad, useTick } from "../ui/util";
@@ -84,9 +84,9 @@ function ChannelHeader({ channel, live, onChange }: { channel: Schemas["ChannelV
         <p class="stream-title">{live?.title ?? channel.stream_title ?? channel.description}</p>
         <p class="meta">
           {(live?.category ?? channel.stream_category ?? channel.category) && <span class="cat">{live?.category ?? channel.stream_category ?? channel.category}</span>}
-          {live && <span>{t("card.viewers", { n: formatNumber(live.viewer_count) })}</span>}
+          {live && <span>{count(live.viewer_count, "card.viewer", "card.viewers")}</span>}
           {live && <span>{formatDuration(uptime(live.started_at))}</span>}
-          <span>{t("watch.followers", { n: formatNumber(channel.follower_count) })}</span>
+          <span>{count(channel.follower_count, "watch.follower", "watch.followers")}</span>
           <Link href={`/u/${channel.owner.id}`}>{channel.owner.nickname}</Link>
         </p>
       </div>

@@ -4,6 +4,7 @@
 import { useEffect, useRef, useState } from "preact/hooks";
 import type HlsType from "hls.js";
 import { t, formatDuration } from "../i18n";
+import { Icon } from "../ui/Icon";
 
 export interface PlayerProps {
   src: string;
@@ -213,8 +214,7 @@ export function Player({ src, live, lowLatency = false, onVideo, onFatal }: Play
       />
       {muted && (
         <button type="button" class="unmute" onClick={toggleMute}>
-          <span aria-hidden="true">🔇 </span>
-          {t("player.tapUnmute")}
+          <Icon name="muted" /> {t("player.tapUnmute")}
         </button>
       )}
       {error && <div class="player-error" role="status">{t("player.error")}</div>}
@@ -243,10 +243,10 @@ export function Player({ src, live, lowLatency = false, onVideo, onFatal }: Play
           aria-label={paused ? t("player.play") : t("player.pause")}
           onClick={() => (paused ? void v()?.play() : v()?.pause())}
         >
-          {paused ? "▶" : "❚❚"}
+          <Icon name={paused ? "play" : "pause"} />
         </button>
         <button type="button" class="icon" aria-label={muted ? t("player.unmute") : t("player.mute")} onClick={toggleMute}>
-          {muted ? "🔇" : "🔊"}
+          <Icon name={muted ? "muted" : "volume"} />
         </button>
         <input
           type="range"
@@ -295,8 +295,7 @@ export function Player({ src, live, lowLatency = false, onVideo, onFatal }: Play
         <div class="menu-wrap">
           <span class="quality-now">{qualityLabel}</span>
           <button type="button" class="quality" aria-haspopup="menu" aria-expanded={menu} onClick={() => setMenu(!menu)}>
-            <span aria-hidden="true">⚙ </span>
-            {t("player.quality")}
+            <Icon name="gear" size={16} /> {t("player.quality")}
           </button>
           {menu && (
             <ul class="menu" role="menu" aria-label={t("player.quality")} onKeyDown={(e) => e.key === "Escape" && setMenu(false)}>
@@ -316,13 +315,13 @@ export function Player({ src, live, lowLatency = false, onVideo, onFatal }: Play
           )}
         </div>
         <button type="button" class="icon" aria-label={t("player.stats")} aria-pressed={showStats} onClick={() => setShowStats(!showStats)}>
-          ⓘ
+          <Icon name="stats" />
         </button>
         <button type="button" class="icon" aria-label={t("player.pip")} onClick={pip}>
-          ⧉
+          <Icon name="pip" />
         </button>
         <button type="button" class="icon" aria-label={t("player.fullscreen")} onClick={fullscreen}>
-          ⛶
+          <Icon name="fullscreen" />
         </button>
       </div>
     </div>

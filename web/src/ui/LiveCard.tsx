@@ -1,6 +1,6 @@
 import type { Schemas } from "../api/client";
 import { mediaUrl } from "../config";
-import { formatDuration, formatNumber, t } from "../i18n";
+import { count, formatDuration, t } from "../i18n";
 import { Link } from "../router";
 import { uptime } from "./util";
 
@@ -13,7 +13,7 @@ export function LiveCard({ live, tick }: { live: Schemas["LiveSummary"]; tick: n
         <div class="thumb">
           <img src={thumb} alt="" loading="lazy" width={320} height={180} />
           <span class="pill live">{t("watch.live")}</span>
-          <span class="pill viewers">{t("card.viewers", { n: formatNumber(live.viewer_count) })}</span>
+          <span class="pill viewers">{count(live.viewer_count, "card.viewer", "card.viewers")}</span>
           <span class="pill uptime">{formatDuration(uptime(live.started_at))}</span>
         </div>
         <h3 class="card-title">{live.title}</h3>
