@@ -146,7 +146,20 @@ await page.evaluate(() => {
   };
   requestAnimationFrame(tick);
 });
+// Baseline: the same page playing the live, no chat traffic.
+const q0 = await page.evaluate(() => window.__frames);
+await sleep(FLOOD_SECS * 1000);
+const quiet = await page.evaluate(() => window.__long.splice(0));
+const quietFps = ((await page.evaluate(() => window.__frames)) - q0) / FLOOD_SECS;
+console.log(`watch page playing, quiet chat, ${FLOOD_SECS} s: ${quietFps.toFixed(1)} fps, long tasks > 50 ms: ${quiet.length}${quiet.length ? ` (max ${Math.max(...quiet).toFixed(0)} ms)` : ""}`);
 const linesBefore = await page.locator('[role="log"] .chat-line').count();
+// LAIT_PROFILE=1: a CPU profile of the page over the flood, its top functions by self time.
+const profiler = process.env.LAIT_PROFILE ? await page.context().newCDPSession(page) : null;
+if (profiler) {
+  await profiler.send("Profiler.enable");
+  await profiler.send("Profiler.setSamplingInterval", { interval: 200 });
+  await profiler.send("Profiler.start");
+}
 const cpu0 = cpuTicks();
 const f0 = await page.evaluate(() => window.__frames);
 const t0 = Date.now();
@@ -165,9 +178,22 @@ const secs = (Date.now() - t0) / 1000;
 const f1 = await page.evaluate(() => window.__frames);
 const cpu1 = cpuTicks();
 const long = await page.evaluate(() => window.__long);
+if (profiler) {
+  const { profile } = await profiler.send("Profiler.stop");
+  const self = new Map();
+  const dt = profile.timeDeltas;
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  profile.samples.forEach((id, i) => {
+    const f = byId.get(id).callFrame;
+    const k = `${f.functionName || "(anon)"} ${f.url.split("/").pop()}:${f.lineNumber}`;
+    self.set(k, (self.get(k) ?? 0) + (dt[i] ?? 0));
+  });
+  const top = [...self.entries()].sort((a, b) => b[1] - a[1]).slice(0, 20);
+  console.log("profile (self ms over the flood):\n" + top.map(([k, us]) => `  ${(us / 1000).toFixed(0).padStart(6)}  ${k}`).join("\n"));
+}
 await sleep(1500);
 const shown = await page.locator('[role="log"] .chat-line').count();
-const last = await page.locator('[role="log"] .chat-line .text').last().textContent();
+const last = shown ? await page.locator('[role="log"] .chat-line .text').last().textContent() : `(none; status: ${await page.locator(".chat-head").textContent()}, invalid frames: ${await page.evaluate(() => window.__laitChat?.invalidFrames)})`;
 const acked = senders.reduce((a, s) => a + s.acked(), 0);
 console.log(
   `chat panel at ${(sent / secs).toFixed(0)} msg/s for ${secs.toFixed(0)} s (${acked} acked): ${((f1 - f0) / secs).toFixed(1)} fps, ` +

@@ -26,6 +26,11 @@ describe("applyEvents", () => {
     expect(r.slow).toBe(10);
   });
 
+  it("keeps more while the user reads back", () => {
+    const many = Array.from({ length: 620 }, (_, i) => msg(`${i + 1}-0`, "a"));
+    expect(applyEvents([], many, false, 2000).lines.length).toBe(620);
+  });
+
   it("keeps user text as given (rendering escapes it)", () => {
     const { lines } = applyEvents([], [msg("1-0", "a", "<img src=x onerror=alert(1)>")], false);
     expect(lines[0]?.text).toBe("<img src=x onerror=alert(1)>");

@@ -1,21 +1,66 @@
 // The live chat panel: history on open, batches, resume after a reconnect, inline typed errors,
 // moderation tools for the owner and moderators, auto-scroll that pauses while the user reads
 // back. Incoming events are applied once per animation frame and the list keeps the last 500.
+import type { VNode } from "preact";
 import { useEffect, useMemo, useRef, useState } from "preact/hooks";
 import { me } from "../auth";
-import { t, type Key } from "../i18n";
+import { lang, t, type Key } from "../i18n";
 import { Link } from "../router";
 import { Icon } from "../ui/Icon";
 import { ChatClient, type Reply } from "./client";
-import type { ChatEvent } from "./protocol";
-import { applyEvents, type Line } from "./lines";
+import { type ChatEvent, compareIds } from "./protocol";
+import { applyEvents, KEEP, KEEP_PAUSED, type Line } from "./lines";
 
 const MAX_CHARS = 500;
+/** Lines in the DOM while the view follows the newest message. */
+const LIVE_WINDOW = 150;
 
 function errorText(r: Extract<Reply, { type: "error" }>): string {
   const s = Math.ceil((r.retry_after_ms ?? 0) / 1000);
   const key = `chatErr.${r.code}` as Key;
   return t(key, { s });
+}
+
+/** One chat line. Rendered once per line and reused (see `rendered`): with 500 lines and a busy
+ * room, re-diffing every line on every frame was the panel's main cost. */
+function renderLine(l: Line, moderate: boolean, self: string | undefined, act: (f: Parameters<ChatClient["request"]>[0]) => void): VNode {
+  return (
+    <div key={l.id} class="chat-line" data-id={l.id}>
+      {l.badges.includes("owner") && (
+        <span class="badge owner" title={t("chat.owner")} aria-label={t("chat.owner")}>
+          <Icon name="star" size={14} />
+        </span>
+      )}
+      {l.badges.includes("moderator") && (
+        <span class="badge mod" title={t("chat.moderator")} aria-label={t("chat.moderator")}>
+          <Icon name="shield" size={14} />
+        </span>
+      )}
+      <span class="nick">{l.nickname}</span>
+      <span class="sep">: </span>
+      <span class="text">{l.text}</span>
+      {moderate && l.userId !== self && (
+        <span class="mod-actions" role="group" aria-label={t("chat.actionsFor", { name: l.nickname })}>
+          <button type="button" aria-label={`${t("chat.delete")} — ${l.nickname}`} onClick={() => act({ action: "delete", message_id: l.id })}>
+            <Icon name="trash" size={16} />
+          </button>
+          <button type="button" aria-label={`${t("chat.timeout")} — ${l.nickname}`} onClick={() => act({ action: "timeout", user_id: l.userId, seconds: 600 })}>
+            <Icon name="timer" size={16} />
+          </button>
+          <button type="button" aria-label={`${t("chat.ban")} — ${l.nickname}`} onClick={() => act({ action: "ban", user_id: l.userId })}>
+            <Icon name="ban" size={16} />
+          </button>
+        </span>
+      )}
+      {moderate && l.userId === self && (
+        <span class="mod-actions" role="group" aria-label={t("chat.actionsFor", { name: l.nickname })}>
+          <button type="button" aria-label={`${t("chat.delete")} — ${l.nickname}`} onClick={() => act({ action: "delete", message_id: l.id })}>
+            <Icon name="trash" size={16} />
+          </button>
+        </span>
+      )}
+    </div>
+  );
 }
 
 interface Props {
@@ -33,6 +78,13 @@ export function ChatPanel({ channelId, onClient }: Props) {
   const [sending, setSending] = useState(false);
   const list = useRef<HTMLDivElement>(null);
   const pinned = useRef(true);
+  // Only the user pauses the view (wheel, touch, keys, the scrollbar): layout settling under a
+  // programmatic scroll must not.
+  const userScroll = useRef(-Infinity);
+  // Scrolled up: the view stops at this id (like Twitch's "chat paused") and shows everything
+  // kept up to it; at the bottom it shows only the newest LIVE_WINDOW lines, which keeps a busy
+  // room's per-frame layout small.
+  const [pausedAt, setPausedAt] = useState<string | null>(null);
   const pending = useRef<{ events: ChatEvent[]; reset: boolean }>({ events: [], reset: false });
   const frame = useRef(0);
 
@@ -56,7 +108,7 @@ export function ChatPanel({ channelId, onClient }: Props) {
     pending.current = { events: [], reset: false };
     const added = events.filter((e) => e.type === "message").length;
     setLines((prev) => {
-      const r = applyEvents(prev, events, reset);
+      const r = applyEvents(prev, events, reset, pinned.current ? KEEP : KEEP_PAUSED);
       if (r.slow !== undefined) setSlow(r.slow);
       return r.lines;
     });
@@ -89,7 +141,7 @@ export function ChatPanel({ channelId, onClient }: Props) {
   useEffect(() => {
     const el = list.current;
     if (el && pinned.current) el.scrollTop = el.scrollHeight;
-  }, [lines]);
+  }, [lines, pausedAt]);
 
   useEffect(() => {
     if (cooldown <= 0) return;
@@ -100,14 +152,25 @@ export function ChatPanel({ channelId, onClient }: Props) {
   const onScroll = () => {
     const el = list.current;
     if (!el) return;
-    pinned.current = el.scrollHeight - el.scrollTop - el.clientHeight < 40;
-    if (pinned.current) setUnseen(0);
+    const atBottom = el.scrollHeight - el.scrollTop - el.clientHeight < 40;
+    if (atBottom) {
+      pinned.current = true;
+      setUnseen(0);
+      setPausedAt(null);
+    } else if (pinned.current && performance.now() - userScroll.current < 1000) {
+      pinned.current = false;
+      setPausedAt(lines[lines.length - 1]?.id ?? null);
+    }
+  };
+  const byUser = () => {
+    userScroll.current = performance.now();
   };
   const toBottom = () => {
     const el = list.current;
     if (el) el.scrollTop = el.scrollHeight;
     pinned.current = true;
     setUnseen(0);
+    setPausedAt(null);
   };
 
   const submit = async (e: Event) => {
@@ -135,6 +198,16 @@ export function ChatPanel({ channelId, onClient }: Props) {
   // Moderation tools: what the connection's ticket granted.
   const moderate = client.moderate.value;
   const status = client.status.value;
+  // The same vnode for an unchanged line lets Preact skip it; a change of rights redraws all.
+  const cache = useMemo(() => new WeakMap<Line, VNode>(), [moderate, user?.id, lang.value]);
+  const rendered = (l: Line) => {
+    let v = cache.get(l);
+    if (!v) {
+      v = renderLine(l, moderate, user?.id, (f) => void act(f));
+      cache.set(l, v);
+    }
+    return v;
+  };
   const canSend = client.canSend.value;
   const chars = [...text].length;
 
@@ -149,44 +222,8 @@ export function ChatPanel({ channelId, onClient }: Props) {
         )}
       </header>
       {slow > 0 && <p class="chat-note">{t("chat.slowOn", { s: slow })}</p>}
-      <div class="chat-log" role="log" aria-label={t("chat.log")} aria-live="polite" ref={list} onScroll={onScroll} tabIndex={0}>
-        {lines.map((l) => (
-          <div key={l.id} class="chat-line" data-id={l.id}>
-            {l.badges.includes("owner") && (
-              <span class="badge owner" title={t("chat.owner")} aria-label={t("chat.owner")}>
-                <Icon name="star" size={14} />
-              </span>
-            )}
-            {l.badges.includes("moderator") && (
-              <span class="badge mod" title={t("chat.moderator")} aria-label={t("chat.moderator")}>
-                <Icon name="shield" size={14} />
-              </span>
-            )}
-            <span class="nick">{l.nickname}</span>
-            <span class="sep">: </span>
-            <span class="text">{l.text}</span>
-            {moderate && l.userId !== user?.id && (
-              <span class="mod-actions" role="group" aria-label={t("chat.actionsFor", { name: l.nickname })}>
-                <button type="button" aria-label={`${t("chat.delete")} — ${l.nickname}`} onClick={() => act({ action: "delete", message_id: l.id })}>
-                  <Icon name="trash" size={16} />
-                </button>
-                <button type="button" aria-label={`${t("chat.timeout")} — ${l.nickname}`} onClick={() => act({ action: "timeout", user_id: l.userId, seconds: 600 })}>
-                  <Icon name="timer" size={16} />
-                </button>
-                <button type="button" aria-label={`${t("chat.ban")} — ${l.nickname}`} onClick={() => act({ action: "ban", user_id: l.userId })}>
-                  <Icon name="ban" size={16} />
-                </button>
-              </span>
-            )}
-            {moderate && l.userId === user?.id && (
-              <span class="mod-actions" role="group" aria-label={t("chat.actionsFor", { name: l.nickname })}>
-                <button type="button" aria-label={`${t("chat.delete")} — ${l.nickname}`} onClick={() => act({ action: "delete", message_id: l.id })}>
-                  <Icon name="trash" size={16} />
-                </button>
-              </span>
-            )}
-          </div>
-        ))}
+      <div class="chat-log" role="log" aria-label={t("chat.log")} aria-live="polite" ref={list} onScroll={onScroll} onWheel={byUser} onTouchMove={byUser} onKeyDown={byUser} onPointerDown={byUser} tabIndex={0}>
+        {(pausedAt === null ? lines.slice(-LIVE_WINDOW) : lines.filter((l) => compareIds(l.id, pausedAt) <= 0)).map(rendered)}
       </div>
       {unseen > 0 && (
         <button type="button" class="unseen" onClick={toBottom}>

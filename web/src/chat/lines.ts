@@ -1,8 +1,10 @@
 // What the chat panel shows, as a pure function of the room's events.
 import type { ChatEvent } from "./protocol";
 
-/** The panel keeps this many lines (older ones scroll away for good). */
+/** The panel keeps this many lines (older ones scroll away for good)... */
 export const KEEP = 500;
+/** ...or this many while the user reads back, so the lines they read stay. */
+export const KEEP_PAUSED = 2000;
 
 export interface Line {
   id: string;
@@ -13,7 +15,7 @@ export interface Line {
 }
 
 /** Applies room events to the visible lines (the part of the panel tests reason about). */
-export function applyEvents(lines: Line[], events: ChatEvent[], reset: boolean): { lines: Line[]; slow?: number } {
+export function applyEvents(lines: Line[], events: ChatEvent[], reset: boolean, keep = KEEP): { lines: Line[]; slow?: number } {
   let out = reset ? [] : lines;
   let slow: number | undefined;
   for (const e of events) {
@@ -36,6 +38,6 @@ export function applyEvents(lines: Line[], events: ChatEvent[], reset: boolean):
         break;
     }
   }
-  if (out.length > KEEP) out = out.slice(out.length - KEEP);
+  if (out.length > keep) out = out.slice(out.length - keep);
   return slow === undefined ? { lines: out } : { lines: out, slow };
 }
