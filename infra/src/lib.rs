@@ -75,9 +75,12 @@ pub struct App {
 
 impl App {
     pub fn new(env: &mut Env, deps: Deps) -> Self {
+        let mut config = LocalConfig::read(env);
+        let auth = lait_auth::State::new(env, deps.clone());
+        config.web.kakao = auth.kakao.is_some();
         Self {
-            config: LocalConfig::read(env),
-            auth: lait_auth::State::new(env, deps.clone()),
+            config,
+            auth,
             channels: lait_channels::State::new(env, deps.clone()),
             chat_api: lait_chat_api::State::new(env, deps.clone()),
             chat_ws: lait_chat_ws::State::new(env, deps.clone()),

@@ -24,6 +24,8 @@ pub struct WebConfig {
     pub api_base: String,
     pub ws_url: String,
     pub cdn_base: String,
+    /// Whether the external (Kakao) login is configured: the sign-in page shows its button.
+    pub kakao: bool,
     /// Where the browser PUTs presigned uploads (avatars, channel images): the media bucket's
     /// S3 endpoint. Only in the CSP, not in `/config.json` (each upload names its URL).
     #[serde(skip)]
@@ -36,6 +38,8 @@ impl WebConfig {
             api_base: env.or("LAIT_PUBLIC_API_URL", String::new()),
             ws_url: env.or("LAIT_PUBLIC_WS_URL", "/ws".to_owned()),
             cdn_base: env.or("LAIT_CDN_BASE_URL", "/media".to_owned()),
+            // Set from the auth function's configuration once it is read.
+            kakao: false,
             upload_origin: upload_origin(env),
         }
     }
@@ -159,6 +163,7 @@ mod tests {
             api_base: String::new(),
             ws_url: "/ws".into(),
             cdn_base: "/media".into(),
+            kakao: false,
             upload_origin: "http://127.0.0.1:4566".into(),
         };
         let csp = local.csp();
@@ -172,6 +177,7 @@ mod tests {
             api_base: "https://api.example.com".into(),
             ws_url: "wss://ws.example.com/prod".into(),
             cdn_base: "https://cdn.example.com/media".into(),
+            kakao: true,
             upload_origin: "https://*.amazonaws.com".into(),
         };
         let csp = aws.csp();

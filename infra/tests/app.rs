@@ -159,7 +159,7 @@ async fn web_app_and_api_fallbacks() {
     let config: Value = res.json().await.unwrap();
     assert_eq!(
         config,
-        serde_json::json!({"api_base": "", "ws_url": "/ws", "cdn_base": "/media"})
+        serde_json::json!({"api_base": "", "ws_url": "/ws", "cdn_base": "/media", "kakao": false})
     );
     // API responses are not sniffed either.
     let res = reqwest::get(app.url("/api/lives")).await.unwrap();

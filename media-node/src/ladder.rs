@@ -65,8 +65,8 @@ pub fn ffmpeg_args(job: &Job<'_>) -> Vec<String> {
     for (i, r) in job.rungs.iter().enumerate() {
         filter.push_str(&format!("[v{i}]scale=-2:{}[v{i}o];", r.height));
     }
-    // The first frame at once, then one every 10 s. (`fps=1/10` held the first thumbnail back
-    // 5–10 s, so the directory listed lives whose thumbnail was still a 404.)
+    // The first frame at once, then one every 10 s (`fps=1/10` held the first thumbnail back
+    // 5–10 s: a live's card had no picture for that long).
     filter.push_str(
         "[vt]select='isnan(prev_selected_t)+gte(t-prev_selected_t\\,10)',scale=-2:360[thumb];",
     );

@@ -107,26 +107,16 @@ pub struct Ctx {
     pub master_lock: tokio::sync::Mutex<()>,
     /// The first thumbnail is in S3 (the directory's card shows it).
     pub thumb_uploaded: AtomicBool,
-    /// Signalled once the live is playable: the master playlist and the first thumbnail are in S3.
-    pub ready: Notify,
+    /// Send a heartbeat now: the master playlist (the live becomes playable) or the first
+    /// thumbnail is in S3, and channels should know at once.
+    pub beat_now: Notify,
     pub upload_lag_ms: AtomicU64,
     pub pending_bytes: AtomicU64,
     pub restarts: AtomicU64,
     finishing: Mutex<Option<Instant>>,
 }
 
-/// How long after its start a live with its playlists in place waits for its first thumbnail
-/// before it is listed anyway (a failing thumbnail must not hide a playable live).
-const THUMB_GRACE: Duration = Duration::from_secs(8);
-
 impl Ctx {
-    /// Listed in the directory: the master playlist is in S3, and so is the first thumbnail
-    /// (or `THUMB_GRACE` has passed without one).
-    pub fn playable(&self) -> bool {
-        self.master_uploaded.load(Ordering::SeqCst)
-            && (self.thumb_uploaded.load(Ordering::SeqCst) || self.started.elapsed() > THUMB_GRACE)
-    }
-
     pub fn new(agent: Agent, file: &LiveFile, fps: f64) -> Self {
         let n = file.rungs.len();
         Self {
@@ -145,7 +135,7 @@ impl Ctx {
             master_uploaded: AtomicBool::new(false),
             master_lock: tokio::sync::Mutex::new(()),
             thumb_uploaded: AtomicBool::new(false),
-            ready: Notify::new(),
+            beat_now: Notify::new(),
             upload_lag_ms: AtomicU64::new(0),
             pending_bytes: AtomicU64::new(0),
             restarts: AtomicU64::new(0),
@@ -358,12 +348,12 @@ async fn run(
 
     let mut ticker = tokio::time::interval(agent.config.heartbeat_every);
     ticker.tick().await;
-    let mut ready_sent = false;
     loop {
         let beat = tokio::select! {
             _ = ticker.tick() => true,
-            // The master is in S3: tell channels now, so the live is listed at once.
-            _ = ctx.ready.notified(), if !ready_sent => { ready_sent = true; true }
+            // The master (or the first thumbnail) is in S3: tell channels now, so the live is
+            // listed (or its card shows a picture) at once.
+            _ = ctx.beat_now.notified() => true,
             _ = async { let _ = stop.wait_for(|s| *s).await; } => break,
         };
         if beat {
@@ -374,7 +364,8 @@ async fn run(
                 keyframe_interval: progress.keyframe_interval(),
                 dropped_frames: progress.dropped.load(Ordering::Relaxed),
                 upload_lag_ms: ctx.upload_lag_ms.load(Ordering::Relaxed),
-                ready: ctx.playable(),
+                ready: ctx.master_uploaded.load(Ordering::SeqCst),
+                thumbnail: ctx.thumb_uploaded.load(Ordering::SeqCst),
                 error: None,
             };
             if let Some((true, reason)) = heartbeat(&agent, live, health).await {

@@ -194,9 +194,7 @@ async fn master_when_ready(ctx: &Ctx) {
         .await
     {
         ctx.master_uploaded.store(true, Ordering::SeqCst);
-        if ctx.playable() {
-            ctx.ready.notify_one();
-        }
+        ctx.beat_now.notify_one();
         tracing::info!(live_id = %ctx.live, "master playlist published");
     }
 }
@@ -216,10 +214,8 @@ pub async fn thumbnails(ctx: Arc<Ctx>, mut rx: mpsc::UnboundedReceiver<PathBuf>)
             .put(&latest, body.clone(), "image/jpeg", "public, max-age=5")
             .await
             && !ctx.thumb_uploaded.swap(true, Ordering::SeqCst)
-            && ctx.playable()
         {
-            // The playlists were waiting for it: list the live now.
-            ctx.ready.notify_one();
+            ctx.beat_now.notify_one();
         }
         ctx.put(
             &ctx.key("thumb.jpg"),

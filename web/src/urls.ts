@@ -7,12 +7,15 @@ export interface AppConfig {
   wsUrl: string;
   /** Absolute base of the CDN (media bucket). */
   cdnBase: string;
+  /** The external (Kakao) login is configured. */
+  kakao: boolean;
 }
 
 export interface RawConfig {
   api_base?: unknown;
   ws_url?: unknown;
   cdn_base?: unknown;
+  kakao?: unknown;
 }
 
 function absolute(value: unknown, fallback: string, origin: string): string {
@@ -28,5 +31,6 @@ export function resolveConfig(raw: RawConfig, origin: string): AppConfig {
     apiBase: absolute(raw.api_base, "/", origin),
     wsUrl: ws.toString().replace(/\/$/, ""),
     cdnBase: absolute(raw.cdn_base, "/media", origin),
+    kakao: raw.kakao === true,
   };
 }

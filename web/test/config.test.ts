@@ -7,6 +7,7 @@ describe("resolveConfig", () => {
       apiBase: "http://127.0.0.1:8080",
       wsUrl: "ws://127.0.0.1:8080/ws",
       cdnBase: "http://127.0.0.1:8080/media",
+      kakao: false,
     });
   });
 

@@ -595,7 +595,8 @@ pub struct LiveView {
     pub started_at: String,
     pub ended_at: Option<String>,
     pub viewer_count: u64,
-    pub thumbnail_url: String,
+    /// Absent until the media node has put a first thumbnail in place.
+    pub thumbnail_url: Option<String>,
     /// Live master playlist while live; the VOD playlist after, if one was kept.
     pub playlist_url: Option<String>,
     pub duration_secs: Option<f64>,
@@ -620,7 +621,7 @@ async fn live_view(state: &State, l: LiveRecord) -> ApiResult<LiveView> {
         format!("live/{}/{}/thumb.jpg", l.channel_id, l.id)
     };
     Ok(LiveView {
-        thumbnail_url: state.channels.media_url(&thumbnail),
+        thumbnail_url: l.thumbnail.then(|| state.channels.media_url(&thumbnail)),
         playlist_url: if live {
             Some(
                 state

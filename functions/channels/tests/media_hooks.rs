@@ -62,7 +62,37 @@ async fn a_valid_key_starts_a_live_that_is_listed() {
         &api.get_json("/api/lives?limit=100", None).await,
         live_id
     ));
-    api.ready(live_id).await;
+    // Playable before its first thumbnail: listed, with no thumbnail URL to 404 on.
+    let hb = |health: Value| json!({"live_id": live_id, "health": health});
+    let res = api
+        .signed(
+            "/internal/media/heartbeat",
+            &hb(json!({"ready": true})),
+            None,
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    let list = api.get_json("/api/lives?limit=100", None).await;
+    let listed = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["id"] == live_id);
+    assert_eq!(
+        listed.expect("listed")["thumbnail_url"],
+        Value::Null,
+        "{list}"
+    );
+    // The thumbnail arrives; a later heartbeat without the flag does not take it back.
+    for health in [
+        json!({"ready": true, "thumbnail": true}),
+        json!({"bitrate_kbps": 1.0}),
+    ] {
+        let res = api
+            .signed("/internal/media/heartbeat", &hb(health), None)
+            .await;
+        assert_eq!(res.status(), 200);
+    }
 
     let list = api.get_json("/api/lives?limit=100", None).await;
     assert!(in_list(&list, live_id), "{list}");

@@ -100,7 +100,9 @@ pub struct LiveSummary {
     pub category: Option<String>,
     pub started_at: String,
     pub viewer_count: u64,
-    pub thumbnail_url: String,
+    /// The channel's rolling thumbnail (refreshed every ~10 s); absent until the first one is in
+    /// place.
+    pub thumbnail_url: Option<String>,
     pub playlist_url: String,
     pub low_latency: bool,
 }
@@ -363,6 +365,7 @@ impl Channels {
             end_reason: None,
             low_latency: channel.low_latency,
             ready: false,
+            thumbnail: false,
         };
         match self.store.start_live(&live).await {
             Ok(()) => {}
@@ -415,6 +418,9 @@ impl Channels {
         if req.health.ready && !live.ready {
             // Playable now: the directory lists it from this moment.
             tracing::info!(live_id = %live.id, "live ready");
+            self.on_live_change().await;
+        } else if req.health.thumbnail && !live.thumbnail && live.ready {
+            // Its card can show the picture now.
             self.on_live_change().await;
         }
         if let Some(error) = &req.health.error {
@@ -672,7 +678,9 @@ impl Channels {
             category: live.category.clone(),
             started_at: live.started_at.clone(),
             viewer_count,
-            thumbnail_url: self.media_url(&format!("thumbs/{}/latest.jpg", c.id)),
+            thumbnail_url: live
+                .thumbnail
+                .then(|| self.media_url(&format!("thumbs/{}/latest.jpg", c.id))),
             playlist_url: self.media_url(&format!("live/{}/{}/master.m3u8", c.id, live.id)),
             low_latency: live.low_latency,
         }

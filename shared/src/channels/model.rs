@@ -85,6 +85,9 @@ pub struct Health {
     /// The master playlist and a segment of every rendition are in the media bucket.
     #[serde(default)]
     pub ready: bool,
+    /// The live's first thumbnail is in the media bucket.
+    #[serde(default)]
+    pub thumbnail: bool,
     /// Why the node cannot carry this stream (e.g. audio-only), when it cannot.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -118,6 +121,10 @@ pub struct LiveRecord {
     /// Playable: listed in the directory only once true (set by the media node's heartbeat).
     #[serde(default)]
     pub ready: bool,
+    /// A thumbnail is in the media bucket: until then the directory gives no thumbnail URL (a
+    /// card shows a placeholder, not a 404). Sticky, like `ready`.
+    #[serde(default)]
+    pub thumbnail: bool,
 }
 
 /// How a live ended.

@@ -40,6 +40,18 @@ fn channel_pk(id: &ChannelId) -> String {
 fn live_pk(id: &LiveId) -> String {
     format!("LIVE#{id}")
 }
+/// A heartbeat stores the latest health; `ready` and `thumbnail` only ever turn on.
+fn heartbeat_update(health: &Health) -> String {
+    let mut e = String::from("SET last_heartbeat = :now, health = :h");
+    if health.ready {
+        e.push_str(", ready = :t");
+    }
+    if health.thumbnail {
+        e.push_str(", thumbnail = :t");
+    }
+    e
+}
+
 fn skey_pk(hash: &str) -> String {
     format!("SKEY#{hash}")
 }
@@ -392,14 +404,9 @@ impl ChannelsStore {
             .update_item()
             .table_name(&self.table)
             .set_key(Some(key(live_pk(id), "META")))
-            .update_expression(if health.ready {
-                "SET last_heartbeat = :now, health = :h, ready = :t"
-            } else {
-                "SET last_heartbeat = :now, health = :h"
-            })
+            .update_expression(heartbeat_update(health))
             .set_expression_attribute_values(
-                health
-                    .ready
+                (health.ready || health.thumbnail)
                     .then(|| [(":t".to_owned(), AttributeValue::Bool(true))].into()),
             )
             .condition_expression("#st = :live")

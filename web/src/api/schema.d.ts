@@ -740,6 +740,8 @@ export interface components {
             keyframe_interval?: number;
             /** @description The master playlist and a segment of every rendition are in the media bucket. */
             ready?: boolean;
+            /** @description The live's first thumbnail is in the media bucket. */
+            thumbnail?: boolean;
             /** Format: int64 */
             upload_lag_ms?: number;
         };
@@ -801,7 +803,11 @@ export interface components {
             low_latency: boolean;
             playlist_url: string;
             started_at: string;
-            thumbnail_url: string;
+            /**
+             * @description The channel's rolling thumbnail (refreshed every ~10 s); absent until the first one is in
+             *     place.
+             */
+            thumbnail_url?: string | null;
             title: string;
             /** Format: int64 */
             viewer_count: number;
@@ -823,7 +829,8 @@ export interface components {
             ready: boolean;
             started_at: string;
             status: components["schemas"]["LiveStatus"];
-            thumbnail_url: string;
+            /** @description Absent until the media node has put a first thumbnail in place. */
+            thumbnail_url?: string | null;
             title: string;
             /** Format: int64 */
             viewer_count: number;
@@ -921,7 +928,11 @@ export interface components {
                 low_latency: boolean;
                 playlist_url: string;
                 started_at: string;
-                thumbnail_url: string;
+                /**
+                 * @description The channel's rolling thumbnail (refreshed every ~10 s); absent until the first one is in
+                 *     place.
+                 */
+                thumbnail_url?: string | null;
                 title: string;
                 /** Format: int64 */
                 viewer_count: number;
@@ -947,7 +958,8 @@ export interface components {
                 ready: boolean;
                 started_at: string;
                 status: components["schemas"]["LiveStatus"];
-                thumbnail_url: string;
+                /** @description Absent until the media node has put a first thumbnail in place. */
+                thumbnail_url?: string | null;
                 title: string;
                 /** Format: int64 */
                 viewer_count: number;

@@ -1,5 +1,5 @@
 import { useState } from "preact/hooks";
-import { apiUrl } from "../config";
+import { apiUrl, config } from "../config";
 import { login, signup } from "../auth";
 import { t } from "../i18n";
 import { Link, navigate, query } from "../router";
@@ -56,9 +56,11 @@ export function Login() {
           {t("auth.signin")}
         </button>
       </form>
-      <a class="kakao" href={apiUrl("/api/auth/kakao/start")}>
-        {t("auth.kakao")}
-      </a>
+      {config.kakao && (
+        <a class="kakao" href={apiUrl("/api/auth/kakao/start")}>
+          {t("auth.kakao")}
+        </a>
+      )}
       <p>
         {t("auth.noAccount")} <Link href={`/signup${location.search}`}>{t("nav.signup")}</Link>
       </p>

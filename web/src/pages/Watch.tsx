@@ -21,7 +21,7 @@ export function VodList({ channelId, limit = 12 }: { channelId: string; limit?: 
         <li class="card" key={v.id}>
           <Link href={`/v/${v.id}`} class="card-link">
             <div class="thumb">
-              <img src={mediaUrl(v.thumbnail_url)} alt="" loading="lazy" width={320} height={180} />
+              {v.thumbnail_url ? <img src={mediaUrl(v.thumbnail_url)} alt="" loading="lazy" width={320} height={180} /> : <span class="thumb-ph" aria-hidden="true" />}
               {v.duration_secs != null && <span class="pill uptime">{formatDuration(v.duration_secs)}</span>}
             </div>
             <h3 class="card-title">{v.title}</h3>

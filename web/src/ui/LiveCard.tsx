@@ -6,12 +6,13 @@ import { uptime } from "./util";
 
 /** One live in a grid; `tick` changes every ~10 s so the thumbnail refreshes. */
 export function LiveCard({ live, tick }: { live: Schemas["LiveSummary"]; tick: number }) {
-  const thumb = `${mediaUrl(live.thumbnail_url)}?v=${tick}`;
+  // The first thumbnail takes a moment after the live starts: a placeholder until then.
+  const thumb = live.thumbnail_url ? `${mediaUrl(live.thumbnail_url)}?v=${tick}` : null;
   return (
     <li class="card">
       <Link href={`/c/${live.channel.id}`} class="card-link">
         <div class="thumb">
-          <img src={thumb} alt="" loading="lazy" width={320} height={180} />
+          {thumb ? <img src={thumb} alt="" loading="lazy" width={320} height={180} /> : <span class="thumb-ph" aria-hidden="true" />}
           <span class="pill live">{t("watch.live")}</span>
           <span class="pill viewers">{count(live.viewer_count, "card.viewer", "card.viewers")}</span>
           <span class="pill uptime">{formatDuration(uptime(live.started_at))}</span>

@@ -202,7 +202,7 @@ impl Api {
         let res = self
             .signed(
                 "/internal/media/heartbeat",
-                &json!({"live_id": live_id, "health": {"ready": true}}),
+                &json!({"live_id": live_id, "health": {"ready": true, "thumbnail": true}}),
                 None,
             )
             .await;
