@@ -104,12 +104,16 @@ def main():
         else:
             check(f"{r}: all {len(segs)} listed segments served as video/mp2t, immutable", len(segs) > 0)
 
-    # The thumbnail (the first one is written at the start of the stream).
+    # The thumbnail: the directory names it once the first one is in place (written at the
+    # start of the stream), and then it is served.
     deadline = time.monotonic() + 12
     thumb = None
     while time.monotonic() < deadline:
-        status, headers, body = http("GET", f"{base}{live['thumbnail_url']}")
-        if status == 200:
+        _, lives = get_json(f"{base}/api/lives?limit=100")
+        url = next((l["thumbnail_url"] for l in lives["items"] if l["id"] == live["id"]), None)
+        if url:
+            status, headers, body = http("GET", f"{base}{url}")
+            check("a thumbnail the directory names is there (no 404 window)", status == 200, status)
             thumb = (headers, body)
             break
         time.sleep(0.5)
