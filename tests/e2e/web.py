@@ -12,7 +12,9 @@ from lait_e2e import REPO, Stack, check, run
 
 
 def main():
-    stack = Stack()
+    # Short-lived access tokens: every page of the suite lives through several silent refreshes,
+    # so a refresh that fails shows up as a 401 in the happy-path check.
+    stack = Stack(local_env={"LAIT_ACCESS_TOKEN_TTL_SECS": "20"})
     env = dict(
         os.environ,
         LAIT_BASE=stack.base,

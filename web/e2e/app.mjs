@@ -49,6 +49,7 @@ const tokens = new Set();
 const problems = [];
 const htmlResponses = [];
 const urls = [];
+let refreshes = 0;
 
 function watchPage(page, who, { expectFailures = false } = {}) {
   page.on("console", (m) => {
@@ -66,6 +67,7 @@ function watchPage(page, who, { expectFailures = false } = {}) {
     if (r.status() >= 400 && !page.__allowErrors) problems.push(`${who} HTTP ${r.status()} ${u.pathname}`);
     const type = r.headers()["content-type"] ?? "";
     if (type.startsWith("text/html") && r.url().startsWith(BASE)) htmlResponses.push({ url: r.url(), csp: r.headers()["content-security-policy"] ?? "" });
+    if (u.pathname === "/api/auth/refresh" && r.ok()) refreshes++;
     if (/\/api\/auth\/(login|refresh)$/.test(u.pathname) && r.ok()) {
       try {
         const body = await r.json();
@@ -226,6 +228,20 @@ try {
   await v1.keyboard.press("s");
   check("S shows the stats overlay", await v1.locator('[data-stat="latency"]').isVisible());
   await v1.keyboard.press("s");
+
+  // ---- follow, then the home page's "Following" row; search ----
+  await v1.getByRole("button", { name: "Follow" }).click();
+  await until("following", async () => (await v1.getByRole("button", { name: "Unfollow" }).count()) === 1, 10_000);
+  await v1.goto(BASE);
+  const followingRow = await until("the following row", async () => (await v1.getByRole("heading", { name: "Following" }).count()) === 1 && (await v1.locator(`section:has(h2:text("Following")) a[href="/c/${channel}"]`).count()) > 0, 15_000).catch(() => false);
+  check('a followed live shows in the home page\'s "Following" row', followingRow === true);
+  await v1.getByRole("searchbox", { name: "Search" }).fill("owner_" + tag);
+  await v1.getByRole("searchbox", { name: "Search" }).press("Enter");
+  await v1.waitForURL((u) => u.pathname === "/search" && u.searchParams.get("q") === `owner_${tag}`);
+  const hit = await until("a search hit", async () => v1.locator(`.results a[href="/c/${channel}"]`).count(), 10_000).catch(() => 0);
+  check("search finds the channel and links to it (/search?q=)", hit > 0);
+  await v1.goto(`${BASE}/c/${channel}`);
+  await until("playback again", async () => (await videoState(v1))?.t > 0.5, 30_000);
 
   // ---- chat between two signed-in viewers and an anonymous one ----
   const v2 = await (await browser.newContext(ctxOpts)).newPage();
@@ -412,6 +428,8 @@ try {
   const stored = [];
   for (const p of [v1, v2, owner, fresh]) stored.push(await p.evaluate(() => JSON.stringify({ ...localStorage }) + JSON.stringify({ ...sessionStorage })));
   check("tokens were seen (the check below can fail)", tokens.size >= 4, tokens.size);
+  // 20 s tokens (tests/e2e/web.py): pages renew them silently, without a single 401 (checked below).
+  check("sessions were renewed silently through the refresh cookie", refreshes >= 10, refreshes);
   const leakedStore = [...tokens].some((tk) => stored.some((s) => s.includes(tk)));
   const leakedUrl = [...tokens].some((tk) => urls.some((u) => u.includes(tk)));
   check("no token in localStorage or sessionStorage", !leakedStore);
