@@ -225,6 +225,15 @@ try {
   await v1.getByRole("menuitemradio", { name: `${lowest}p` }).click();
   const switched = await until(`playing at ${lowest}p`, async () => (await videoState(v1)).h === lowest, 20_000).catch((e) => e);
   check("choosing a rendition changes the playing height", switched === true, switched);
+  // The same menu by keyboard: Enter opens it with focus inside, arrows move, Escape returns.
+  await v1.getByRole("button", { name: "Quality" }).focus();
+  await v1.keyboard.press("Enter");
+  const inMenu = await until("focus in the menu", async () => v1.evaluate(() => document.activeElement?.getAttribute("role") === "menuitemradio"), 3000).catch(() => false);
+  await v1.keyboard.press("ArrowDown");
+  const moved = await v1.evaluate(() => document.activeElement?.textContent);
+  await v1.keyboard.press("Escape");
+  const back = await v1.evaluate(() => document.activeElement?.textContent?.includes("Quality") && !document.querySelector('[role="menu"]'));
+  check("the quality menu works by keyboard (Enter, arrows, Escape back to the button)", inMenu === true && !!moved && back === true, `${inMenu} ${moved} ${back}`);
   await v1.keyboard.press("s");
   check("S shows the stats overlay", await v1.locator('[data-stat="latency"]').isVisible());
   await v1.keyboard.press("s");

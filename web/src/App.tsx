@@ -4,6 +4,7 @@ import { authReady, logout, me } from "./auth";
 import { lang, setLang, t } from "./i18n";
 import { Link, match, navigate, path, query } from "./router";
 import { Icon } from "./ui/Icon";
+import { useMenu } from "./ui/menu";
 import { Home } from "./pages/Home";
 import { Search } from "./pages/Search";
 import { Watch } from "./pages/Watch";
@@ -35,6 +36,7 @@ function SearchBox() {
 function UserMenu() {
   const user = me.value;
   const [open, setOpen] = useState(false);
+  const userMenu = useMenu(open, () => setOpen(false));
   if (!user) {
     return (
       <nav class="user" aria-label="account">
@@ -54,11 +56,11 @@ function UserMenu() {
     <nav class="user" aria-label="account">
       <Link href="/studio">{t("nav.studio")}</Link>
       <div class="menu-wrap">
-        <button type="button" aria-haspopup="menu" aria-expanded={open} onClick={() => setOpen(!open)}>
+        <button type="button" ref={userMenu.button} aria-haspopup="menu" aria-expanded={open} onClick={() => setOpen(!open)}>
           {user.nickname} ▾
         </button>
         {open && (
-          <ul class="menu right" role="menu" onKeyDown={(e) => e.key === "Escape" && setOpen(false)}>
+          <ul class="menu right" role="menu" ref={userMenu.menu} onKeyDown={userMenu.onKeyDown}>
             <li role="none">
               <Link role="menuitem" href={`/u/${user.id}`} onClick={() => setOpen(false)}>
                 {t("nav.profile")}

@@ -5,6 +5,7 @@ import { useEffect, useRef, useState } from "preact/hooks";
 import type HlsType from "hls.js";
 import { t, formatDuration } from "../i18n";
 import { Icon } from "../ui/Icon";
+import { useMenu } from "../ui/menu";
 
 export interface PlayerProps {
   src: string;
@@ -61,6 +62,7 @@ export function Player({ src, live, lowLatency = false, onVideo, onFatal }: Play
   const [stats, setStats] = useState<Stats | null>(null);
   const [time, setTime] = useState({ pos: 0, dur: 0 });
   const [error, setError] = useState(false);
+  const qualityMenu = useMenu(menu, () => setMenu(false));
 
   useEffect(() => {
     const v = video.current;
@@ -294,11 +296,11 @@ export function Player({ src, live, lowLatency = false, onVideo, onFatal }: Play
         <span class="spacer" />
         <div class="menu-wrap">
           <span class="quality-now">{qualityLabel}</span>
-          <button type="button" class="quality" aria-haspopup="menu" aria-expanded={menu} onClick={() => setMenu(!menu)}>
+          <button type="button" class="quality" ref={qualityMenu.button} aria-haspopup="menu" aria-expanded={menu} onClick={() => setMenu(!menu)}>
             <Icon name="gear" size={16} /> {t("player.quality")}
           </button>
           {menu && (
-            <ul class="menu" role="menu" aria-label={t("player.quality")} onKeyDown={(e) => e.key === "Escape" && setMenu(false)}>
+            <ul class="menu" role="menu" aria-label={t("player.quality")} ref={qualityMenu.menu} onKeyDown={qualityMenu.onKeyDown}>
               <li role="none">
                 <button type="button" role="menuitemradio" aria-checked={level === -1} onClick={() => choose(-1)}>
                   {t("player.auto")}
