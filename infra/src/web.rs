@@ -48,25 +48,28 @@ impl WebConfig {
     /// inline code, no eval); network and media only to the API, the WebSocket API and the CDN.
     /// `blob:` is hls.js's MediaSource and transmuxing worker.
     pub fn csp(&self) -> String {
-        let remote: Vec<String> = [
+        // Each source list: its fixed sources, then the remote origins (relative URLs are 'self').
+        let sources = |fixed: &str, urls: &[&String]| -> String {
+            std::iter::once(fixed.to_owned())
+                .chain(urls.iter().filter_map(|u| origin(u)))
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        let cdn = [&self.cdn_base];
+        let connect = [
             &self.api_base,
             &self.ws_url,
             &self.cdn_base,
             &self.upload_origin,
-        ]
-        .into_iter()
-        .filter_map(|u| origin(u))
-        .collect();
-        let cdn = origin(&self.cdn_base).unwrap_or_default();
-        let connect = remote.join(" ");
+        ];
         format!(
-            "default-src 'self'; script-src 'self'; style-src 'self'; \
-             img-src 'self' data: blob: {cdn}; media-src 'self' blob: {cdn}; \
-             connect-src 'self' {connect}; worker-src 'self' blob:; font-src 'self'; \
-             object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+            "default-src 'self'; script-src 'self'; style-src 'self'; img-src {}; media-src {}; \
+             connect-src {}; worker-src 'self' blob:; font-src 'self'; object-src 'none'; \
+             base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+            sources("'self' data: blob:", &cdn),
+            sources("'self' blob:", &cdn),
+            sources("'self'", &connect),
         )
-        .replace("  ", " ")
-        .replace(" ;", ";")
     }
 }
 

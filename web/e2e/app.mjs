@@ -170,11 +170,12 @@ try {
   // ---- publish with that key ----
   const t0 = Date.now();
   ffmpeg = publisher(`${ingest}/${key}`);
-  await until("the studio's live status with a bitrate", async () => {
+  const bitrate = await until("the studio's live status with a bitrate", async () => {
     const text = await owner.locator('[data-health="bitrate"]').textContent({ timeout: 500 });
     return text && /[1-9]/.test(text) ? text : null;
-  }, 30_000);
-  check("the studio shows live status and a non-zero bitrate", true);
+  }, 30_000).catch(() => null);
+  const status = await owner.locator(".status-line").first().textContent();
+  check("the studio shows live status and a non-zero bitrate", !!bitrate && /\d+ kbps/.test(bitrate) && /live|preparing/.test(status ?? ""), `${bitrate} / ${status}`);
   const mine = await owner.evaluate(() => location.pathname);
   const channel = await until("the channel id", async () => {
     const href = await owner.locator("h1 a").getAttribute("href");
@@ -362,8 +363,10 @@ try {
   // sentAt) is at ~(sentAt - t0) seconds into the recording.
   const expected = (sentAt - t0) / 1000;
   await v1.goto(`${BASE}/v/${vod.id}`);
-  await until("VOD playback", async () => (await videoState(v1))?.t > 0.3, 30_000);
-  check("the VOD page plays", true);
+  const vodFirst = await until("VOD playback", async () => (await videoState(v1))?.t > 0.3, 30_000).then(() => videoState(v1)).catch(() => null);
+  await sleep(1500);
+  const vodLater = await videoState(v1);
+  check("the VOD page plays (currentTime advances)", !!vodFirst && vodLater.t > vodFirst.t + 0.5, `${vodFirst?.t} → ${vodLater?.t}`);
   await v1.evaluate((to) => {
     const v = document.querySelector("video");
     v.currentTime = to;

@@ -4,7 +4,7 @@ import { me, setMe } from "../auth";
 import { mediaUrl } from "../config";
 import { formatDate, t } from "../i18n";
 import { Link } from "../router";
-import { message, useLoad } from "../ui/util";
+import { useAction, useLoad } from "../ui/util";
 import { VodList } from "./Watch";
 
 export function Profile({ id }: { id: string }) {
@@ -35,28 +35,20 @@ export function Settings() {
   const m = me.value;
   const [nickname, setNickname] = useState(m?.nickname ?? "");
   const [bio, setBio] = useState(m?.bio ?? "");
-  const [note, setNote] = useState<string | null>(null);
+  const { note, run } = useAction();
   if (!m) return null;
   const save = async (e: Event) => {
     e.preventDefault();
-    try {
-      setMe(unwrap(await api().PATCH("/api/users/me", { body: { nickname, bio } })));
-      setNote(t("settings.saved"));
-    } catch (err) {
-      setNote(message(err));
-    }
+    await run(async () => setMe(unwrap(await api().PATCH("/api/users/me", { body: { nickname, bio } }))), undefined, t("settings.saved"));
   };
-  const upload = async (file: File) => {
-    try {
+  // The presigned flow: ask for an upload URL, PUT the file to S3, confirm the key.
+  const upload = (file: File) =>
+    run(async () => {
       const p = unwrap(await api().POST("/api/users/me/avatar", { body: { content_type: file.type, content_length: file.size } }));
       const put = await fetch(p.upload_url, { method: p.method, headers: { "content-type": p.headers["content-type"] }, body: file });
       if (!put.ok) throw new Error(`upload ${put.status}`);
       setMe(unwrap(await api().PUT("/api/users/me/avatar", { body: { key: p.key } })));
-      setNote(t("settings.saved"));
-    } catch (err) {
-      setNote(message(err));
-    }
-  };
+    }, undefined, t("settings.saved"));
   return (
     <div class="page narrow">
       <h1>{t("settings.title")}</h1>

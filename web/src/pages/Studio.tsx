@@ -9,7 +9,7 @@ import { mediaUrl } from "../config";
 import { formatDate, formatDuration, formatNumber, t } from "../i18n";
 import { Player } from "../player/Player";
 import { Link } from "../router";
-import { message, uptime, useLoad, useTick } from "../ui/util";
+import { uptime, useAction, useLoad, useTick } from "../ui/util";
 
 export const CATEGORIES = ["just-chatting", "games", "music", "art", "sports", "education", "tech", "food", "travel", "other"];
 
@@ -33,16 +33,10 @@ function Copy({ value, label }: { value: string; label: string }) {
 
 function Setup({ mine, onRotated }: { mine: Schemas["MineView"]; onRotated: () => void }) {
   const [shown, setShown] = useState(false);
-  const [note, setNote] = useState<string | null>(null);
+  const { note, run } = useAction();
   const rotate = async () => {
     if (!confirm(t("studio.rotateConfirm"))) return;
-    try {
-      unwrap(await api().POST("/api/channels/mine/stream-key"));
-      setNote(t("studio.rotated"));
-      onRotated();
-    } catch (e) {
-      setNote(message(e));
-    }
+    await run(async () => unwrap(await api().POST("/api/channels/mine/stream-key")), onRotated, t("studio.rotated"));
   };
   return (
     <section class="panel" aria-labelledby="setup-h">
@@ -133,20 +127,14 @@ function Health({ liveId }: { liveId: string }) {
 function StreamInfo({ live, onSaved }: { live: Schemas["LiveView"]; onSaved: () => void }) {
   const [title, setTitle] = useState(live.title);
   const [category, setCategory] = useState(live.category ?? "");
-  const [note, setNote] = useState<string | null>(null);
+  const { note, run } = useAction();
   useEffect(() => {
     setTitle(live.title);
     setCategory(live.category ?? "");
   }, [live.id]);
   const save = async (e: Event) => {
     e.preventDefault();
-    try {
-      unwrap(await api().PATCH("/api/lives/{id}", { params: { path: { id: live.id } }, body: { title, ...(category ? { category } : {}) } }));
-      setNote(t("studio.saved"));
-      onSaved();
-    } catch (err) {
-      setNote(message(err));
-    }
+    await run(async () => unwrap(await api().PATCH("/api/lives/{id}", { params: { path: { id: live.id } }, body: { title, ...(category ? { category } : {}) } })), onSaved);
   };
   return (
     <form class="form inline" onSubmit={save} aria-label={t("studio.streamInfo")}>
@@ -183,21 +171,11 @@ function ChannelSettings({ mine, onSaved }: { mine: Schemas["MineView"]; onSaved
   const [title, setTitle] = useState(mine.stream_title ?? "");
   const [category, setCategory] = useState(mine.stream_category ?? "");
   const [lowLatency, setLowLatency] = useState(mine.low_latency);
-  const [note, setNote] = useState<string | null>(null);
+  const { note, run } = useAction();
   const save = async (e: Event) => {
     e.preventDefault();
-    try {
-      unwrap(
-        await api().PATCH("/api/channels/{id}", {
-          params: { path: { id: mine.id } },
-          body: { name, description, stream_title: title || null, stream_category: category || null, low_latency: lowLatency },
-        }),
-      );
-      setNote(t("studio.saved"));
-      onSaved();
-    } catch (err) {
-      setNote(message(err));
-    }
+    const body = { name, description, stream_title: title || null, stream_category: category || null, low_latency: lowLatency };
+    await run(async () => unwrap(await api().PATCH("/api/channels/{id}", { params: { path: { id: mine.id } }, body })), onSaved);
   };
   return (
     <section class="panel" aria-labelledby="channel-h">
@@ -236,16 +214,7 @@ function Moderation({ channelId, client }: { channelId: string; client: ChatClie
   const audit = useLoad(async () => unwrap(await api().GET("/api/channels/{id}/chat/audit", { params: { path: { id: channelId }, query: { limit: 50 } } })).items, [channelId], 10_000);
   const [word, setWord] = useState("");
   const [modId, setModId] = useState("");
-  const [note, setNote] = useState<string | null>(null);
-  const run = async (f: () => Promise<unknown>, after: () => void) => {
-    try {
-      await f();
-      setNote(t("studio.saved"));
-      after();
-    } catch (e) {
-      setNote(message(e));
-    }
-  };
+  const { note, run } = useAction();
   const s = settings.data;
   return (
     <section class="panel" aria-labelledby="mod-h">
@@ -396,26 +365,18 @@ function NoticesEditor({ channelId }: { channelId: string }) {
   const list = useLoad(async () => unwrap(await api().GET("/api/channels/{id}/notices", { params: { path: { id: channelId }, query: { limit: 20 } } })).items, [channelId]);
   const [title, setTitle] = useState("");
   const [body, setBody] = useState("");
-  const [note, setNote] = useState<string | null>(null);
+  const { note, run } = useAction();
   const publish = async (e: Event) => {
     e.preventDefault();
-    try {
-      unwrap(await api().POST("/api/channels/{id}/notices", { params: { path: { id: channelId } }, body: { title, body } }));
+    const posted = () => {
       setTitle("");
       setBody("");
       list.reload();
-    } catch (err) {
-      setNote(message(err));
-    }
+    };
+    await run(async () => unwrap(await api().POST("/api/channels/{id}/notices", { params: { path: { id: channelId } }, body: { title, body } })), posted, null);
   };
-  const remove = async (id: string) => {
-    try {
-      unwrap(await api().DELETE("/api/channels/{id}/notices/{notice_id}", { params: { path: { id: channelId, notice_id: id } } }));
-      list.reload();
-    } catch (err) {
-      setNote(message(err));
-    }
-  };
+  const remove = (id: string) =>
+    run(async () => unwrap(await api().DELETE("/api/channels/{id}/notices/{notice_id}", { params: { path: { id: channelId, notice_id: id } } })), list.reload, null);
   return (
     <section class="panel" aria-labelledby="notices-h">
       <h2 id="notices-h">{t("studio.notices")}</h2>
@@ -447,15 +408,10 @@ function NoticesEditor({ channelId }: { channelId: string }) {
 
 function Recordings({ channelId }: { channelId: string }) {
   const vods = useLoad(async () => unwrap(await api().GET("/api/channels/{id}/vods", { params: { path: { id: channelId }, query: { limit: 50 } } })).items, [channelId], 15_000);
-  const [note, setNote] = useState<string | null>(null);
+  const { note, run } = useAction();
   const remove = async (id: string) => {
     if (!confirm(t("studio.deleteVodConfirm"))) return;
-    try {
-      unwrap(await api().DELETE("/api/vods/{id}", { params: { path: { id } } }));
-      vods.reload();
-    } catch (err) {
-      setNote(message(err));
-    }
+    await run(async () => unwrap(await api().DELETE("/api/vods/{id}", { params: { path: { id } } })), vods.reload, null);
   };
   return (
     <section class="panel" aria-labelledby="vods-h">

@@ -34,6 +34,26 @@ export function useLoad<T>(load: () => Promise<T>, deps: unknown[], every?: numb
   return { data, error, reload: () => setVersion((v) => v + 1), set: setData };
 }
 
+/**
+ * A write the user started (save, delete, rotate…): `run` awaits it, then shows `done` (or the
+ * error, as a message for the user) in `note` and calls `after` on success.
+ */
+export function useAction() {
+  const [note, setNote] = useState<string | null>(null);
+  const run = async (f: () => Promise<unknown>, after?: () => void, done: string | null = t("studio.saved")): Promise<boolean> => {
+    try {
+      await f();
+      setNote(done);
+      after?.();
+      return true;
+    } catch (e) {
+      setNote(message(e));
+      return false;
+    }
+  };
+  return { note, run };
+}
+
 export function message(e: unknown): string {
   if (e instanceof ApiError) return e.message;
   if (e instanceof TypeError) return t("err.network");
