@@ -22,6 +22,9 @@ use crate::live::Ctx;
 pub struct Progress {
     pub fps: Mutex<f64>,
     pub dropped: AtomicU64,
+    /// The encoded position (`out_time_us`) and when it last moved: a draining ladder is done
+    /// once it stops moving.
+    encoded: Mutex<(i64, Instant)>,
     keyframes: Mutex<Keyframes>,
 }
 
@@ -37,6 +40,7 @@ impl Progress {
         Self {
             fps: Mutex::new(0.0),
             dropped: AtomicU64::new(0),
+            encoded: Mutex::new((i64::MIN, Instant::now())),
             keyframes: Mutex::new(Keyframes {
                 path: keyframe_log,
                 offset: 0,
@@ -44,6 +48,22 @@ impl Progress {
                 intervals: VecDeque::new(),
             }),
         }
+    }
+
+    fn encoded_up_to(&self, us: i64) {
+        let mut e = self.encoded.lock().unwrap_or_else(|p| p.into_inner());
+        if us > e.0 {
+            *e = (us, Instant::now());
+        }
+    }
+
+    /// How long the encoded position has stood still.
+    fn idle_for(&self) -> Duration {
+        self.encoded
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .1
+            .elapsed()
     }
 
     /// The publisher's keyframe interval (seconds, mean of the last ten), read from what ffmpeg
@@ -91,16 +111,34 @@ fn keyframe_times(text: &str) -> impl Iterator<Item = f64> + '_ {
 }
 
 /// Runs ffmpeg until told to stop. `job_of(start_number)` gives its arguments.
+/// How the ladder is to end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stop {
+    Run,
+    /// The publisher is gone: let ffmpeg encode what it has still to read (a ladder behind real
+    /// time holds seconds of the stream in nginx's queue and its socket; nginx keeps the play
+    /// session open, `idle_streams on`), then close, so the VOD keeps everything the publisher
+    /// sent.
+    Drain,
+    /// Now (the agent shuts down).
+    Now,
+}
+
+/// Longest a draining ladder may take to encode the rest of the stream.
+pub const DRAIN_MAX: Duration = Duration::from_secs(30);
+/// A draining ladder whose encoded position stands still this long has read everything.
+const DRAINED_AFTER: Duration = Duration::from_millis(1500);
+
 pub async fn supervise(
     ctx: Arc<Ctx>,
     job_of: impl Fn(u64) -> Vec<String> + Send + 'static,
     progress: Arc<Progress>,
-    mut stop: watch::Receiver<bool>,
+    mut stop: watch::Receiver<Stop>,
 ) {
     // Back off when ffmpeg keeps failing at once (e.g. the stream is gone); reset after a good run.
     let mut quick_failures = 0u32;
     loop {
-        if *stop.borrow() {
+        if *stop.borrow() != Stop::Run {
             return;
         }
         let args = job_of(ctx.next_start_number());
@@ -125,7 +163,12 @@ pub async fn supervise(
             tokio::spawn(async move {
                 let mut lines = tokio::io::BufReader::new(out).lines();
                 while let Ok(Some(line)) = lines.next_line().await {
-                    if let Some(v) = line.strip_prefix("fps=").and_then(|v| v.parse().ok()) {
+                    if let Some(v) = line
+                        .strip_prefix("out_time_us=")
+                        .and_then(|v| v.parse().ok())
+                    {
+                        progress.encoded_up_to(v);
+                    } else if let Some(v) = line.strip_prefix("fps=").and_then(|v| v.parse().ok()) {
                         *progress.fps.lock().unwrap_or_else(|p| p.into_inner()) = v;
                     } else if let Some(v) = line
                         .strip_prefix("drop_frames=")
@@ -160,7 +203,23 @@ pub async fn supervise(
                 let pause = Duration::from_millis(500) * 2u32.pow(quick_failures.min(4));
                 tokio::time::sleep(pause.min(Duration::from_secs(5))).await;
             }
-            _ = async { let _ = stop.wait_for(|s| *s).await; } => {
+            how = async { stop.wait_for(|s| *s != Stop::Run).await.map(|s| *s).unwrap_or(Stop::Now) } => {
+                if how == Stop::Drain {
+                    let t = Instant::now();
+                    let drained = async {
+                        while progress.idle_for() < DRAINED_AFTER {
+                            tokio::time::sleep(Duration::from_millis(250)).await;
+                        }
+                    };
+                    tokio::select! {
+                        _ = tokio::time::timeout(DRAIN_MAX, drained) => {}
+                        status = child.wait() => {
+                            tracing::warn!(live_id = %ctx.live, ?status, "ffmpeg exited while draining");
+                            return;
+                        }
+                    }
+                    tracing::info!(live_id = %ctx.live, drain_ms = t.elapsed().as_millis() as u64, "the ladder encoded the rest of the stream");
+                }
                 // SIGINT lets ffmpeg close (and rename) its last segment.
                 if let Some(pid) = pid {
                     let _ = tokio::process::Command::new("kill").args(["-INT", &pid.to_string()]).status().await;

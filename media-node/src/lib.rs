@@ -177,7 +177,7 @@ impl Agent {
             .map(|mut l| l.drain().map(|(_, h)| h).collect())
             .unwrap_or_default();
         for h in handles {
-            h.stop_and_wait().await;
+            h.stop_and_wait(live::Stop::Now).await;
         }
     }
 }
@@ -238,7 +238,7 @@ async fn on_publish_done(State(agent): State<Agent>, Form(n): Form<Notify>) -> S
     };
     let handle = agent.lives.lock().ok().and_then(|mut l| l.remove(&live_id));
     if let Some(h) = handle {
-        tokio::spawn(async move { h.stop_and_wait().await });
+        tokio::spawn(async move { h.stop_and_wait(live::Stop::Drain).await });
     }
     StatusCode::OK
 }

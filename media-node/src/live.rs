@@ -23,6 +23,7 @@ use tokio::{
     task::JoinHandle,
 };
 
+pub use crate::ffmpeg::Stop;
 use crate::{
     Agent, ffmpeg,
     ladder::{self, Job},
@@ -33,20 +34,21 @@ use crate::{
 
 /// Controls a running live.
 pub struct Handle {
-    stop: watch::Sender<bool>,
+    stop: watch::Sender<Stop>,
     done: JoinHandle<()>,
 }
 
 impl Handle {
-    /// Finishes the live (VOD, unpublish) and waits for it.
-    pub async fn stop_and_wait(self) {
-        let _ = self.stop.send(true);
+    /// Finishes the live (VOD, unpublish) and waits for it: `Drain` once the publisher has left
+    /// (the ladder first encodes what it has still to read), `Now` when the agent shuts down.
+    pub async fn stop_and_wait(self, how: Stop) {
+        let _ = self.stop.send(how);
         let _ = self.done.await;
     }
 }
 
 pub fn start(agent: Agent, info: PublishResponse) -> Handle {
-    let (stop, stop_rx) = watch::channel(false);
+    let (stop, stop_rx) = watch::channel(Stop::Run);
     let done = tokio::spawn(async move {
         let live_id = info.live_id;
         if let Err(e) = run(agent, info, stop_rx).await {
@@ -247,7 +249,7 @@ async fn unpublish(agent: &Agent, req: &UnpublishRequest) -> bool {
 async fn run(
     agent: Agent,
     info: PublishResponse,
-    mut stop: watch::Receiver<bool>,
+    mut stop: watch::Receiver<Stop>,
 ) -> anyhow::Result<()> {
     let live = info.live_id;
     let dir = agent.config.spool_dir.join(live.to_string());
@@ -338,7 +340,7 @@ async fn run(
     };
     let progress = Arc::new(ffmpeg::Progress::new(dir.join(ladder::KEYFRAME_LOG)));
     // ffmpeg stops when this live does, for whatever reason (publisher gone, told to stop).
-    let (ffmpeg_stop, ffmpeg_stop_rx) = watch::channel(false);
+    let (ffmpeg_stop, ffmpeg_stop_rx) = watch::channel(Stop::Run);
     let ffmpeg = tokio::spawn(ffmpeg::supervise(
         ctx.clone(),
         job_of,
@@ -348,13 +350,13 @@ async fn run(
 
     let mut ticker = tokio::time::interval(agent.config.heartbeat_every);
     ticker.tick().await;
-    loop {
+    let how = loop {
         let beat = tokio::select! {
             _ = ticker.tick() => true,
             // The master (or the first thumbnail) is in S3: tell channels now, so the live is
             // listed (or its card shows a picture) at once.
             _ = ctx.beat_now.notified() => true,
-            _ = async { let _ = stop.wait_for(|s| *s).await; } => break,
+            how = async { stop.wait_for(|s| *s != Stop::Run).await.map(|s| *s).unwrap_or(Stop::Now) } => break how,
         };
         if beat {
             let m = nginx::source_meta(&agent, &live).await.unwrap_or_default();
@@ -371,16 +373,31 @@ async fn run(
             if let Some((true, reason)) = heartbeat(&agent, live, health).await {
                 tracing::info!(live_id = %live, ?reason, "told to stop");
                 nginx::drop_publisher(&agent, &live).await;
-                break;
+                break Stop::Drain;
             }
         }
-    }
+    };
 
-    // Finish: stop ffmpeg (it closes and renames its last segment), queue what the watcher may
-    // not have, drain the uploads within a minute.
+    if how == Stop::Drain {
+        // The publisher is gone: the live ends now (viewers see it offline at once); its
+        // recording follows once the ladder has encoded the rest.
+        unpublish(
+            &agent,
+            &UnpublishRequest {
+                live_id: live,
+                vod_playlist_key: None,
+                duration_secs: 0.0,
+                reason: None,
+            },
+        )
+        .await;
+    }
+    // Finish: stop ffmpeg (it closes and renames its last segment; after the publisher left it
+    // first encodes the rest of the stream), queue what the watcher may not have, drain the
+    // uploads within a minute.
     *ctx.finishing.lock().unwrap_or_else(|p| p.into_inner()) =
         Some(Instant::now() + Duration::from_secs(60));
-    let _ = ffmpeg_stop.send(true);
+    let _ = ffmpeg_stop.send(how);
     let _ = ffmpeg.await;
     for (i, r) in ctx.rungs.iter().enumerate() {
         for f in recorder::leftovers(&dir.join(&r.rendition.name)) {

@@ -8,6 +8,8 @@
    #EXT-X-DISCONTINUITY.
 3. The agent killed: the reaper ends the live.
 4. The agent killed and restarted: the new process ends the live left in its spool at once.
+5. A ladder behind real time (a starved transcoder, simulated by ffmpeg reading its input at
+   0.6x): when the publisher stops, the VOD still holds everything it sent.
 """
 import os
 import re
@@ -232,6 +234,39 @@ def main():
     pub3.kill()
     for pid in ffmpeg_pids(stack.tmp):
         os.kill(pid, signal.SIGKILL)
+
+    # 5. A ladder behind real time: the publisher's last seconds are still in the ladder's input
+    # when it leaves; the agent lets ffmpeg encode them before closing the recording.
+    slow = f"{stack.tmp}/slow-ffmpeg.sh"
+    with open(slow, "w") as f:
+        f.write('#!/bin/sh\nexec ffmpeg -readrate 0.6 "$@"\n')
+    os.chmod(slow, 0o755)
+    stack.agent.send_signal(signal.SIGTERM)
+    stack.agent.wait(timeout=30)
+    stack.agent = spawn([f"{TARGET}/lait-media-agent"], f"{stack.tmp}/agent4.log", dict(stack.agent_env, LAIT_FFMPEG=slow))
+    wait_port(stack.agent_port)
+    channel4, _, key4 = stack.streamer()
+    progress = f"{stack.tmp}/publisher4.progress"
+    pub4 = spawn(
+        ["ffmpeg", "-hide_banner", "-loglevel", "error", "-re", "-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=30",
+         "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000", "-t", "20",
+         "-c:v", "libx264", "-preset", "veryfast", "-tune", "zerolatency", "-g", "30", "-b:v", "1500k",
+         "-c:a", "aac", "-b:a", "96k", "-progress", progress, "-f", "flv", stack.rtmp_url(key4)],
+        f"{stack.tmp}/publisher4.log",
+    )
+    live4 = stack.wait_live(channel4, timeout=20)
+    if check("a live with a slow ladder starts", live4):
+        pub4.wait(timeout=40)
+        sent = max(int(us) for us in re.findall(r"out_time_us=(\d+)", open(progress).read())) / 1e6
+        ended, _ = stack.wait_ended(live4["id"], 40)
+        root4 = live4["playlist_url"].rsplit("/", 1)[0]
+        status, _, text = http("GET", f"{base}{root4}/720p/vod.m3u8")
+        recorded = sum(float(d) for d in re.findall(r"#EXTINF:([\d.]+),", text.decode()))
+        print(f"     the publisher sent {sent:.1f} s; the VOD holds {recorded:.1f} s")
+        # The ladder joins 1-2 s after the publisher starts (probe, first keyframe); stopping the
+        # ladder at the publisher's exit instead would lose the ~8 s it is behind.
+        check("the VOD holds what the publisher sent although the ladder was behind",
+              ended and status == 200 and recorded >= sent - 3, (status, sent, recorded))
     return stack
 
 

@@ -135,7 +135,7 @@ function publisher(url) {
     "ffmpeg",
     ["-hide_banner", "-loglevel", "error", "-re", "-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=30", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
       // ultrafast: the suite runs beside a CPU hog too, and the publisher must keep real time.
-      "-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-g", "30", "-b:v", "2500k", "-c:a", "aac", "-b:a", "128k", "-f", "flv", url],
+      "-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-g", "30", "-b:v", "2500k", "-c:a", "aac", "-b:a", "128k", "-progress", `${TMP}/publisher-progress.txt`, "-f", "flv", url],
     { stdio: "ignore" },
   );
 }

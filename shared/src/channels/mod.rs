@@ -451,8 +451,22 @@ impl Channels {
             None => None,
         };
         let reason = req.reason.as_deref().unwrap_or("publisher left");
-        self.end(&live.id, reason, vod, Some(req.duration_secs))
-            .await
+        if live.status == LiveStatus::Live {
+            return self
+                .end(&live.id, reason, vod, Some(req.duration_secs))
+                .await;
+        }
+        // Already ended (the node's first call as the publisher left, a key rotation, the
+        // reaper): this call brings the recording.
+        if let Some(vod) = vod
+            && self
+                .store
+                .attach_vod(&live, &vod, req.duration_secs)
+                .await?
+        {
+            tracing::info!(live_id = %live.id, "VOD recorded");
+        }
+        Ok(())
     }
 
     async fn end(

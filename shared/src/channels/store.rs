@@ -482,6 +482,39 @@ impl ChannelsStore {
         }
     }
 
+    /// Gives an ended live without a recording its VOD (the media node ends a live as soon as
+    /// its publisher leaves and writes the VOD once the ladder has encoded the rest). False when
+    /// the live is not ended or already has one.
+    pub async fn attach_vod(
+        &self,
+        live: &LiveRecord,
+        vod_key: &str,
+        duration_secs: f64,
+    ) -> anyhow::Result<bool> {
+        let res = self
+            .ddb
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(live_pk(&live.id), "META")))
+            .update_expression(
+                "SET vod_key = :vod, duration_secs = :dur, gsi2pk = :vpk, gsi2sk = :vsk",
+            )
+            .condition_expression("#st = :ended AND attribute_not_exists(vod_key)")
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_values(":ended", s("ended"))
+            .expression_attribute_values(":vod", s(vod_key))
+            .expression_attribute_values(":dur", n(duration_secs))
+            .expression_attribute_values(":vpk", s(format!("VODS#{}", live.channel_id)))
+            .expression_attribute_values(":vsk", s(format!("{}#{}", live.started_at, live.id)))
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(true),
+            Err(e) if is_conditional(&e) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// Every live now (the sparse index).
     pub async fn lives_now(&self) -> anyhow::Result<Vec<LiveRecord>> {
         let query = self
