@@ -9,7 +9,10 @@ use utoipa::{
     },
 };
 
-use crate::error::FieldError;
+use crate::{
+    chat::protocol::{ClientFrame, ServerFrame},
+    error::FieldError,
+};
 
 /// RFC 9457 problem details, as every error is answered (documentation only; `ApiError`
 /// renders it).
@@ -44,7 +47,9 @@ impl Modify for BearerAuth {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Lait API", description = "Live streaming and chat. Errors are RFC 9457 problem+json."),
-    components(schemas(Problem, FieldError)),
+    // The chat WebSocket frames are no HTTP operation's body; they are listed so the web
+    // client's types for them are generated with the rest (docs/chat-protocol.md).
+    components(schemas(Problem, FieldError, ClientFrame, ServerFrame)),
     modifiers(&BearerAuth)
 )]
 struct Base;

@@ -30,7 +30,6 @@ describe("docs/chat-protocol.md", () => {
 
   it("every server frame example parses", () => {
     for (const f of frames.filter((f) => "type" in f)) {
-      // The doc abbreviates ids as "0193…"; the parser checks only event ids strictly.
       expect(parseServerFrame(JSON.stringify(f)), JSON.stringify(f)).not.toBeNull();
     }
   });

@@ -12,15 +12,13 @@ use lait_shared::{
     chat::{
         Chat, ChatConfig, ChatError, DEFAULT_HISTORY, MAX_HISTORY, ModAction, Outbox, Payload,
         PostError,
-        model::{AckTo, MessageId},
+        model::AckTo,
+        protocol::{Action, ClientFrame, HistoryLimit, Request, RequestId, ServerFrame},
     },
     config::Env,
-    domain::ids::UserId,
     runtime::Deps,
     ws::{self, WsEvent, WsHandler, WsResponse},
 };
-use serde::de::DeserializeOwned;
-use serde_json::{Map, Value, json};
 
 mod outbox;
 pub use outbox::ApiOutbox;
@@ -75,118 +73,7 @@ impl State {
     }
 }
 
-/// Routes declared on the WebSocket API besides `$connect`, `$disconnect` and `$default`.
-pub const ROUTES: &[&str] = &[
-    "send", "history", "delete", "timeout", "ban", "unban", "slow", "clear", "ping",
-];
-
-const MODERATION: &[&str] = &["delete", "timeout", "ban", "unban", "slow", "clear"];
-
 pub struct Handler(pub State);
-
-/// A client frame: a JSON object with `action`, optional `request_id` echoed in the answer.
-struct Frame {
-    action: String,
-    request_id: Option<Value>,
-    body: Map<String, Value>,
-}
-
-impl Frame {
-    fn parse(route: &str, raw: Option<&str>) -> Result<Self, (Option<Value>, ChatError)> {
-        let bad = |m: &str| (None, ChatError::BadRequest(m.to_owned()));
-        let value: Value = serde_json::from_str(raw.unwrap_or("")).map_err(|_| {
-            bad("frames must be JSON objects like {\"action\":\"send\",\"text\":\"hi\"}")
-        })?;
-        let Value::Object(body) = value else {
-            return Err(bad("frames must be JSON objects"));
-        };
-        // Echo only short scalar ids, so an answer never grows with what a client sent.
-        let request_id = body
-            .get("request_id")
-            .filter(|v| v.is_number() || v.as_str().is_some_and(|s| s.len() <= 64))
-            .cloned();
-        if route == ws::DEFAULT {
-            let err = match body.get("action") {
-                None => ChatError::BadRequest("missing field action".into()),
-                Some(Value::String(a)) => ChatError::BadRequest(format!("unknown action {a:?}")),
-                Some(_) => ChatError::BadRequest("action must be a string".into()),
-            };
-            return Err((request_id, err));
-        }
-        Ok(Self {
-            action: route.to_owned(),
-            request_id,
-            body,
-        })
-    }
-
-    fn optional<T: DeserializeOwned>(
-        &self,
-        name: &str,
-        what: &str,
-    ) -> Result<Option<T>, ChatError> {
-        match self.body.get(name) {
-            None | Some(Value::Null) => Ok(None),
-            Some(v) => serde_json::from_value(v.clone())
-                .map(Some)
-                .map_err(|_| ChatError::BadRequest(format!("{name} must be {what}"))),
-        }
-    }
-
-    fn required<T: DeserializeOwned>(&self, name: &str, what: &str) -> Result<T, ChatError> {
-        self.optional(name, what)?
-            .ok_or_else(|| ChatError::BadRequest(format!("missing field {name}")))
-    }
-
-    fn user_id(&self) -> Result<UserId, ChatError> {
-        let raw: String = self.required("user_id", "a user id")?;
-        raw.parse()
-            .map_err(|_| ChatError::BadRequest("user_id must be a user id".into()))
-    }
-
-    fn message_id(&self, name: &str) -> Result<Option<MessageId>, ChatError> {
-        let raw: Option<String> = self.optional(name, "a message id")?;
-        raw.map(|r| {
-            r.parse()
-                .map_err(|_| ChatError::BadRequest(format!("{name} must be a message id")))
-        })
-        .transpose()
-    }
-
-    fn mod_action(&self) -> Result<ModAction, ChatError> {
-        Ok(match self.action.as_str() {
-            "delete" => ModAction::Delete {
-                message_id: self
-                    .message_id("message_id")?
-                    .ok_or_else(|| ChatError::BadRequest("missing field message_id".into()))?,
-            },
-            "timeout" => ModAction::Timeout {
-                user_id: self.user_id()?,
-                seconds: self
-                    .optional("seconds", "a number of seconds")?
-                    .unwrap_or(600),
-            },
-            "ban" => ModAction::Ban {
-                user_id: self.user_id()?,
-                reason: self
-                    .optional::<String>("reason", "a string")?
-                    .map(|r| lait_shared::domain::clean_text(&r, false))
-                    .unwrap_or_default()
-                    .chars()
-                    .take(200)
-                    .collect(),
-            },
-            "unban" => ModAction::Unban {
-                user_id: self.user_id()?,
-            },
-            "slow" => ModAction::Slow {
-                seconds: self.required("seconds", "a number of seconds (0 = off)")?,
-            },
-            "clear" => ModAction::Clear,
-            other => return Err(ChatError::BadRequest(format!("unknown action {other:?}"))),
-        })
-    }
-}
 
 impl Handler {
     fn query<'a>(event: &'a WsEvent, name: &str) -> Option<&'a str> {
@@ -208,31 +95,27 @@ impl Handler {
         {
             Ok(_) => ws::response(200, None),
             Err(e) => {
-                let status = match &e {
-                    ChatError::BadRequest(_) => 400,
-                    ChatError::NotFound(_) => 404,
-                    ChatError::Forbidden(_) | ChatError::Banned => 403,
-                    ChatError::Internal(err) => {
-                        tracing::error!(connection_id = id, error = %err, "$connect failed");
-                        500
-                    }
-                    _ => 403,
-                };
-                ws::response(status, Some(e.message()))
+                if let ChatError::Internal(err) = &e {
+                    tracing::error!(connection_id = id, error = %err, "$connect failed");
+                }
+                ws::response(e.status().as_u16(), Some(e.message()))
             }
         }
     }
 
-    async fn on_message(&self, out: &Arc<dyn Outbox>, id: &str, route: &str, body: Option<&str>) {
-        let frame = match Frame::parse(route, body) {
-            Ok(f) => f,
-            Err((request_id, e)) => return self.reply_error(out, id, None, request_id, &e).await,
+    async fn on_message(&self, out: &Arc<dyn Outbox>, id: &str, body: Option<&str>) {
+        let req = match Request::parse(body) {
+            Ok(r) => r,
+            Err(e) => {
+                let err = ChatError::BadRequest(e.message);
+                return self.reply_error(out, id, None, e.request_id, &err).await;
+            }
         };
-        match self.act(out, id, &frame).await {
-            Ok(Some(answer)) => self.reply(out, id, answer).await,
+        match self.act(out, id, &req).await {
+            Ok(Some(answer)) => self.reply(out, id, &answer).await,
             Ok(None) => {}
             Err(e) => {
-                self.reply_error(out, id, Some(&frame.action), frame.request_id.clone(), &e)
+                self.reply_error(out, id, Some(req.action), req.request_id.clone(), &e)
                     .await
             }
         }
@@ -243,27 +126,17 @@ impl Handler {
         &self,
         out: &Arc<dyn Outbox>,
         id: &str,
-        f: &Frame,
-    ) -> Result<Option<Value>, ChatError> {
+        req: &Request,
+    ) -> Result<Option<ServerFrame>, ChatError> {
         let chat = &self.0.chat;
-        let with_request_id = |mut v: Value| {
-            if let Some(r) = &f.request_id {
-                v["request_id"] = r.clone();
-            }
-            v
-        };
+        let request_id = req.request_id.clone();
         // Every action, ping included, needs the registration: a connection Redis forgot gets
         // `reconnect` and is closed, so the client reconnects, re-registers and resumes.
         let conn = match chat.connection(id).await {
             Err(ChatError::Unregistered) => {
-                self.reply_error(
-                    out,
-                    id,
-                    Some(&f.action),
-                    f.request_id.clone(),
-                    &ChatError::Unregistered,
-                )
-                .await;
+                let e = ChatError::Unregistered;
+                self.reply_error(out, id, Some(req.action), request_id, &e)
+                    .await;
                 if let Err(PostError::Other(e)) = out.close(id).await {
                     tracing::warn!(connection_id = id, error = %e, "closing an unregistered connection failed");
                 }
@@ -271,27 +144,26 @@ impl Handler {
             }
             other => other?,
         };
-        if f.action == "ping" {
-            return Ok(Some(with_request_id(json!({"type": "pong"}))));
-        }
         let ch = conn.channel_id;
-        if MODERATION.contains(&f.action.as_str()) {
+        if req.action.is_moderation() {
             // Permission first: a non-moderator learns nothing about the frame's fields.
             let m = chat
                 .moderator(&ch, conn.user.as_ref().map(|u| &u.id))
                 .await?;
-            let action = f.mod_action()?;
+            let action = ModAction::try_from(req.frame().map_err(ChatError::BadRequest)?)?;
             chat.moderate(&m, action, out).await?;
-            return Ok(Some(with_request_id(
-                json!({"type": "ack", "action": f.action}),
-            )));
+            return Ok(Some(ServerFrame::Ack {
+                action: req.action,
+                id: None,
+                request_id,
+            }));
         }
-        match f.action.as_str() {
-            "send" => {
-                let text: String = f.required("text", "a string")?;
+        match req.frame().map_err(ChatError::BadRequest)? {
+            ClientFrame::Ping => Ok(Some(ServerFrame::Pong { request_id })),
+            ClientFrame::Send { text } => {
                 let ack = AckTo {
                     connection_id: id.to_owned(),
-                    request_id: f.request_id.clone(),
+                    request_id,
                 };
                 chat.send(&conn, &text, Some(ack)).await?;
                 // The message is accepted; the flusher acks it once archived. A failed flush
@@ -302,34 +174,30 @@ impl Handler {
                 }
                 Ok(None)
             }
-            "history" => {
-                let limit: Option<usize> = f.optional("limit", "a number")?;
-                if limit.is_some_and(|l| l == 0 || l > MAX_HISTORY) {
-                    return Err(ChatError::BadRequest(format!(
-                        "limit must be between 1 and {MAX_HISTORY}"
-                    )));
-                }
-                let (messages, more) = match f.message_id("after")? {
+            ClientFrame::History { after, limit } => {
+                let (messages, more) = match after {
                     Some(after) => {
-                        chat.history_after(&ch, after, limit.unwrap_or(MAX_HISTORY))
-                            .await?
+                        let limit = limit.map_or(MAX_HISTORY, HistoryLimit::get);
+                        chat.history_after(&ch, after, limit).await?
                     }
-                    None => (
-                        chat.history_before(&ch, None, limit.unwrap_or(DEFAULT_HISTORY))
-                            .await?,
-                        false,
-                    ),
+                    None => {
+                        let limit = limit.map_or(DEFAULT_HISTORY, HistoryLimit::get);
+                        (chat.history_before(&ch, None, limit).await?, false)
+                    }
                 };
-                Ok(Some(with_request_id(
-                    json!({"type": "history", "messages": messages, "more": more}),
-                )))
+                Ok(Some(ServerFrame::History {
+                    messages,
+                    more,
+                    request_id,
+                }))
             }
-            other => Err(ChatError::BadRequest(format!("unknown action {other:?}"))),
+            // Moderation frames were answered above.
+            _ => Err(ChatError::BadRequest("unexpected frame".into())),
         }
     }
 
-    async fn reply(&self, out: &Arc<dyn Outbox>, id: &str, answer: Value) {
-        match out.post(id, &Payload::new(answer.to_string())).await {
+    async fn reply(&self, out: &Arc<dyn Outbox>, id: &str, answer: &ServerFrame) {
+        match out.post(id, &Payload::new(answer.to_json())).await {
             Ok(()) | Err(PostError::Gone) => {}
             Err(PostError::Other(e)) => {
                 tracing::warn!(connection_id = id, error = %e, "reply failed")
@@ -341,24 +209,21 @@ impl Handler {
         &self,
         out: &Arc<dyn Outbox>,
         id: &str,
-        action: Option<&str>,
-        request_id: Option<Value>,
+        action: Option<Action>,
+        request_id: Option<RequestId>,
         e: &ChatError,
     ) {
         if let ChatError::Internal(err) = e {
             tracing::error!(connection_id = id, error = %err, "chat action failed");
         }
-        let mut v = json!({"type": "error", "code": e.code(), "message": e.message()});
-        if let Some(a) = action {
-            v["action"] = json!(a);
-        }
-        if let Some(r) = request_id {
-            v["request_id"] = r;
-        }
-        if let Some(ms) = e.retry_after_ms() {
-            v["retry_after_ms"] = json!(ms);
-        }
-        self.reply(out, id, v).await;
+        let frame = ServerFrame::Error {
+            code: e.code(),
+            message: e.message(),
+            action,
+            retry_after_ms: e.retry_after_ms(),
+            request_id,
+        };
+        self.reply(out, id, &frame).await;
     }
 
     async fn dispatch(&self, event: WsEvent) -> WsResponse {
@@ -375,14 +240,15 @@ impl Handler {
                 }
                 ws::response(200, None)
             }
+            // Every other route (an action's, or `$default`) carries a frame; the frame's own
+            // `action` says what it is, so `$default` gets the same answer a typo deserves.
             _ => {
                 let Some(endpoint) = self.0.endpoint(&event) else {
                     tracing::warn!("event without a management endpoint; dropped");
                     return ws::response(200, None);
                 };
                 let out = self.0.outbox_at(&endpoint);
-                self.on_message(&out, &id, &route, event.body.as_deref())
-                    .await;
+                self.on_message(&out, &id, event.body.as_deref()).await;
                 ws::response(200, None)
             }
         }
@@ -391,7 +257,7 @@ impl Handler {
 
 impl WsHandler for Handler {
     fn routes(&self) -> &[&'static str] {
-        ROUTES
+        &Action::ROUTES
     }
 
     fn handle(&self, event: WsEvent) -> BoxFuture<'_, WsResponse> {

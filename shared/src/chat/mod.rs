@@ -7,6 +7,7 @@
 pub mod filter;
 pub mod hot;
 pub mod model;
+pub mod protocol;
 pub mod store;
 pub mod text;
 
@@ -18,12 +19,14 @@ use std::{
 
 use bytes::Bytes;
 use futures::{StreamExt, future::BoxFuture};
+use http::StatusCode;
 use serde::{Deserialize, Serialize};
 
 use self::{
     filter::{Verdict, WordFilter},
     hot::{Admission, Hot, Refusal},
     model::*,
+    protocol::{Action, ClientFrame, ErrorCode, ServerFrame},
     store::{AuditEntry, Ban, ChatStore, Range},
     text::{ChatText, TextError},
 };
@@ -160,20 +163,35 @@ impl From<redis::RedisError> for ChatError {
 
 impl ChatError {
     /// The `code` of the error event.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            Self::BadRequest(_) => "bad_request",
-            Self::Forbidden(_) => "forbidden",
-            Self::NotFound(_) => "not_found",
-            Self::Banned => "banned",
-            Self::Unregistered => "reconnect",
-            Self::TimedOut { .. } => "timed_out",
-            Self::SlowMode { .. } => "slow_mode",
-            Self::Duplicate { .. } => "duplicate",
-            Self::RateLimited { .. } => "rate_limited",
-            Self::Filtered => "filtered",
-            Self::TooLong => "too_long",
-            Self::Internal(_) => "internal",
+            Self::BadRequest(_) => ErrorCode::BadRequest,
+            Self::Forbidden(_) => ErrorCode::Forbidden,
+            Self::NotFound(_) => ErrorCode::NotFound,
+            Self::Banned => ErrorCode::Banned,
+            Self::Unregistered => ErrorCode::Reconnect,
+            Self::TimedOut { .. } => ErrorCode::TimedOut,
+            Self::SlowMode { .. } => ErrorCode::SlowMode,
+            Self::Duplicate { .. } => ErrorCode::Duplicate,
+            Self::RateLimited { .. } => ErrorCode::RateLimited,
+            Self::Filtered => ErrorCode::Filtered,
+            Self::TooLong => ErrorCode::TooLong,
+            Self::Internal(_) => ErrorCode::Internal,
+        }
+    }
+
+    /// The HTTP status of this error, for REST answers and the `$connect` handshake alike.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::BadRequest(_) | Self::Filtered | Self::TooLong => StatusCode::BAD_REQUEST,
+            Self::Forbidden(_) | Self::Banned => StatusCode::FORBIDDEN,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::Unregistered => StatusCode::CONFLICT,
+            Self::TimedOut { .. }
+            | Self::SlowMode { .. }
+            | Self::Duplicate { .. }
+            | Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -198,21 +216,20 @@ impl ChatError {
 
 impl From<ChatError> for ApiError {
     fn from(e: ChatError) -> Self {
-        match e {
-            ChatError::BadRequest(m) => ApiError::bad_request(m),
-            ChatError::Forbidden(m) => ApiError::forbidden(m),
-            ChatError::NotFound(m) => ApiError::not_found(m),
-            ChatError::Banned => ApiError::forbidden("you are banned from this chat"),
-            ChatError::Unregistered => ApiError::conflict("reconnect"),
-            ChatError::Internal(e) => ApiError::internal(e),
-            other => {
-                let secs = other.retry_after_ms().map(|ms| ms.div_ceil(1000).max(1));
-                let mut err = ApiError::bad_request(other.to_string());
-                if let Some(s) = secs {
-                    err = ApiError::rate_limited(s);
-                }
-                err
+        let detail = e.message();
+        match e.status() {
+            StatusCode::BAD_REQUEST => ApiError::bad_request(detail),
+            StatusCode::FORBIDDEN => ApiError::forbidden(detail),
+            StatusCode::NOT_FOUND => ApiError::not_found(detail),
+            StatusCode::CONFLICT => ApiError::conflict("reconnect"),
+            StatusCode::TOO_MANY_REQUESTS => {
+                let ms = e.retry_after_ms().unwrap_or(1000);
+                ApiError::rate_limited(ms.div_ceil(1000).max(1))
             }
+            _ => match e {
+                ChatError::Internal(err) => ApiError::internal(err),
+                other => ApiError::internal(anyhow::anyhow!(other.to_string())),
+            },
         }
     }
 }
@@ -261,6 +278,31 @@ impl ModAction {
     }
 }
 
+impl TryFrom<ClientFrame> for ModAction {
+    type Error = ChatError;
+    fn try_from(frame: ClientFrame) -> Result<Self, ChatError> {
+        Ok(match frame {
+            ClientFrame::Delete { message_id } => Self::Delete { message_id },
+            ClientFrame::Timeout { user_id, seconds } => Self::Timeout { user_id, seconds },
+            ClientFrame::Ban { user_id, reason } => Self::Ban {
+                user_id,
+                reason: reason
+                    .map(|r| crate::domain::clean_text(&r, false))
+                    .unwrap_or_default()
+                    .chars()
+                    .take(200)
+                    .collect(),
+            },
+            ClientFrame::Unban { user_id } => Self::Unban { user_id },
+            ClientFrame::Slow { seconds } => Self::Slow { seconds },
+            ClientFrame::Clear => Self::Clear,
+            ClientFrame::Send { .. } | ClientFrame::History { .. } | ClientFrame::Ping => {
+                return Err(ChatError::BadRequest("not a moderation action".into()));
+            }
+        })
+    }
+}
+
 /// Someone allowed to moderate a channel, checked against the stores (not the ticket).
 #[derive(Debug, Clone)]
 pub struct Moderator {
@@ -293,7 +335,7 @@ fn now_ts() -> String {
 
 /// Serialises events into `{"type":"batch","messages":[…]}` frames of at most [`MAX_FRAME`] bytes.
 pub fn batch_frames(events: &[Event]) -> anyhow::Result<Vec<Payload>> {
-    const HEAD: &[u8] = br#"{"type":"batch","messages":["#;
+    const HEAD: &[u8] = protocol::BATCH_HEAD.as_bytes();
     const TAIL: &[u8] = b"]}";
     let mut frames = Vec::new();
     let mut cur: Vec<u8> = HEAD.to_vec();
@@ -361,11 +403,12 @@ async fn ack_senders(events: &[Event], metas: Vec<EntryMeta>, out: &Arc<dyn Outb
         .filter_map(|(e, m)| Some((e.id, m.ack?)));
     futures::stream::iter(acks)
         .for_each_concurrent(16, |(id, to)| async move {
-            let mut ack = serde_json::json!({"type": "ack", "action": "send", "id": id});
-            if let Some(r) = to.request_id {
-                ack["request_id"] = r;
-            }
-            match out.post(&to.connection_id, &Payload::new(ack.to_string())).await {
+            let ack = ServerFrame::Ack {
+                action: Action::Send,
+                id: Some(id),
+                request_id: to.request_id,
+            };
+            match out.post(&to.connection_id, &Payload::new(ack.to_json())).await {
                 Ok(()) | Err(PostError::Gone) => {}
                 Err(PostError::Other(e)) => {
                     tracing::warn!(connection_id = %to.connection_id, error = %e, "send ack failed");

@@ -98,7 +98,9 @@ pub enum Badge {
 pub struct ChatUser {
     pub id: UserId,
     pub nickname: String,
+    /// Always sent (empty for a viewer).
     #[serde(default)]
+    #[schema(required = true)]
     pub badges: Vec<Badge>,
 }
 
@@ -139,7 +141,7 @@ pub struct AckTo {
     #[serde(rename = "c")]
     pub connection_id: String,
     #[serde(rename = "r", default, skip_serializing_if = "Option::is_none")]
-    pub request_id: Option<serde_json::Value>,
+    pub request_id: Option<super::protocol::RequestId>,
 }
 
 /// Kept beside a message in the stream for the flusher; never sent to the room.

@@ -608,6 +608,11 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /**
+         * @description Every action a client frame can name; each is a route of the WebSocket API.
+         * @enum {string}
+         */
+        Action: "send" | "history" | "delete" | "timeout" | "ban" | "unban" | "slow" | "clear" | "ping";
         /** @description One moderation action. */
         AuditEntry: {
             action: string;
@@ -700,15 +705,101 @@ export interface components {
         };
         /** @description The author of a message as chat shows them. */
         ChatUser: {
-            badges?: components["schemas"]["Badge"][];
+            /** @description Always sent (empty for a viewer). */
+            badges: components["schemas"]["Badge"][];
             id: components["schemas"]["UserId"];
             nickname: string;
+        };
+        /** @description A frame a client sends; `action` selects the WebSocket API route. */
+        ClientFrame: {
+            /** @enum {string} */
+            action: "send";
+            text: string;
+        } | {
+            /** @enum {string} */
+            action: "history";
+            after?: components["schemas"]["MessageId"] | null;
+            limit?: components["schemas"]["HistoryLimit"] | null;
+        } | {
+            /** @enum {string} */
+            action: "delete";
+            message_id: components["schemas"]["MessageId"];
+        } | {
+            /** @enum {string} */
+            action: "timeout";
+            /** Format: int32 */
+            seconds?: number;
+            user_id: components["schemas"]["UserId"];
+        } | {
+            /** @enum {string} */
+            action: "ban";
+            /** @description At most 200 characters. */
+            reason?: string | null;
+            user_id: components["schemas"]["UserId"];
+        } | {
+            /** @enum {string} */
+            action: "unban";
+            user_id: components["schemas"]["UserId"];
+        } | {
+            /** @enum {string} */
+            action: "slow";
+            /** Format: int32 */
+            seconds: number;
+        } | {
+            /** @enum {string} */
+            action: "clear";
+        } | {
+            /** @enum {string} */
+            action: "ping";
         };
         /**
          * @description Who may comment on a notice (kept from the seed for parity).
          * @enum {string}
          */
         CommentPolicy: "all" | "followers" | "none";
+        /**
+         * @description The `code` of an error frame.
+         * @enum {string}
+         */
+        ErrorCode: "bad_request" | "forbidden" | "not_found" | "banned" | "timed_out" | "rate_limited" | "slow_mode" | "duplicate" | "filtered" | "too_long" | "reconnect" | "internal";
+        Event: components["schemas"]["EventBody"] & {
+            channel_id: components["schemas"]["ChannelId"];
+            id: components["schemas"]["MessageId"];
+        };
+        /**
+         * @description What happened in a room. Stored in the room's stream (without `id`, which is the stream id)
+         *     and sent to clients with `id` and `channel_id` added.
+         */
+        EventBody: {
+            text: string;
+            /** @description RFC 3339, milliseconds. */
+            ts: string;
+            /** @enum {string} */
+            type: "message";
+            user: components["schemas"]["ChatUser"];
+        } | {
+            message_id: components["schemas"]["MessageId"];
+            /** @enum {string} */
+            type: "deleted";
+        } | {
+            /** @enum {string} */
+            type: "cleared";
+        } | {
+            /** Format: int32 */
+            seconds: number;
+            /** @enum {string} */
+            type: "slow_mode";
+        } | {
+            /** @enum {string} */
+            type: "user_banned";
+            user_id: components["schemas"]["UserId"];
+        } | {
+            /** Format: int32 */
+            seconds: number;
+            /** @enum {string} */
+            type: "user_timed_out";
+            user_id: components["schemas"]["UserId"];
+        };
         /** @description One invalid field of a request. */
         FieldError: {
             /** @description JSON path of the field (`nickname`, `items[2].name`, or `.` for the whole body). */
@@ -745,6 +836,11 @@ export interface components {
             /** Format: int64 */
             upload_lag_ms?: number;
         };
+        /**
+         * Format: int32
+         * @description How many messages a `history` frame asks for: 1 to [`MAX_HISTORY`].
+         */
+        HistoryLimit: number;
         HistoryPage: {
             /** @description Oldest first. */
             messages: components["schemas"]["ChatMessage"][];
@@ -1029,6 +1125,45 @@ export interface components {
             /** @description Oldest first. */
             messages: components["schemas"]["ChatMessage"][];
             next_after?: components["schemas"]["MessageId"] | null;
+        };
+        /**
+         * @description What a client may attach to a frame to match the answer: a string of at most 64 characters or
+         *     a number, echoed as sent.
+         */
+        RequestId: number | string;
+        /** @description A frame the server sends. */
+        ServerFrame: {
+            messages: components["schemas"]["Event"][];
+            /** @enum {string} */
+            type: "batch";
+        } | {
+            messages: components["schemas"]["ChatMessage"][];
+            more: boolean;
+            request_id?: components["schemas"]["RequestId"] | null;
+            /** @enum {string} */
+            type: "history";
+        } | {
+            action: components["schemas"]["Action"];
+            id?: components["schemas"]["MessageId"] | null;
+            request_id?: components["schemas"]["RequestId"] | null;
+            /** @enum {string} */
+            type: "ack";
+        } | {
+            request_id?: components["schemas"]["RequestId"] | null;
+            /** @enum {string} */
+            type: "pong";
+        } | {
+            action?: components["schemas"]["Action"] | null;
+            code: components["schemas"]["ErrorCode"];
+            message: string;
+            request_id?: components["schemas"]["RequestId"] | null;
+            /**
+             * Format: int64
+             * @description When the same frame may succeed (rate limits, slow mode, timeouts, duplicates).
+             */
+            retry_after_ms?: number | null;
+            /** @enum {string} */
+            type: "error";
         };
         SettingsPatch: {
             /**
