@@ -94,10 +94,6 @@ const INVOCATIONS_PER_CONNECTION: usize = 16;
 /// Read chunk of a WebSocket; bigger messages take several reads.
 const READ_BUFFER: usize = 4096;
 
-fn now_ms() -> i64 {
-    (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
-}
-
 fn request_time(t: OffsetDateTime) -> String {
     // API Gateway's format: 26/Nov/2026:01:02:03 +0000
     let f = time::macros::format_description!(
@@ -161,7 +157,7 @@ impl Gateway {
             "requestId": uuid::Uuid::new_v4().to_string(),
             "extendedRequestId": uuid::Uuid::new_v4().to_string(),
             "requestTime": request_time(now),
-            "requestTimeEpoch": now_ms(),
+            "requestTimeEpoch": lait_shared::clock::now_ms(),
         })
     }
 
@@ -231,7 +227,7 @@ async fn upgrade(
     upgrade: WebSocketUpgrade,
 ) -> Response {
     let connection_id = Alphanumeric.sample_string(&mut rand::rng(), 16);
-    let connected_at = now_ms();
+    let connected_at = lait_shared::clock::now_ms();
     let source_ip = peer.ip().to_string();
     let user_agent = headers
         .get(header::USER_AGENT)
@@ -365,7 +361,7 @@ async fn run_connection(
         tokio::select! {
             frame = stream.next() => {
                 last_activity = tokio::time::Instant::now();
-                conn.last_active_ms.store(now_ms(), Ordering::Relaxed);
+                conn.last_active_ms.store(lait_shared::clock::now_ms(), Ordering::Relaxed);
                 match frame {
                     Some(Ok(Message::Text(text))) => {
                         let _ = events_tx.send((text.to_string(), false));

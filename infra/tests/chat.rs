@@ -150,7 +150,7 @@ impl Stack {
     async fn signed(&self, path: &str, body: Value) -> (u16, Value) {
         let body = serde_json::to_vec(&body).unwrap();
         let secret = require_env("LAIT_MEDIA_SECRET");
-        let ts = lait_shared::stores::dynamo::now_secs();
+        let ts = lait_shared::clock::now_secs();
         let mut req = self
             .http
             .post(self.app.url(path))

@@ -38,10 +38,10 @@ use axum::{
 use lait_shared::{
     auth::secret,
     channels::{PublishRequest, PublishResponse},
+    clock::now_secs,
     config::Env,
     domain::ids::LiveId,
     signing,
-    stores::dynamo::now_secs,
 };
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 

@@ -9,7 +9,10 @@ use std::{
 };
 
 use aws_sdk_s3::primitives::ByteStream;
-use lait_shared::hls::{self, LivePlaylist, Segment};
+use lait_shared::{
+    hls::{self, LivePlaylist, Segment},
+    media_keys::{self, LiveKeys},
+};
 use tokio::sync::mpsc;
 
 use crate::{
@@ -63,7 +66,7 @@ impl Ctx {
     }
 
     pub fn key(&self, rest: &str) -> String {
-        format!("live/{}/{}/{rest}", self.channel, self.live)
+        LiveKeys::new(self.channel, self.live).key(rest)
     }
 }
 
@@ -154,7 +157,7 @@ pub async fn rendition(
         let text = bytes::Bytes::from(playlist.render());
         if ctx
             .put(
-                &ctx.key(&format!("{name}/index.m3u8")),
+                &ctx.key(&format!("{name}/{}", media_keys::LIVE_PLAYLIST)),
                 text,
                 PLAYLIST_TYPE,
                 PLAYLIST_CACHE,
@@ -186,8 +189,8 @@ async fn master_when_ready(ctx: &Ctx) {
     }
     if ctx
         .put(
-            &ctx.key("master.m3u8"),
-            ctx.master("index.m3u8").into(),
+            &ctx.key(media_keys::MASTER),
+            ctx.master(media_keys::LIVE_PLAYLIST).into(),
             PLAYLIST_TYPE,
             PLAYLIST_CACHE,
         )
@@ -209,7 +212,7 @@ pub async fn thumbnails(ctx: Arc<Ctx>, mut rx: mpsc::UnboundedReceiver<PathBuf>)
             continue;
         }
         let body = bytes::Bytes::from(body);
-        let latest = format!("thumbs/{}/latest.jpg", ctx.channel);
+        let latest = media_keys::latest_thumbnail(&ctx.channel);
         if ctx
             .put(&latest, body.clone(), "image/jpeg", "public, max-age=5")
             .await
@@ -218,7 +221,7 @@ pub async fn thumbnails(ctx: Arc<Ctx>, mut rx: mpsc::UnboundedReceiver<PathBuf>)
             ctx.beat_now.notify_one();
         }
         ctx.put(
-            &ctx.key("thumb.jpg"),
+            &ctx.key(media_keys::THUMBNAIL),
             body,
             "image/jpeg",
             "public, max-age=60",
@@ -236,7 +239,7 @@ pub async fn write_vod(ctx: &Ctx, recordings: &[(usize, Vec<Segment>)]) -> Optio
         let text = hls::vod(segs, ctx.segment_seconds);
         if ctx
             .put(
-                &ctx.key(&format!("{name}/vod.m3u8")),
+                &ctx.key(&format!("{name}/{}", media_keys::VOD)),
                 text.into(),
                 PLAYLIST_TYPE,
                 "public, max-age=60",
@@ -252,15 +255,15 @@ pub async fn write_vod(ctx: &Ctx, recordings: &[(usize, Vec<Segment>)]) -> Optio
     let master = hls::master(
         &written
             .iter()
-            .map(|i| ctx.rungs[*i].variant("vod.m3u8", ctx.has_audio))
+            .map(|i| ctx.rungs[*i].variant(media_keys::VOD, ctx.has_audio))
             .collect::<Vec<_>>(),
     );
     ctx.put(
-        &ctx.key("vod.m3u8"),
+        &ctx.key(media_keys::VOD),
         master.into(),
         PLAYLIST_TYPE,
         "public, max-age=60",
     )
     .await
-    .then(|| ctx.key("vod.m3u8"))
+    .then(|| ctx.key(media_keys::VOD))
 }

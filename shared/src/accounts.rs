@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use crate::{
     auth::{Authenticator, password, secret},
+    clock::now_secs,
     config::Env,
     domain::{
         ids::{FamilyId, UserId},
@@ -15,7 +16,6 @@ use crate::{
     ratelimit::{self, Limit},
     search::{Kind, SearchIndex},
     stores::{
-        dynamo::now_secs,
         redis::Redis,
         users::{ClaimError, ExternalIdentity, RefreshRecord, RotateError, UserRecord, UsersStore},
     },

@@ -258,7 +258,12 @@ def main():
     if check("a live with a slow ladder starts", live4):
         pub4.wait(timeout=40)
         sent = max(int(us) for us in re.findall(r"out_time_us=(\d+)", open(progress).read())) / 1e6
-        ended, _ = stack.wait_ended(live4["id"], 40)
+        # The live ends as the publisher leaves; the VOD follows once the ladder caught up.
+        ended, _ = stack.wait_ended(live4["id"], 10)
+        deadline = time.monotonic() + 45
+        while ended and not ended.get("playlist_url") and time.monotonic() < deadline:
+            time.sleep(0.5)
+            _, ended = get_json(f"{base}/api/lives/{live4['id']}")
         root4 = live4["playlist_url"].rsplit("/", 1)[0]
         status, _, text = http("GET", f"{base}{root4}/720p/vod.m3u8")
         recorded = sum(float(d) for d in re.findall(r"#EXTINF:([\d.]+),", text.decode()))

@@ -488,10 +488,6 @@ pub struct AvatarUploadRequest {
     pub content_length: u64,
 }
 
-fn avatar_prefix(user: &UserId) -> String {
-    format!("avatars/{user}")
-}
-
 /// Get a presigned URL to upload a new avatar (PUT it, then confirm with `PUT /api/users/me/avatar`).
 #[utoipa::path(post, path = "/api/users/me/avatar", tag = "users", security(("bearer" = [])), request_body = AvatarUploadRequest,
     responses(
@@ -507,7 +503,7 @@ async fn avatar_upload(
         .presign(
             &state.deps.s3,
             &state.deps.stores.media_bucket,
-            &avatar_prefix(&user.id),
+            &lait_shared::media_keys::avatars(&user.id),
             &req.content_type,
             req.content_length,
         )
@@ -536,7 +532,7 @@ async fn avatar_confirm(
         .confirm(
             &state.deps.s3,
             &state.deps.stores.media_bucket,
-            &avatar_prefix(&user.id),
+            &lait_shared::media_keys::avatars(&user.id),
             &req.key,
         )
         .await?;

@@ -14,11 +14,12 @@ use lait_shared::{
         HeartbeatRequest, HeartbeatResponse, Ladder, PublishRequest, PublishResponse,
         UnpublishRequest, model::LiveRecord,
     },
+    clock::now_secs,
     domain::ids::LiveId,
     hls,
     http::{Json, parse_json},
+    media_keys::{self, LiveKeys},
     signing,
-    stores::dynamo::now_secs,
 };
 use serde::de::DeserializeOwned;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -119,7 +120,8 @@ async fn close_recording(
 ) -> ApiResult<(Option<String>, Option<f64>)> {
     let s3 = &state.deps.s3;
     let bucket = &state.deps.stores.media_bucket;
-    let prefix = format!("live/{}/{}/", live.channel_id, live.id);
+    let keys = LiveKeys::new(live.channel_id, live.id);
+    let prefix = keys.prefix();
     let mut by_rendition: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut token = None;
     loop {
@@ -161,14 +163,14 @@ async fn close_recording(
         duration.get_or_insert(segments.iter().map(hls::Segment::duration).sum::<f64>());
         put_playlist(
             state,
-            format!("{prefix}{}/vod.m3u8", r.name),
+            keys.rendition_vod(&r.name),
             hls::vod(&segments, ladder.segment_seconds),
         )
         .await?;
         // The node's probe (audio, aspect) died with it: 16:9 and no CODECS claim.
         let width = r.height * 16 / 9;
         variants.push(hls::Variant {
-            uri: format!("{}/vod.m3u8", r.name),
+            uri: format!("{}/{}", r.name, media_keys::VOD),
             bandwidth: u64::from(r.video_kbps + r.audio_kbps) * 1000,
             width: width + width % 2,
             height: r.height,
@@ -178,7 +180,7 @@ async fn close_recording(
     if variants.is_empty() {
         return Ok((None, None));
     }
-    let key = format!("{prefix}vod.m3u8");
+    let key = keys.vod();
     put_playlist(state, key.clone(), hls::master(&variants)).await?;
     tracing::info!(live_id = %live.id, renditions = variants.len(), "recording closed by the reaper");
     Ok((Some(key), duration))

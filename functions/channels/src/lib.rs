@@ -20,10 +20,11 @@ use lait_shared::{
     config::Env,
     domain::ids::{ChannelId, LiveId, UserId},
     http::{ClientIp, Json, PageQuery, Paged, Path, Query},
+    media_keys::{self, LiveKeys},
     ratelimit::{self, Limit},
     runtime::Deps,
     search::Hit,
-    stores::users::UsersStore,
+    stores::{dynamo::StoreError, users::UsersStore},
     uploads::{self, PresignedUpload},
 };
 use serde::{Deserialize, Serialize};
@@ -328,10 +329,6 @@ pub struct ImageUploadRequest {
     pub content_length: u64,
 }
 
-fn image_prefix(c: &ChannelId) -> String {
-    format!("channels/{c}")
-}
-
 /// Presigned upload of a channel image (owner only); confirm with PUT.
 #[utoipa::path(post, path = "/api/channels/{id}/image", tag = "channels", security(("bearer" = [])), params(("id" = String, Path)),
     request_body = ImageUploadRequest,
@@ -350,7 +347,7 @@ async fn image_upload(
         .presign(
             &state.deps.s3,
             &state.deps.stores.media_bucket,
-            &image_prefix(&c.id),
+            &media_keys::channel_images(&c.id),
             &req.content_type,
             req.content_length,
         )
@@ -381,7 +378,7 @@ async fn image_confirm(
         .confirm(
             &state.deps.s3,
             &state.deps.stores.media_bucket,
-            &image_prefix(&c.id),
+            &media_keys::channel_images(&c.id),
             &req.key,
         )
         .await?;
@@ -406,10 +403,8 @@ async fn follow(
     let id: ChannelId = parse_id(&id, "channel")?;
     match state.channels.store.follow(&user.id, &id).await {
         Ok(_) => Ok(StatusCode::NO_CONTENT),
-        Err(lait_shared::channels::store::StoreError::Conflict) => {
-            Err(ApiError::not_found("no such channel"))
-        }
-        Err(e) => Err(Channels::store_error(e)),
+        Err(StoreError::Conflict) => Err(ApiError::not_found("no such channel")),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -615,19 +610,16 @@ async fn live_view(state: &State, l: LiveRecord) -> ApiResult<LiveView> {
         0
     };
     // While live: the channel's rolling thumbnail; after: the one kept with the recording.
+    let keys = LiveKeys::new(l.channel_id, l.id);
     let thumbnail = if live {
-        format!("thumbs/{}/latest.jpg", l.channel_id)
+        media_keys::latest_thumbnail(&l.channel_id)
     } else {
-        format!("live/{}/{}/thumb.jpg", l.channel_id, l.id)
+        keys.thumbnail()
     };
     Ok(LiveView {
         thumbnail_url: l.thumbnail.then(|| state.channels.media_url(&thumbnail)),
         playlist_url: if live {
-            Some(
-                state
-                    .channels
-                    .media_url(&format!("live/{}/{}/master.m3u8", l.channel_id, l.id)),
-            )
+            Some(state.channels.media_url(&keys.master()))
         } else {
             l.vod_key.as_deref().map(|k| state.channels.media_url(k))
         },
@@ -757,8 +749,7 @@ async fn list_vods(
         .channels
         .store
         .vods(&c.id, q.cursor.as_deref(), q.limit()? as i32)
-        .await
-        .map_err(Channels::store_error)?;
+        .await?;
     let mut items = Vec::with_capacity(page.items.len());
     for l in page.items {
         items.push(live_view(&state, l).await?);
@@ -782,7 +773,7 @@ async fn delete_vod(
     if live.status != LiveStatus::Ended || live.vod_key.is_none() {
         return Err(ApiError::not_found("no such VOD"));
     }
-    internal::delete_prefix(&state, &format!("live/{}/{}/", live.channel_id, live.id)).await?;
+    internal::delete_prefix(&state, &LiveKeys::new(live.channel_id, live.id).prefix()).await?;
     state.channels.store.forget_vod(&live.id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -6,9 +6,9 @@ use lait_shared::{
     ApiError, ApiResult,
     auth::AuthUser,
     channels::model::{CommentPolicy, NoticeRecord, text},
+    clock::now_rfc3339,
     domain::ids::{ChannelId, NoticeId},
     http::{Json, Path, Query},
-    stores::dynamo::now_rfc3339,
 };
 use serde::Deserialize;
 use utoipa::ToSchema;
@@ -48,8 +48,7 @@ async fn list(
         .channels
         .store
         .notices(&c.id, q.cursor.as_deref(), q.limit()? as i32)
-        .await
-        .map_err(lait_shared::channels::Channels::store_error)?;
+        .await?;
     Ok(Json(Paged {
         items: page.items,
         next: page.next,
@@ -91,12 +90,7 @@ async fn create(
         created_at: now.clone(),
         updated_at: now,
     };
-    state
-        .channels
-        .store
-        .put_notice(&notice, true)
-        .await
-        .map_err(lait_shared::channels::Channels::store_error)?;
+    state.channels.store.put_notice(&notice, true).await?;
     Ok((StatusCode::CREATED, Json(notice)))
 }
 
@@ -160,12 +154,7 @@ async fn update(
         notice.comments = c;
     }
     notice.updated_at = now_rfc3339();
-    state
-        .channels
-        .store
-        .put_notice(&notice, false)
-        .await
-        .map_err(lait_shared::channels::Channels::store_error)?;
+    state.channels.store.put_notice(&notice, false).await?;
     Ok(Json(notice))
 }
 

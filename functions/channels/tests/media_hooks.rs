@@ -4,7 +4,10 @@
 mod common;
 
 use common::*;
-use lait_shared::stores::dynamo::{key, n, now_secs};
+use lait_shared::{
+    clock::now_secs,
+    stores::dynamo::{key, n},
+};
 use reqwest::Method;
 use serde_json::{Value, json};
 

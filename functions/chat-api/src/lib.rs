@@ -11,7 +11,6 @@ use axum::{
 use lait_shared::{
     ApiError, ApiResult,
     auth::{AuthUser, Authenticator},
-    channels::Channels,
     chat::{
         Chat, ChatConfig, ChatError, DEFAULT_HISTORY, MAX_HISTORY, Moderator,
         filter::{MAX_CHANNEL_WORDS, parse_word},
@@ -254,8 +253,7 @@ async fn list_bans(
         .chat
         .store
         .bans(&m.channel_id, q.cursor.as_deref(), q.limit()? as i32)
-        .await
-        .map_err(Channels::store_error)?;
+        .await?;
     Ok(Json(Paged {
         items: page.items,
         next: page.next,
@@ -531,8 +529,7 @@ async fn audit_log(
         .chat
         .store
         .audit_log(&m.channel_id, q.cursor.as_deref(), q.limit()? as i32)
-        .await
-        .map_err(Channels::store_error)?;
+        .await?;
     Ok(Json(Paged {
         items: page.items,
         next: page.next,

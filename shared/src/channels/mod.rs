@@ -13,18 +13,18 @@ use serde::{Deserialize, Serialize};
 
 use self::{
     model::*,
-    store::{ChannelsStore, StoreError, StreamKeyRecord},
+    store::{ChannelsStore, StreamKeyRecord},
 };
+use crate::media_keys::{self, LiveKeys};
+use crate::stores::dynamo::StoreError;
 use crate::{
     auth::secret,
+    clock::{now_ms, now_rfc3339, now_secs},
     config::Env,
     domain::ids::{ChannelId, LiveId, UserId},
     error::ApiError,
     search::{Kind, SearchIndex},
-    stores::{
-        dynamo::{now_rfc3339, now_secs},
-        redis::Redis,
-    },
+    stores::redis::Redis,
 };
 
 #[derive(Debug, Clone)]
@@ -125,14 +125,6 @@ pub fn new_stream_key() -> StreamKeyRecord {
     }
 }
 
-fn store_err(e: StoreError) -> ApiError {
-    match e {
-        StoreError::Conflict => ApiError::conflict("the resource changed or is busy; retry"),
-        StoreError::BadCursor => ApiError::bad_request("invalid cursor"),
-        StoreError::Other(e) => ApiError::internal(e),
-    }
-}
-
 /// The directory snapshot of this process, and a lock so one request rebuilds it at a time.
 /// A snapshot is only valid for the generation it was built in: every publish or end bumps the
 /// generation, so a rebuild that raced with it can never be served as fresh.
@@ -158,10 +150,6 @@ struct SharedLives {
 }
 
 const LIVES_GENERATION_KEY: &str = "cache:lives:gen";
-
-fn now_ms() -> i64 {
-    (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
-}
 
 const LIVES_CACHE_KEY: &str = "cache:lives";
 
@@ -291,8 +279,7 @@ impl Channels {
         let next = new_stream_key();
         self.store
             .rotate_stream_key(&channel.id, &old, &next)
-            .await
-            .map_err(store_err)?;
+            .await?;
         tracing::info!(channel_id = %channel.id, "stream key rotated");
         Ok((channel, next))
     }
@@ -302,11 +289,7 @@ impl Channels {
         channel: &ChannelRecord,
         patch: &ChannelPatch,
     ) -> Result<ChannelRecord, ApiError> {
-        let updated = self
-            .store
-            .update_channel(&channel.id, patch)
-            .await
-            .map_err(store_err)?;
+        let updated = self.store.update_channel(&channel.id, patch).await?;
         if patch.name.is_some() {
             self.index_channel(&updated).await;
         }
@@ -372,7 +355,7 @@ impl Channels {
             Err(StoreError::Conflict) => {
                 return Err(ApiError::conflict("this channel is already live"));
             }
-            Err(e) => return Err(store_err(e)),
+            Err(e) => return Err(e.into()),
         }
         tracing::info!(channel_id = %channel_id, live_id = %live.id, node_id = %req.node_id, "live started");
         self.on_live_change().await;
@@ -439,9 +422,9 @@ impl Channels {
             .await?
             .ok_or_else(|| ApiError::not_found("no such live"))?;
         // The VOD must be this live's own objects.
-        let prefix = format!("live/{}/{}/", live.channel_id, live.id);
+        let keys = LiveKeys::new(live.channel_id, live.id);
         let vod = match req.vod_playlist_key.as_deref() {
-            Some(k) if k.starts_with(&prefix) && !k.contains("..") => Some(k.to_owned()),
+            Some(k) if keys.owns(k) => Some(k.to_owned()),
             Some(_) => {
                 return Err(ApiError::field(
                     "vod_playlist_key",
@@ -694,8 +677,8 @@ impl Channels {
             viewer_count,
             thumbnail_url: live
                 .thumbnail
-                .then(|| self.media_url(&format!("thumbs/{}/latest.jpg", c.id))),
-            playlist_url: self.media_url(&format!("live/{}/{}/master.m3u8", c.id, live.id)),
+                .then(|| self.media_url(&media_keys::latest_thumbnail(&c.id))),
+            playlist_url: self.media_url(&LiveKeys::new(c.id, live.id).master()),
             low_latency: live.low_latency,
         }
     }
@@ -706,11 +689,7 @@ impl Channels {
         title: Option<&str>,
         category: Option<&str>,
     ) -> Result<LiveRecord, ApiError> {
-        let updated = self
-            .store
-            .update_live(&live.id, title, category)
-            .await
-            .map_err(store_err)?;
+        let updated = self.store.update_live(&live.id, title, category).await?;
         if updated.status == LiveStatus::Live {
             if title.is_some() {
                 let _ = self
@@ -726,9 +705,5 @@ impl Channels {
             self.on_live_change().await;
         }
         Ok(updated)
-    }
-
-    pub fn store_error(e: StoreError) -> ApiError {
-        store_err(e)
     }
 }

@@ -24,7 +24,8 @@ use crate::{
     config::StoreConfig,
     domain::ids::{ChannelId, LiveId, NoticeId, UserId},
     stores::dynamo::{
-        self, Item, decode_cursor, encode_cursor, failed_conditions, key, n, put_new, s,
+        self, Item, Page, StoreError, failed_conditions, is_conditional, key, n, put_new,
+        query_page, s,
     },
 };
 
@@ -56,75 +57,12 @@ fn skey_pk(hash: &str) -> String {
     format!("SKEY#{hash}")
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error("condition failed")]
-    Conflict,
-    /// A pagination cursor that is not one of this listing's.
-    #[error("bad cursor")]
-    BadCursor,
-    #[error(transparent)]
-    Other(#[from] anyhow::Error),
-}
-
-impl<E, R> From<aws_sdk_dynamodb::error::SdkError<E, R>> for StoreError
-where
-    E: std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug + Send + Sync + 'static,
-{
-    fn from(e: aws_sdk_dynamodb::error::SdkError<E, R>) -> Self {
-        StoreError::Other(e.into())
-    }
-}
-
-fn is_conditional<E: aws_sdk_dynamodb::error::ProvideErrorMetadata, R>(
-    e: &aws_sdk_dynamodb::error::SdkError<E, R>,
-) -> bool {
-    e.as_service_error().and_then(|e| e.code()) == Some("ConditionalCheckFailedException")
-}
-
 /// A stored stream key.
 #[derive(Clone, Serialize, Deserialize)]
 pub struct StreamKeyRecord {
     pub key: String,
     pub hash: String,
     pub created_at: String,
-}
-
-/// One page of a listing.
-pub struct Page<T> {
-    pub items: Vec<T>,
-    pub next: Option<String>,
-}
-
-/// One page of a query, newest first, resumed from `cursor` (which must belong to the partition
-/// `pk_attr = pk`).
-pub(crate) async fn query_page<T: serde::de::DeserializeOwned>(
-    query: aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder,
-    cursor: Option<&str>,
-    pk_attr: &str,
-    pk: &str,
-    limit: i32,
-) -> Result<Page<T>, StoreError> {
-    let start = cursor
-        .map(|c| decode_cursor(c, pk_attr, pk).ok_or(StoreError::BadCursor))
-        .transpose()?;
-    let page = query
-        .scan_index_forward(false)
-        .limit(limit)
-        .set_exclusive_start_key(start)
-        .send()
-        .await?;
-    let items = page
-        .items
-        .unwrap_or_default()
-        .into_iter()
-        .map(dynamo::from_item)
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    Ok(Page {
-        items,
-        next: encode_cursor(page.last_evaluated_key.as_ref()),
-    })
 }
 
 impl ChannelsStore {
@@ -606,7 +544,7 @@ impl ChannelsStore {
         item.extend([
             ("gsi1pk".to_owned(), s(format!("FOLLOWERS#{channel}"))),
             ("gsi1sk".to_owned(), s(user.to_string())),
-            ("followed_at".to_owned(), s(dynamo::now_rfc3339())),
+            ("followed_at".to_owned(), s(crate::clock::now_rfc3339())),
         ]);
         let count = Update::builder()
             .table_name(&self.table)
@@ -693,7 +631,7 @@ impl ChannelsStore {
         item.extend([
             ("user_id".to_owned(), s(user.to_string())),
             ("added_by".to_owned(), s(by.to_string())),
-            ("added_at".to_owned(), s(dynamo::now_rfc3339())),
+            ("added_at".to_owned(), s(crate::clock::now_rfc3339())),
         ]);
         self.ddb
             .put_item()

@@ -493,7 +493,7 @@ impl Hot {
 
     async fn touch_room(&self, ch: &ChannelId) -> anyhow::Result<()> {
         let mut c = self.conn().await?;
-        let now = crate::stores::dynamo::now_secs();
+        let now = crate::clock::now_secs();
         let _: () = c.zadd(ACTIVE_ROOMS, ch.to_string(), now).await?;
         Ok(())
     }
@@ -501,7 +501,7 @@ impl Hot {
     /// Rooms with traffic in the last `secs` seconds (older ones are dropped from the index).
     pub async fn active_rooms(&self, secs: i64) -> anyhow::Result<Vec<ChannelId>> {
         let mut c = self.conn().await?;
-        let since = crate::stores::dynamo::now_secs() - secs;
+        let since = crate::clock::now_secs() - secs;
         let _: () = c.zrembyscore(ACTIVE_ROOMS, "-inf", since).await?;
         let ids: Vec<String> = c.zrange(ACTIVE_ROOMS, 0, -1).await?;
         Ok(ids.iter().filter_map(|s| s.parse().ok()).collect())

@@ -32,12 +32,13 @@ use self::{
 };
 use crate::{
     channels::store::ChannelsStore,
+    clock::now_rfc3339,
     config::Env,
     domain::ids::{ChannelId, LiveId, UserId},
     error::ApiError,
     ratelimit::Limit,
     runtime::Deps,
-    stores::{dynamo::now_rfc3339, users::UsersStore},
+    stores::users::UsersStore,
 };
 
 /// API Gateway's largest WebSocket message; batches are split below it.
@@ -325,14 +326,6 @@ pub struct Chat {
     filters: Arc<Mutex<FilterCache>>,
 }
 
-fn now_ts() -> String {
-    let now = time::OffsetDateTime::now_utc();
-    let ms = now.replace_nanosecond(now.millisecond() as u32 * 1_000_000);
-    ms.unwrap_or(now)
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_else(|_| now_rfc3339())
-}
-
 /// Serialises events into `{"type":"batch","messages":[…]}` frames of at most [`MAX_FRAME`] bytes.
 pub fn batch_frames(events: &[Event]) -> anyhow::Result<Vec<Payload>> {
     const HEAD: &[u8] = protocol::BATCH_HEAD.as_bytes();
@@ -610,7 +603,7 @@ impl Chat {
         let body = EventBody::Message {
             user: user.clone(),
             text,
-            ts: now_ts(),
+            ts: crate::clock::now_rfc3339_ms(),
         };
         let slow = u64::from(room.settings.slow_seconds) * 1000;
         let admission = Admission {

@@ -22,10 +22,10 @@ use serde::{Deserialize, Serialize};
 
 use super::model::{ChatMessage, ChatSettings, ChatUser, MessageId};
 use crate::{
-    channels::store::{Page, StoreError, query_page},
     config::StoreConfig,
     domain::ids::{ChannelId, LiveId, UserId},
     stores::dynamo::{self, Item, key, s},
+    stores::dynamo::{Page, StoreError, query_page},
 };
 
 /// DynamoDB's limit of items per `BatchWriteItem`.
@@ -457,7 +457,7 @@ impl ChatStore {
         item.extend(key(audit_pk(ch), uuid::Uuid::now_v7().to_string()));
         item.insert(
             "expires_at".into(),
-            dynamo::n(dynamo::now_secs() + AUDIT_TTL_SECS),
+            dynamo::n(crate::clock::now_secs() + AUDIT_TTL_SECS),
         );
         self.ddb
             .put_item()

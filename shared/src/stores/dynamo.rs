@@ -87,18 +87,6 @@ pub fn failed_conditions<R>(err: &SdkError<TransactWriteItemsError, R>) -> Optio
     )
 }
 
-/// Unix seconds now.
-pub fn now_secs() -> i64 {
-    time::OffsetDateTime::now_utc().unix_timestamp()
-}
-
-/// RFC 3339 now.
-pub fn now_rfc3339() -> String {
-    time::OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
-}
-
 /// Opaque pagination cursor from a `LastEvaluatedKey` (string attributes only, as all our keys).
 pub fn encode_cursor(last: Option<&Item>) -> Option<String> {
     use base64::Engine;
@@ -123,4 +111,78 @@ pub fn decode_cursor(cursor: &str, pk_attr: &str, pk: &str) -> Option<Item> {
         return None;
     }
     Some(map.into_iter().map(|(k, v)| (k, s(v))).collect())
+}
+
+/// What a store call reports beyond a plain failure.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("condition failed")]
+    Conflict,
+    /// A pagination cursor that is not one of this listing's.
+    #[error("bad cursor")]
+    BadCursor,
+    #[error(transparent)]
+    Other(#[from] anyhow::Error),
+}
+
+impl<E, R> From<aws_sdk_dynamodb::error::SdkError<E, R>> for StoreError
+where
+    E: std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    fn from(e: aws_sdk_dynamodb::error::SdkError<E, R>) -> Self {
+        StoreError::Other(e.into())
+    }
+}
+
+pub fn is_conditional<E: aws_sdk_dynamodb::error::ProvideErrorMetadata, R>(
+    e: &aws_sdk_dynamodb::error::SdkError<E, R>,
+) -> bool {
+    e.as_service_error().and_then(|e| e.code()) == Some("ConditionalCheckFailedException")
+}
+
+impl From<StoreError> for crate::ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict => Self::conflict("the resource changed or is busy; retry"),
+            StoreError::BadCursor => Self::bad_request("invalid cursor"),
+            StoreError::Other(e) => Self::internal(e),
+        }
+    }
+}
+
+/// One page of a listing.
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next: Option<String>,
+}
+
+/// One page of a query, newest first, resumed from `cursor` (which must belong to the partition
+/// `pk_attr = pk`).
+pub async fn query_page<T: serde::de::DeserializeOwned>(
+    query: aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder,
+    cursor: Option<&str>,
+    pk_attr: &str,
+    pk: &str,
+    limit: i32,
+) -> Result<Page<T>, StoreError> {
+    let start = cursor
+        .map(|c| decode_cursor(c, pk_attr, pk).ok_or(StoreError::BadCursor))
+        .transpose()?;
+    let page = query
+        .scan_index_forward(false)
+        .limit(limit)
+        .set_exclusive_start_key(start)
+        .send()
+        .await?;
+    let items = page
+        .items
+        .unwrap_or_default()
+        .into_iter()
+        .map(from_item)
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    Ok(Page {
+        items,
+        next: encode_cursor(page.last_evaluated_key.as_ref()),
+    })
 }

@@ -7,5 +7,5 @@ pub mod redis;
 pub mod users;
 
 /// Logical DynamoDB tables (full names are `LAIT_TABLE_PREFIX` + name). Their key schemas live in
-/// `localstack/tables.json` (local) and `template.yaml` (AWS).
+/// `localstack/init/ready.d/10-lait-resources.py` (local) and `template.yaml` (AWS).
 pub const TABLES: &[&str] = &["users", "channels", "chat"];

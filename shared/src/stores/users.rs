@@ -16,7 +16,8 @@ use aws_sdk_dynamodb::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::dynamo::{self, Item, b, failed_conditions, key, n, now_rfc3339, now_secs, put_new, s};
+use super::dynamo::{self, Item, b, failed_conditions, key, n, put_new, s};
+use crate::clock::{now_rfc3339, now_secs};
 use crate::{
     config::StoreConfig,
     domain::{

@@ -163,7 +163,7 @@ impl Api {
     /// A media-node request with a valid signature (or the given timestamp).
     pub async fn signed(&self, path: &str, body: &Value, ts: Option<i64>) -> Response {
         let body = serde_json::to_vec(body).unwrap();
-        let ts = ts.unwrap_or_else(lait_shared::stores::dynamo::now_secs);
+        let ts = ts.unwrap_or_else(lait_shared::clock::now_secs);
         let secret = std::env::var("LAIT_MEDIA_SECRET").unwrap();
         let mut req = self
             .http
