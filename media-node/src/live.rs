@@ -272,12 +272,7 @@ async fn run(
         nginx::drop_publisher(&agent, &live).await;
         unpublish(
             &agent,
-            &UnpublishRequest {
-                live_id: live,
-                vod_playlist_key: None,
-                duration_secs: 0.0,
-                reason: Some(reason.to_owned()),
-            },
+            &UnpublishRequest::without_recording(live, Some(reason.to_owned())),
         )
         .await;
         let _ = tokio::fs::remove_dir_all(&dir).await;
@@ -381,16 +376,7 @@ async fn run(
     if how == Stop::Drain {
         // The publisher is gone: the live ends now (viewers see it offline at once); its
         // recording follows once the ladder has encoded the rest.
-        unpublish(
-            &agent,
-            &UnpublishRequest {
-                live_id: live,
-                vod_playlist_key: None,
-                duration_secs: 0.0,
-                reason: None,
-            },
-        )
-        .await;
+        unpublish(&agent, &UnpublishRequest::without_recording(live, None)).await;
     }
     // Finish: stop ffmpeg (it closes and renames its last segment; after the publisher left it
     // first encodes the rest of the stream), queue what the watcher may not have, drain the

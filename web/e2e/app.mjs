@@ -133,9 +133,11 @@ const videoState = (page) =>
 function publisher(url) {
   return spawn(
     "ffmpeg",
-    ["-hide_banner", "-loglevel", "error", "-re", "-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=30", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
-      // ultrafast: the suite runs beside a CPU hog too, and the publisher must keep real time.
-      "-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-g", "30", "-b:v", "2500k", "-c:a", "aac", "-b:a", "128k", "-progress", `${TMP}/publisher-progress.txt`, "-f", "flv", url],
+    // 480p (a two-rung ladder: 480p, 360p) and ultrafast: publisher, ladder and four browser
+    // pages share two cores, and the stream must keep real time for the VOD replay check (a 720p
+    // ladder alone takes a whole core on some machines of this kind; docs/benchmarks.md).
+    ["-hide_banner", "-loglevel", "error", "-re", "-f", "lavfi", "-i", "testsrc2=size=854x480:rate=30", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
+      "-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-g", "30", "-b:v", "1200k", "-c:a", "aac", "-b:a", "128k", "-progress", `${TMP}/publisher-progress.txt`, "-f", "flv", url],
     { stdio: "ignore" },
   );
 }

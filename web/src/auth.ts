@@ -23,8 +23,21 @@ export function accessToken(): string | null {
   return token;
 }
 
+/** When the access token expires (epoch ms). */
+let expiresAt = 0;
+
+/**
+ * The access token, renewed first when it has expired or is about to: a page that was offline or
+ * asleep past its renewal timer sends no stale token (no 401 to recover from).
+ */
+export async function currentToken(): Promise<string | null> {
+  if (token && Date.now() >= expiresAt - 2_000) await refreshSession();
+  return token;
+}
+
 function adopt(t: TokenResponse): void {
   token = t.access_token;
+  expiresAt = Date.now() + t.expires_in * 1000;
   localStorage.setItem(HINT, "1");
   clearTimeout(timer);
   // Renew a minute before expiry (or halfway for very short tokens).
@@ -69,6 +82,9 @@ export function refreshSession(): Promise<boolean> {
       if (!me.value) await loadMe();
       return true;
     } catch {
+      // The network, not the session, failed (offline, server restarting): try again shortly.
+      clearTimeout(timer);
+      if (token) timer = setTimeout(() => void refreshSession(), 3_000);
       return false;
     } finally {
       inflight = null;

@@ -220,6 +220,18 @@ pub struct UnpublishRequest {
     pub reason: Option<String>,
 }
 
+impl UnpublishRequest {
+    /// Ends a live without (or before) its recording.
+    pub fn without_recording(live_id: LiveId, reason: Option<String>) -> Self {
+        Self {
+            live_id,
+            vod_playlist_key: None,
+            duration_secs: 0.0,
+            reason,
+        }
+    }
+}
+
 impl Channels {
     pub fn new(store: ChannelsStore, redis: Redis, config: ChannelsConfig) -> Self {
         Self {

@@ -24,7 +24,7 @@ use crate::{
     config::StoreConfig,
     domain::ids::{ChannelId, LiveId, NoticeId, UserId},
     stores::dynamo::{
-        self, Item, Page, StoreError, failed_conditions, is_conditional, key, n, put_new,
+        self, Item, Page, StoreError, applied, failed_conditions, is_conditional, key, n, put_new,
         query_page, s,
     },
 };
@@ -446,11 +446,7 @@ impl ChannelsStore {
             .expression_attribute_values(":vsk", s(format!("{}#{}", live.started_at, live.id)))
             .send()
             .await;
-        match res {
-            Ok(_) => Ok(true),
-            Err(e) if is_conditional(&e) => Ok(false),
-            Err(e) => Err(e.into()),
-        }
+        applied(res)
     }
 
     /// Every live now (the sparse index).
@@ -724,11 +720,7 @@ impl ChannelsStore {
             .condition_expression("attribute_exists(pk)")
             .send()
             .await;
-        match res {
-            Ok(_) => Ok(true),
-            Err(e) if is_conditional(&e) => Ok(false),
-            Err(e) => Err(e.into()),
-        }
+        applied(res)
     }
 
     /// Newest first.

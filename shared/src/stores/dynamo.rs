@@ -151,6 +151,19 @@ impl From<StoreError> for crate::ApiError {
     }
 }
 
+/// Whether a conditional write applied: `false` when its condition failed.
+pub fn applied<T, E, R>(res: Result<T, SdkError<E, R>>) -> anyhow::Result<bool>
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    match res {
+        Ok(_) => Ok(true),
+        Err(e) if is_conditional(&e) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// One page of a listing.
 pub struct Page<T> {
     pub items: Vec<T>,

@@ -1,17 +1,17 @@
 // The typed API client: openapi-fetch over the types generated from web/openapi.json (the Rust
-// code's spec). Adds the in-memory access token and, on a 401, refreshes once through the
-// httpOnly cookie and retries.
+// code's spec). Adds the in-memory access token (renewed first when it has expired) and, on a
+// 401, refreshes once through the httpOnly cookie and retries.
 import createClient from "openapi-fetch";
 import { config } from "../config";
 import type { components, paths } from "./schema";
-import { accessToken, refreshSession } from "../auth";
+import { accessToken, currentToken, refreshSession } from "../auth";
 
 export type Schemas = components["schemas"];
 export type Problem = Schemas["Problem"];
 
 async function authFetch(input: Request): Promise<Response> {
   const retry = input.clone();
-  const token = accessToken();
+  const token = await currentToken();
   if (token) input.headers.set("authorization", `Bearer ${token}`);
   const res = await fetch(input);
   if (res.status !== 401 || !token) return res;
