@@ -42,6 +42,8 @@ struct Rendition {
     last_disc: u64,
     newest: Option<u64>,
     last_new_at: Option<f64>,
+    /// When this rendition was last reloaded: a new segment appeared after that.
+    last_reload_at: Option<f64>,
     max_gap: f64,
     violations: Vec<String>,
 }
@@ -89,6 +91,7 @@ fn main() -> anyhow::Result<()> {
 
 fn check(s: &mut Rendition, r: &Reload, target: u64, stale: f64) {
     s.reloads += 1;
+    let prev_reload = s.last_reload_at.replace(r.t);
     let at = format!("t={:.2}", r.t);
     let p = match m3u8_rs::parse_media_playlist_res(r.text.as_bytes()) {
         Ok(p) => p,
@@ -178,11 +181,15 @@ fn check(s: &mut Rendition, r: &Reload, target: u64, stale: f64) {
     let newest = (msn + p.segments.len() as u64).checked_sub(1);
     if newest > s.newest {
         if let Some(prev) = s.last_new_at {
+            // Seen `gap` apart; the segment appeared after the previous reload, so the playlist
+            // stood still at least `stood`: only that proves a violation (a poller slowed by
+            // the CPU hog reloads late, which alone must not count against the playlist).
             let gap = r.t - prev;
+            let stood = prev_reload.unwrap_or(r.t) - prev;
             s.max_gap = s.max_gap.max(gap);
-            if gap > stale {
+            if stood > stale {
                 s.violations.push(format!(
-                    "{at}: no new segment for {gap:.2} s (limit {stale:.2})"
+                    "{at}: no new segment for at least {stood:.2} s (seen {gap:.2} s apart; limit {stale:.2})"
                 ));
             }
         }
@@ -191,4 +198,55 @@ fn check(s: &mut Rendition, r: &Reload, target: u64, stale: f64) {
     }
     s.last_msn = msn;
     s.last_disc = p.discontinuity_sequence;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn playlist(first: u64, n: u64) -> String {
+        let mut p = format!(
+            "#EXTM3U\n#EXT-X-VERSION:6\n#EXT-X-TARGETDURATION:1\n#EXT-X-MEDIA-SEQUENCE:{first}\n#EXT-X-DISCONTINUITY-SEQUENCE:0\n"
+        );
+        for i in first..first + n {
+            p.push_str(&format!("#EXTINF:1.000,\nseg_{i:05}_1000ms.ts\n"));
+        }
+        p
+    }
+
+    fn stale_violations(reloads: &[(f64, u64)]) -> Vec<String> {
+        let mut s = Rendition::default();
+        for &(t, newest) in reloads {
+            let r = Reload {
+                t,
+                rendition: "720p".into(),
+                text: playlist(newest.saturating_sub(3), newest.min(3) + 1),
+            };
+            check(&mut s, &r, 1, 1.5);
+        }
+        s.violations
+            .into_iter()
+            .filter(|v| v.contains("no new segment"))
+            .collect()
+    }
+
+    #[test]
+    fn a_stale_playlist_is_a_violation_only_when_the_reloads_prove_it() {
+        // New segments every second, but the poller came late once: seen 1.8 s apart, while
+        // the playlist may have changed right after the reload at 1.1 s.
+        assert!(stale_violations(&[(0.0, 3), (1.1, 4), (2.9, 5), (3.9, 6)]).is_empty());
+        // Reloaded every 0.3 s and nothing new for 2.1 s: the playlist stood still.
+        let v = stale_violations(&[
+            (0.0, 3),
+            (0.3, 3),
+            (0.6, 3),
+            (0.9, 3),
+            (1.2, 3),
+            (1.5, 3),
+            (1.8, 3),
+            (2.1, 4),
+        ]);
+        assert_eq!(v.len(), 1, "{v:?}");
+        assert!(v[0].contains("at least 1.80"), "{v:?}");
+    }
 }

@@ -52,7 +52,8 @@ impl Progress {
 
     fn encoded_up_to(&self, us: i64) {
         let mut e = self.encoded.lock().unwrap_or_else(|p| p.into_inner());
-        if us > e.0 {
+        // Any change counts: a restarted ffmpeg counts from 0 again.
+        if us != e.0 {
             *e = (us, Instant::now());
         }
     }
@@ -110,7 +111,6 @@ fn keyframe_times(text: &str) -> impl Iterator<Item = f64> + '_ {
         .filter_map(|v| v.trim().parse().ok())
 }
 
-/// Runs ffmpeg until told to stop. `job_of(start_number)` gives its arguments.
 /// How the ladder is to end.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stop {
@@ -129,6 +129,7 @@ pub const DRAIN_MAX: Duration = Duration::from_secs(30);
 /// A draining ladder whose encoded position stands still this long has read everything.
 const DRAINED_AFTER: Duration = Duration::from_millis(1500);
 
+/// Runs ffmpeg until told to stop. `job_of(start_number)` gives its arguments.
 pub async fn supervise(
     ctx: Arc<Ctx>,
     job_of: impl Fn(u64) -> Vec<String> + Send + 'static,
@@ -214,7 +215,7 @@ pub async fn supervise(
                     tokio::select! {
                         _ = tokio::time::timeout(DRAIN_MAX, drained) => {}
                         status = child.wait() => {
-                            tracing::warn!(live_id = %ctx.live, ?status, "ffmpeg exited while draining");
+                            tracing::info!(live_id = %ctx.live, ?status, "ffmpeg exited while draining");
                             return;
                         }
                     }
@@ -236,6 +237,18 @@ pub async fn supervise(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_encoded_position_moves_also_after_a_restart() {
+        let p = Progress::new(PathBuf::from("/nonexistent"));
+        p.encoded_up_to(5_000_000);
+        std::thread::sleep(Duration::from_millis(30));
+        p.encoded_up_to(5_000_000);
+        assert!(p.idle_for() >= Duration::from_millis(30), "standing still");
+        // A restarted ffmpeg reports from 0 again: that is movement, not a stall.
+        p.encoded_up_to(40_000);
+        assert!(p.idle_for() < Duration::from_millis(30));
+    }
 
     #[test]
     fn keyframe_interval_from_the_log() {
