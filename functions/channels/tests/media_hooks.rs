@@ -549,64 +549,39 @@ async fn a_live_ends_at_once_and_its_vod_follows() {
     let owner = api.user().await;
     let live_id = api.publish(&api.stream_key(&owner).await).await;
     let prefix = format!("live/{}/{live_id}", owner.channel_id);
-    let unpublish = |vod: Option<String>, secs: f64| json!({"live_id": live_id, "vod_playlist_key": vod, "duration_secs": secs});
+    let unpublish = async |vod: Option<String>, secs: f64| {
+        let body = json!({"live_id": live_id, "vod_playlist_key": vod, "duration_secs": secs});
+        status_of(api.signed("/internal/media/unpublish", &body, None).await)
+            .await
+            .0
+    };
+    let live = async || api.get_json(&format!("/api/lives/{live_id}"), None).await;
+    let vods = format!("/api/channels/{}/vods", owner.channel_id);
+    let vod_key = format!("{prefix}/vod.m3u8");
 
     // The publisher left: the live ends now, without a recording yet.
-    let res = api
-        .signed("/internal/media/unpublish", &unpublish(None, 0.0), None)
-        .await;
-    assert_eq!(res.status(), 204);
-    let live = api.get_json(&format!("/api/lives/{live_id}"), None).await;
-    assert_eq!(live["status"], "ended", "{live}");
-    assert!(live["playlist_url"].is_null(), "{live}");
-    let vods = format!("/api/channels/{}/vods", owner.channel_id);
-    assert!(
-        api.get_json(&vods, None).await["items"]
-            .as_array()
-            .unwrap()
-            .is_empty()
-    );
+    assert_eq!(unpublish(None, 0.0).await, 204);
+    let l = live().await;
+    assert_eq!(l["status"], "ended", "{l}");
+    assert!(l["playlist_url"].is_null(), "{l}");
+    assert_eq!(api.get_json(&vods, None).await["items"], json!([]));
 
     // The ladder has encoded the rest: the second call brings the VOD.
-    let res = api
-        .signed(
-            "/internal/media/unpublish",
-            &unpublish(Some(format!("{prefix}/vod.m3u8")), 31.5),
-            None,
-        )
-        .await;
-    assert_eq!(res.status(), 204);
-    let live = api.get_json(&format!("/api/lives/{live_id}"), None).await;
-    assert_eq!(
-        live["playlist_url"],
-        format!("/media/{prefix}/vod.m3u8"),
-        "{live}"
-    );
-    assert_eq!(live["duration_secs"], 31.5);
-    assert_eq!(live["end_reason"], "publisher left");
+    assert_eq!(unpublish(Some(vod_key.clone()), 31.5).await, 204);
+    let l = live().await;
+    assert_eq!(l["playlist_url"], format!("/media/{vod_key}"), "{l}");
+    assert_eq!(l["duration_secs"], 31.5);
+    assert_eq!(l["end_reason"], "publisher left");
     let listed = api.get_json(&vods, None).await;
     assert_eq!(listed["items"][0]["id"], live_id, "{listed}");
 
     // A recording is recorded once: a later call does not replace it, nor one outside the prefix.
-    let res = api
-        .signed(
-            "/internal/media/unpublish",
-            &unpublish(Some(format!("{prefix}/other.m3u8")), 1.0),
-            None,
-        )
-        .await;
-    assert_eq!(res.status(), 204);
-    let (status, _) = status_of(
-        api.signed(
-            "/internal/media/unpublish",
-            &unpublish(Some("live/x/y/vod.m3u8".into()), 1.0),
-            None,
-        )
-        .await,
-    )
-    .await;
-    assert_eq!(status, 400);
-    let live = api.get_json(&format!("/api/lives/{live_id}"), None).await;
-    assert_eq!(live["playlist_url"], format!("/media/{prefix}/vod.m3u8"));
-    assert_eq!(live["duration_secs"], 31.5);
+    assert_eq!(
+        unpublish(Some(format!("{prefix}/other.m3u8")), 1.0).await,
+        204
+    );
+    assert_eq!(unpublish(Some("live/x/y/vod.m3u8".into()), 1.0).await, 400);
+    let l = live().await;
+    assert_eq!(l["playlist_url"], format!("/media/{vod_key}"));
+    assert_eq!(l["duration_secs"], 31.5);
 }
