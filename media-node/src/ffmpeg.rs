@@ -33,6 +33,44 @@ struct Keyframes {
     offset: u64,
     last: Option<f64>,
     intervals: VecDeque<f64>,
+    /// The longest interval since this ffmpeg started, and how many it has seen.
+    longest: f64,
+    seen: u32,
+}
+
+impl Keyframes {
+    /// Takes in what ffmpeg appended to the log since the last read.
+    fn read_new(&mut self) {
+        let len = std::fs::metadata(&self.path).map(|m| m.len()).unwrap_or(0);
+        if len < self.offset {
+            // A restarted ffmpeg started a new log (and a new timeline).
+            self.offset = 0;
+            self.last = None;
+            self.longest = 0.0;
+            self.seen = 0;
+        }
+        let mut text = String::new();
+        if let Ok(mut f) = std::fs::File::open(&self.path)
+            && f.seek(SeekFrom::Start(self.offset)).is_ok()
+            && f.read_to_string(&mut text).is_ok()
+        {
+            // Only whole lines; a partial one is read next time.
+            let whole = text.rfind('\n').map_or(0, |i| i + 1);
+            self.offset += whole as u64;
+            for t in keyframe_times(&text[..whole]) {
+                if let Some(prev) = self.last.replace(t)
+                    && t > prev
+                {
+                    if self.intervals.len() == 10 {
+                        self.intervals.pop_front();
+                    }
+                    self.intervals.push_back(t - prev);
+                    self.longest = self.longest.max(t - prev);
+                    self.seen += 1;
+                }
+            }
+        }
+    }
 }
 
 impl Progress {
@@ -46,8 +84,21 @@ impl Progress {
                 offset: 0,
                 last: None,
                 intervals: VecDeque::new(),
+                longest: 0.0,
+                seen: 0,
             }),
         }
+    }
+
+    /// A new ffmpeg starts: a new timeline, and a new keyframe log.
+    fn reset(&self) {
+        *self.encoded.lock().unwrap_or_else(|p| p.into_inner()) = (i64::MIN, Instant::now());
+        let mut k = self.keyframes.lock().unwrap_or_else(|p| p.into_inner());
+        let _ = std::fs::remove_file(&k.path);
+        k.offset = 0;
+        k.last = None;
+        k.longest = 0.0;
+        k.seen = 0;
     }
 
     fn encoded_up_to(&self, us: i64) {
@@ -71,36 +122,37 @@ impl Progress {
     /// appended to its keyframe log since the last call; 0 before two keyframes.
     pub fn keyframe_interval(&self) -> f64 {
         let mut k = self.keyframes.lock().unwrap_or_else(|p| p.into_inner());
-        let len = std::fs::metadata(&k.path).map(|m| m.len()).unwrap_or(0);
-        if len < k.offset {
-            // A restarted ffmpeg started a new log (and a new timeline).
-            k.offset = 0;
-            k.last = None;
-        }
-        let mut text = String::new();
-        if let Ok(mut f) = std::fs::File::open(&k.path)
-            && f.seek(SeekFrom::Start(k.offset)).is_ok()
-            && f.read_to_string(&mut text).is_ok()
-        {
-            // Only whole lines; a partial one is read next time.
-            let whole = text.rfind('\n').map_or(0, |i| i + 1);
-            k.offset += whole as u64;
-            for t in keyframe_times(&text[..whole]) {
-                if let Some(prev) = k.last.replace(t)
-                    && t > prev
-                {
-                    if k.intervals.len() == 10 {
-                        k.intervals.pop_front();
-                    }
-                    k.intervals.push_back(t - prev);
-                }
-            }
-        }
+        k.read_new();
         if k.intervals.is_empty() {
             0.0
         } else {
             k.intervals.iter().sum::<f64>() / k.intervals.len() as f64
         }
+    }
+
+    /// Whether the source's video can be passed through as the top rung: `Err` with the reason
+    /// once a keyframe interval is above `limit` seconds or a keyframe is already that overdue
+    /// at the encoded position (caught while the long segment is still open); `Ok(true)` once
+    /// two whole intervals within the limit have been seen (one short first interval says
+    /// little), `Ok(false)` before. Positions and keyframe
+    /// times share ffmpeg's output timeline, which starts at 0.
+    pub fn passthrough_fits(&self, limit: f64) -> Result<bool, String> {
+        let mut k = self.keyframes.lock().unwrap_or_else(|p| p.into_inner());
+        k.read_new();
+        if k.longest > limit {
+            return Err(format!(
+                "the source's keyframe interval ({:.2} s) is longer than a segment",
+                k.longest
+            ));
+        }
+        let position = self.encoded.lock().unwrap_or_else(|p| p.into_inner()).0 as f64 / 1e6;
+        let overdue = position - k.last.unwrap_or(0.0);
+        if overdue > limit {
+            return Err(format!(
+                "no keyframe from the source for {overdue:.2} s (longer than a segment)"
+            ));
+        }
+        Ok(k.seen >= 2)
     }
 }
 
@@ -143,6 +195,7 @@ pub async fn supervise(
             return;
         }
         let args = job_of(ctx.next_start_number());
+        progress.reset();
         let child = tokio::process::Command::new(&ctx.agent.config.ffmpeg)
             .args(&args)
             .stdin(Stdio::null())
@@ -204,6 +257,12 @@ pub async fn supervise(
                 let pause = Duration::from_millis(500) * 2u32.pow(quick_failures.min(4));
                 tokio::time::sleep(pause.min(Duration::from_secs(5))).await;
             }
+            _ = ctx.reencode.notified() => {
+                // The source stopped fitting pass-through: close this ffmpeg's segments and go
+                // on at once with every rung encoded (`job_of` reads the mode).
+                interrupt(&mut child, pid).await;
+                ctx.on_ffmpeg_exit().await;
+            }
             how = async { stop.wait_for(|s| *s != Stop::Run).await.map(|s| *s).unwrap_or(Stop::Now) } => {
                 if how == Stop::Drain {
                     let t = Instant::now();
@@ -221,16 +280,26 @@ pub async fn supervise(
                     }
                     tracing::info!(live_id = %ctx.live, drain_ms = t.elapsed().as_millis() as u64, "the ladder encoded the rest of the stream");
                 }
-                // SIGINT lets ffmpeg close (and rename) its last segment.
-                if let Some(pid) = pid {
-                    let _ = tokio::process::Command::new("kill").args(["-INT", &pid.to_string()]).status().await;
-                }
-                if tokio::time::timeout(Duration::from_secs(5), child.wait()).await.is_err() {
-                    let _ = child.kill().await;
-                }
+                interrupt(&mut child, pid).await;
                 return;
             }
         }
+    }
+}
+
+/// SIGINT lets ffmpeg close (and rename) its last segment; killed if it takes over 5 s.
+async fn interrupt(child: &mut tokio::process::Child, pid: Option<u32>) {
+    if let Some(pid) = pid {
+        let _ = tokio::process::Command::new("kill")
+            .args(["-INT", &pid.to_string()])
+            .status()
+            .await;
+    }
+    if tokio::time::timeout(Duration::from_secs(5), child.wait())
+        .await
+        .is_err()
+    {
+        let _ = child.kill().await;
     }
 }
 
@@ -248,6 +317,39 @@ mod tests {
         // A restarted ffmpeg reports from 0 again: that is movement, not a stall.
         p.encoded_up_to(40_000);
         assert!(p.idle_for() < Duration::from_millis(30));
+    }
+
+    #[test]
+    fn pass_through_breaks_on_a_long_or_overdue_keyframe() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("k.log");
+        let line = |t: f64| format!("frame:0 pts:0 pts_time:{t}\nk=1\n");
+        let limit = 1.25;
+        let p = Progress::new(log.clone());
+        std::fs::write(&log, [0.0, 1.0].map(line).concat()).unwrap();
+        p.encoded_up_to(1_500_000);
+        assert_eq!(
+            p.passthrough_fits(limit),
+            Ok(false),
+            "one interval: not known yet"
+        );
+        std::fs::write(&log, [0.0, 1.0, 2.0].map(line).concat()).unwrap();
+        p.encoded_up_to(3_200_000);
+        assert_eq!(
+            p.passthrough_fits(limit),
+            Ok(true),
+            "keyframes every segment"
+        );
+        // The next keyframe is 1.4 s overdue at the encoded position: the open segment is long.
+        p.encoded_up_to(3_400_000);
+        let why = p.passthrough_fits(limit).unwrap_err();
+        assert!(why.contains("no keyframe"), "{why}");
+
+        let p = Progress::new(log.clone());
+        std::fs::write(&log, [0.0, 0.4, 2.1].map(line).concat()).unwrap();
+        p.encoded_up_to(2_200_000);
+        let why = p.passthrough_fits(limit).unwrap_err();
+        assert!(why.contains("1.70 s"), "{why}");
     }
 
     #[test]

@@ -37,6 +37,23 @@ pub fn width_for(height: u32, source: Option<(u32, u32)>) -> u32 {
     w + w % 2
 }
 
+/// Whether the publisher's own H.264 can be the top rendition as it is (no decode-encode of the
+/// costliest rung: the ladder's CPU drops by ~40 %, and that picture is the source's own).
+/// It can when the source is H.264 at the top rung's height; whether its keyframes fit the
+/// segment grid is known only once they arrive (`ffmpeg::Progress::passthrough_breaks`).
+pub fn can_pass_through(h264: bool, source_height: Option<u32>, rungs: &[Rendition]) -> bool {
+    h264 && source_height.is_some() && rungs.first().map(|r| r.height) == source_height
+}
+
+/// The longest keyframe interval a passed-through source may have: a cut waits for the first
+/// keyframe past the segment length, so a segment stays below the segment length plus this
+/// limit, which must round within the fixed target (`hls::target_duration`; 1 s segments →
+/// up to 1.47 s, 0.5 s → up to 0.97 s: a 1 s GOP is re-encoded for low latency).
+pub fn passthrough_gop_limit(segment_seconds: f64, fps: f64) -> f64 {
+    let frame = 1.0 / fps.max(1.0);
+    lait_shared::hls::target_duration(segment_seconds) as f64 + 0.5 - segment_seconds - frame
+}
+
 pub struct Job<'a> {
     pub input: &'a str,
     pub spool: &'a Path,
@@ -45,25 +62,34 @@ pub struct Job<'a> {
     /// The publisher sends audio; without it the ladder is video-only.
     pub has_audio: bool,
     pub start_number: u64,
+    /// The top rung is the source's video as sent (`can_pass_through`); every other rung then
+    /// takes its keyframes where the source has them, so segments stay aligned across rungs.
+    pub pass_through: bool,
+    /// The source's frame rate (for the pass-through cut tolerance).
+    pub fps: f64,
 }
 
 /// Where ffmpeg logs the time of every keyframe the publisher sent (one decode, no re-encode).
 pub const KEYFRAME_LOG: &str = "keyframes.log";
 
-/// ffmpeg arguments: one decode, a split to every rung plus a thumbnail branch and a keyframe
-/// probe, x264 veryfast/zerolatency with keyframes forced on segment boundaries by time (whatever
-/// the publisher's GOP or frame rate), AAC when the source has audio, HLS segments per rung. Its
+/// ffmpeg arguments: one decode, a split to every encoded rung plus a thumbnail branch and a
+/// keyframe probe, x264 veryfast/zerolatency with keyframes forced on segment boundaries by time
+/// (whatever the publisher's GOP or frame rate) or, passing the source through, on the source's
+/// keyframes; AAC when the source has audio, HLS segments per rung. Its
 /// playlists are not used: the agent writes its own from the segments' measured timestamps.
 pub fn ffmpeg_args(job: &Job<'_>) -> Vec<String> {
     let n = job.rungs.len();
     let spool = job.spool.display();
-    let mut filter = format!("[0:v]split={}", n + 2);
-    for i in 0..n {
+    // The rungs x264 encodes (all but a passed-through top one).
+    let first_encoded = usize::from(job.pass_through && n > 0);
+    let encoded = first_encoded..n;
+    let mut filter = format!("[0:v]split={}", encoded.len() + 2);
+    for i in encoded.clone() {
         filter.push_str(&format!("[v{i}]"));
     }
     filter.push_str("[vt][vk];");
-    for (i, r) in job.rungs.iter().enumerate() {
-        filter.push_str(&format!("[v{i}]scale=-2:{}[v{i}o];", r.height));
+    for i in encoded.clone() {
+        filter.push_str(&format!("[v{i}]scale=-2:{}[v{i}o];", job.rungs[i].height));
     }
     // The first frame at once, then one every 10 s (`fps=1/10` held the first thumbnail back
     // 5–10 s: a live's card had no picture for that long).
@@ -91,21 +117,35 @@ pub fn ffmpeg_args(job: &Job<'_>) -> Vec<String> {
     a.push(job.input.to_owned());
     a.extend(["-filter_complex".into(), filter]);
     for i in 0..n {
-        a.extend(["-map".into(), format!("[v{i}o]")]);
+        let video = if i < first_encoded {
+            "0:v:0".to_owned()
+        } else {
+            format!("[v{i}o]")
+        };
+        a.extend(["-map".into(), video]);
         if job.has_audio {
             a.extend(["-map".into(), "0:a:0".into()]);
         }
     }
+    for i in 0..n {
+        if i < first_encoded {
+            a.extend([format!("-c:v:{i}"), "copy".into()]);
+        } else {
+            // Per stream: a profile given to a copied stream is an error.
+            a.extend([
+                format!("-c:v:{i}"),
+                "libx264".into(),
+                format!("-profile:v:{i}"),
+                "high".into(),
+            ]);
+        }
+    }
     a.extend(
         [
-            "-c:v",
-            "libx264",
             "-preset",
             "veryfast",
             "-tune",
             "zerolatency",
-            "-profile:v",
-            "high",
             "-pix_fmt",
             "yuv420p",
             "-sc_threshold",
@@ -120,11 +160,28 @@ pub fn ffmpeg_args(job: &Job<'_>) -> Vec<String> {
         .iter()
         .map(|s| (*s).to_owned()),
     );
-    a.extend([
-        "-force_key_frames".into(),
-        format!("expr:gte(t,n_forced*{})", job.segment_seconds),
-    ]);
+    let (keyframes, hls_time) = if job.pass_through {
+        // Where the source has them; cut at each keyframe that ends a segment's length, less
+        // half a frame so a keyframe a millisecond early still cuts.
+        let jitter = 0.5 / job.fps.max(1.0);
+        (
+            "source".to_owned(),
+            format!("{:.3}", job.segment_seconds - jitter),
+        )
+    } else {
+        (
+            format!("expr:gte(t,n_forced*{})", job.segment_seconds),
+            job.segment_seconds.to_string(),
+        )
+    };
+    a.extend(["-force_key_frames".into(), keyframes]);
     for (i, r) in job.rungs.iter().enumerate() {
+        if i < first_encoded {
+            if job.has_audio {
+                a.extend([format!("-b:a:{i}"), format!("{}k", r.audio_kbps)]);
+            }
+            continue;
+        }
         a.extend([
             format!("-b:v:{i}"),
             format!("{}k", r.video_kbps),
@@ -160,7 +217,7 @@ pub fn ffmpeg_args(job: &Job<'_>) -> Vec<String> {
         "-f".into(),
         "hls".into(),
         "-hls_time".into(),
-        job.segment_seconds.to_string(),
+        hls_time,
         "-hls_list_size".into(),
         "3".into(),
         // temp_file: a segment appears under its name only when complete (the recorder's event).
@@ -225,6 +282,15 @@ mod tests {
 
     /// The arguments for a 720p source's full ladder.
     fn args_for(segment_seconds: f64, has_audio: bool, start_number: u64) -> Vec<String> {
+        job_args(segment_seconds, has_audio, start_number, false)
+    }
+
+    fn job_args(
+        segment_seconds: f64,
+        has_audio: bool,
+        start_number: u64,
+        pass_through: bool,
+    ) -> Vec<String> {
         let r = rungs(&ladder(), Some(720));
         ffmpeg_args(&Job {
             input: "rtmp://in",
@@ -233,7 +299,68 @@ mod tests {
             segment_seconds,
             has_audio,
             start_number,
+            pass_through,
+            fps: 30.0,
         })
+    }
+
+    #[test]
+    fn passes_the_source_through_only_at_the_top_rungs_height() {
+        let r = rungs(&ladder(), Some(720));
+        assert!(can_pass_through(true, Some(720), &r));
+        assert!(!can_pass_through(false, Some(720), &r), "not H.264");
+        assert!(!can_pass_through(true, None, &r), "height unknown");
+        let r = rungs(&ladder(), Some(1080));
+        assert!(
+            !can_pass_through(true, Some(1080), &r),
+            "above the top rung"
+        );
+        let r = rungs(&ladder(), Some(540));
+        assert!(!can_pass_through(true, Some(540), &r), "between rungs");
+        assert!((passthrough_gop_limit(1.0, 30.0) - (1.5 - 1.0 / 30.0)).abs() < 1e-9);
+        assert!(
+            passthrough_gop_limit(0.5, 30.0) < 1.0,
+            "a 1 s GOP is too long for 0.5 s"
+        );
+        // The longest segment it allows rounds within the fixed target.
+        for s in [0.5, 1.0, 2.0] {
+            let longest = s + passthrough_gop_limit(s, 30.0);
+            assert!(
+                ((longest * 1000.0) as u64 + 500) / 1000 <= lait_shared::hls::target_duration(s),
+                "{s}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_passed_through_top_rung_is_copied_and_the_rest_follow_its_keyframes() {
+        let args = job_args(1.0, true, 0, true);
+        let at = |flag: &str| args[args.iter().position(|a| a == flag).unwrap() + 1].clone();
+        // The source's video maps to the top rung, copied; two rungs are scaled and encoded.
+        assert_eq!(at("-map"), "0:v:0");
+        assert_eq!(at("-c:v:0"), "copy");
+        assert_eq!(at("-c:v:1"), "libx264");
+        assert_eq!(at("-c:v:2"), "libx264");
+        assert!(!args.iter().any(|a| a == "-profile:v:0" || a == "-b:v:0"));
+        let filter = at("-filter_complex");
+        assert!(
+            filter.starts_with("[0:v]split=4[v1][v2][vt][vk];"),
+            "{filter}"
+        );
+        assert!(!filter.contains("[v0]"));
+        assert_eq!(at("-force_key_frames"), "source");
+        assert_eq!(at("-hls_time"), "0.983");
+        assert_eq!(at("-b:a:0"), "128k");
+        assert_eq!(
+            at("-var_stream_map"),
+            "v:0,a:0,name:720p v:1,a:1,name:480p v:2,a:2,name:360p"
+        );
+        // Encoding every rung: keyframes by time, no copy.
+        let args = args_for(1.0, true, 0);
+        let at = |flag: &str| args[args.iter().position(|a| a == flag).unwrap() + 1].clone();
+        assert_eq!(at("-c:v:0"), "libx264");
+        assert_eq!(at("-hls_time"), "1");
+        assert!(at("-filter_complex").starts_with("[0:v]split=5[v0][v1][v2]"));
     }
 
     #[test]

@@ -99,8 +99,17 @@ pub struct Ctx {
     pub fps: f64,
     pub has_audio: bool,
     pub started: Instant,
-    /// Per rendition: the next segment follows an ffmpeg restart.
-    pub restart: Vec<AtomicBool>,
+    /// Per rendition: the next segment from `restart_from` on follows an ffmpeg restart.
+    restart: Vec<AtomicBool>,
+    restart_from: AtomicU64,
+    /// The top rung is the source's own video (`ladder::can_pass_through`), until the source
+    /// stops fitting (`stop_passing_through`).
+    pub pass_through: AtomicBool,
+    /// Restart ffmpeg now (the mode changed).
+    pub reencode: Notify,
+    /// The source's keyframes were seen to fit pass-through: until then (or the switch to
+    /// encoding) the live is not listed, so a switch never shows a listed live a gap.
+    pub passthrough_confirmed: AtomicBool,
     /// Per rendition: the highest finished segment number seen (+1; 0 = none).
     seen: Vec<AtomicU64>,
     /// Per rendition: a live playlist is in S3.
@@ -132,6 +141,10 @@ impl Ctx {
             has_audio: file.has_audio,
             started: Instant::now(),
             restart: (0..n).map(|_| AtomicBool::new(false)).collect(),
+            restart_from: AtomicU64::new(0),
+            pass_through: AtomicBool::new(false),
+            reencode: Notify::new(),
+            passthrough_confirmed: AtomicBool::new(false),
             seen: (0..n).map(|_| AtomicU64::new(0)).collect(),
             published: (0..n).map(|_| AtomicBool::new(false)).collect(),
             master_uploaded: AtomicBool::new(false),
@@ -174,16 +187,60 @@ impl Ctx {
             .unwrap_or(0)
     }
 
-    /// ffmpeg died: drop its partial files, and mark the next segment of every rendition.
+    /// ffmpeg ended: drop its partial files, and mark the first segment of the next ffmpeg in
+    /// every rendition (not a last one the old ffmpeg closed that still waits for upload).
     pub async fn on_ffmpeg_exit(&self) {
         self.restarts.fetch_add(1, Ordering::SeqCst);
         for (i, r) in self.rungs.iter().enumerate() {
-            self.restart[i].store(true, Ordering::SeqCst);
             let dir = self.dir.join(&r.rendition.name);
             if let Ok(Some(highest)) =
                 tokio::task::spawn_blocking(move || recorder::clean_partials(&dir)).await
             {
                 self.saw(i, highest);
+            }
+        }
+        self.unlist_until_restarted();
+        self.restart_from
+            .store(self.next_start_number(), Ordering::SeqCst);
+        for flag in &self.restart {
+            flag.store(true, Ordering::SeqCst);
+        }
+    }
+
+    /// Segment `seq` is the running ffmpeg's (not one an ended ffmpeg left for upload).
+    pub fn current(&self, seq: u64) -> bool {
+        seq >= self.restart_from.load(Ordering::SeqCst)
+    }
+
+    /// Whether the ladder's mode is settled: the live may be listed.
+    pub fn mode_settled(&self) -> bool {
+        !self.pass_through.load(Ordering::SeqCst)
+            || self.passthrough_confirmed.load(Ordering::SeqCst)
+    }
+
+    /// Whether segment `seq` of rendition `idx` is the first after an ffmpeg restart.
+    pub fn first_after_restart(&self, idx: usize, seq: u64) -> bool {
+        self.current(seq) && self.restart[idx].swap(false, Ordering::SeqCst)
+    }
+
+    /// The source's video stops being passed through (once): every rung is encoded from the
+    /// next ffmpeg on.
+    pub fn stop_passing_through(&self, reason: &str) {
+        if self.pass_through.swap(false, Ordering::SeqCst) {
+            tracing::info!(live_id = %self.live, reason, "encoding the top rung instead of passing the source through");
+            // The old ffmpeg's segments no longer count toward listing (see `on_ffmpeg_exit`).
+            self.restart_from.store(u64::MAX, Ordering::SeqCst);
+            self.unlist_until_restarted();
+            self.reencode.notify_one();
+        }
+    }
+
+    /// Not listed yet: list it once the next ffmpeg has a segment in every rendition (a
+    /// listed live then shows no gap while ffmpeg restarts).
+    fn unlist_until_restarted(&self) {
+        if !self.master_uploaded.load(Ordering::SeqCst) {
+            for p in &self.published {
+                p.store(false, Ordering::SeqCst);
             }
         }
     }
@@ -299,6 +356,10 @@ async fn run(
     tokio::fs::write(dir.join("live.json"), serde_json::to_vec(&file)?).await?;
     let fps = meta.fps.unwrap_or(30.0);
     let ctx = Arc::new(Ctx::new(agent.clone(), &file, fps));
+    let rungs_only: Vec<Rendition> = file.rungs.iter().map(|r| r.rendition.clone()).collect();
+    let pass_through = ladder::can_pass_through(meta.h264, meta.height, &rungs_only);
+    ctx.pass_through.store(pass_through, Ordering::SeqCst);
+    tracing::info!(live_id = %live, rungs = ctx.rungs.len(), pass_through, "starting the ladder");
 
     // One ordered upload queue per rendition (and one for thumbnails): renditions do not wait
     // for each other, and within one the segment always goes before the playlist naming it.
@@ -314,26 +375,43 @@ async fn run(
     let recorder = Recorder::start(ctx.clone(), seg_txs.clone(), thumb_tx)?;
 
     let input = format!("rtmp://127.0.0.1:{}/live/{live}", agent.config.rtmp_port);
-    let (spool, job_rungs, seg, has_audio) = (
+    let (spool, seg, has_audio, job_ctx) = (
         dir.clone(),
-        file.rungs
-            .iter()
-            .map(|r| r.rendition.clone())
-            .collect::<Vec<_>>(),
         file.segment_seconds,
         file.has_audio,
+        ctx.clone(),
     );
     let job_of = move |start_number| {
         ladder::ffmpeg_args(&Job {
             input: &input,
             spool: &spool,
-            rungs: &job_rungs,
+            rungs: &rungs_only,
             segment_seconds: seg,
             has_audio,
             start_number,
+            pass_through: job_ctx.pass_through.load(Ordering::SeqCst),
+            fps,
         })
     };
     let progress = Arc::new(ffmpeg::Progress::new(dir.join(ladder::KEYFRAME_LOG)));
+    // Passing the source through holds only while its keyframes fit the segment grid.
+    let guard = pass_through.then(|| {
+        let (ctx, progress) = (ctx.clone(), progress.clone());
+        let limit = ladder::passthrough_gop_limit(file.segment_seconds, fps);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_millis(250));
+            while ctx.pass_through.load(Ordering::SeqCst) {
+                tick.tick().await;
+                match progress.passthrough_fits(limit) {
+                    Err(reason) => ctx.stop_passing_through(&reason),
+                    Ok(true) if !ctx.passthrough_confirmed.swap(true, Ordering::SeqCst) => {
+                        upload::master_when_ready(&ctx).await;
+                    }
+                    Ok(_) => {}
+                }
+            }
+        })
+    });
     // ffmpeg stops when this live does, for whatever reason (publisher gone, told to stop).
     let (ffmpeg_stop, ffmpeg_stop_rx) = watch::channel(Stop::Run);
     let ffmpeg = tokio::spawn(ffmpeg::supervise(
@@ -363,6 +441,7 @@ async fn run(
                 upload_lag_ms: ctx.upload_lag_ms.load(Ordering::Relaxed),
                 ready: ctx.master_uploaded.load(Ordering::SeqCst),
                 thumbnail: ctx.thumb_uploaded.load(Ordering::SeqCst),
+                passthrough: ctx.pass_through.load(Ordering::SeqCst),
                 error: None,
             };
             if let Some((true, reason)) = heartbeat(&agent, live, health).await {
@@ -383,6 +462,9 @@ async fn run(
     // uploads within a minute.
     *ctx.finishing.lock().unwrap_or_else(|p| p.into_inner()) =
         Some(Instant::now() + Duration::from_secs(60));
+    if let Some(g) = guard {
+        g.abort();
+    }
     let _ = ffmpeg_stop.send(how);
     let _ = ffmpeg.await;
     for (i, r) in ctx.rungs.iter().enumerate() {

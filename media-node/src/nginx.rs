@@ -14,6 +14,8 @@ pub struct SourceMeta {
     pub bw_in: Option<u64>,
     /// A video codec was announced.
     pub video: bool,
+    /// The video is H.264 (the only codec HLS in MPEG-TS can carry as it is).
+    pub h264: bool,
     /// An audio codec was announced.
     pub audio: bool,
 }
@@ -53,6 +55,7 @@ pub fn stat_meta(xml: &str, name: &str) -> Option<SourceMeta> {
             .filter(|v: &f64| *v > 0.0),
         bw_in: xml_value(block, "bw_in").and_then(|v| v.parse().ok()),
         video: has_codec(video),
+        h264: xml_value(video, "codec").is_some_and(|c| c.eq_ignore_ascii_case("H264")),
         audio: has_codec(audio),
     })
 }
@@ -83,7 +86,7 @@ mod tests {
         let xml = "<rtmp><server><application><name>live</name><live><stream><name>abc</name><bw_in>2500000</bw_in>\
                    <meta><video><width>1280</width><height>720</height><frame_rate>30</frame_rate><codec>H264</codec></video>\
                    <audio><codec>AAC</codec><channels>2</channels></audio></meta></stream>\
-                   <stream><name>other</name><meta><video><width>640</width><height>360</height><codec>H264</codec></video><audio></audio></meta></stream>\
+                   <stream><name>other</name><meta><video><width>640</width><height>360</height><codec>Sorenson-H263</codec></video><audio></audio></meta></stream>\
                    <stream><name>radio</name><meta><video></video><audio><codec>AAC</codec></audio></meta></stream></live></application></server></rtmp>";
         let m = stat_meta(xml, "abc").unwrap();
         assert_eq!(
@@ -97,10 +100,17 @@ mod tests {
                 true
             )
         );
+        assert!(m.h264);
         let o = stat_meta(xml, "other").unwrap();
-        assert_eq!((o.height, o.video, o.audio), (Some(360), true, false));
+        assert_eq!(
+            (o.height, o.video, o.audio, o.h264),
+            (Some(360), true, false, false)
+        );
         let r = stat_meta(xml, "radio").unwrap();
-        assert_eq!((r.height, r.video, r.audio), (None, false, true));
+        assert_eq!(
+            (r.height, r.video, r.audio, r.h264),
+            (None, false, true, false)
+        );
         assert!(stat_meta(xml, "missing").is_none());
     }
 }

@@ -98,6 +98,7 @@ pub async fn rendition(
     let mut last_seq: Option<u64> = None;
     // Where the next segment should start on the media timeline (seconds).
     let mut expected: Option<f64> = None;
+    let mut source_rate = SourceRate::default();
     while let Some(f) = rx.recv().await {
         // The watcher and the final scan may both name a segment.
         if last_seq.is_some_and(|s| f.seq <= s) {
@@ -121,13 +122,23 @@ pub async fn rendition(
             recorder::account(&ctx, -size);
             continue;
         };
-        let restarted = ctx.restart[idx].swap(false, Ordering::SeqCst);
+        let restarted = ctx.first_after_restart(idx, f.seq);
         // A jump on the media timeline (encoder restart, publisher gap, dropped input) is a
         // discontinuity; small holes are left to the player's gap handling.
         let jumped = expected
             .is_some_and(|e| span.first < e - 2.0 * frame || span.first > e + seg_secs / 2.0);
         expected = Some(span.end(frame));
         let duration = span.duration(frame);
+        if idx == 0 && ctx.pass_through.load(Ordering::SeqCst) {
+            let declared = ctx.rungs[0].variant("", ctx.has_audio).bandwidth;
+            if let Some(bps) = source_rate.add(size as u64, duration, declared) {
+                ctx.stop_passing_through(&format!(
+                    "the source's bitrate ({} kbps) is far above the top rung's ({} kbps)",
+                    bps / 1000,
+                    declared / 1000
+                ));
+            }
+        }
         let segment = Segment {
             seq: f.seq,
             duration_ms: (duration * 1000.0).round() as u64,
@@ -168,23 +179,55 @@ pub async fn rendition(
             let lag_ms = seen.elapsed().as_millis() as u64;
             ctx.upload_lag_ms.store(lag_ms, Ordering::Relaxed);
             tracing::debug!(live_id = %ctx.live, rendition = %name, seq = f.seq, lag_ms, "segment published");
-            ctx.published[idx].store(true, Ordering::SeqCst);
+            if ctx.current(f.seq) {
+                ctx.published[idx].store(true, Ordering::SeqCst);
+            }
             master_when_ready(&ctx).await;
         }
     }
     recorded
 }
 
-/// The master playlist, once every rendition has a published playlist; then the live is ready
-/// to be listed.
-async fn master_when_ready(ctx: &Ctx) {
+/// The bitrate of a passed-through top rung over its last few segments: the master announces
+/// the rung's bandwidth, so a source far above it is encoded to it instead.
+#[derive(Default)]
+struct SourceRate {
+    recent: std::collections::VecDeque<(u64, f64)>,
+}
+
+impl SourceRate {
+    const SEGMENTS: usize = 5;
+
+    /// Adds a segment (bytes, seconds); the measured bits per second once the last
+    /// `SEGMENTS` average over 1.5 × `declared`.
+    fn add(&mut self, bytes: u64, seconds: f64, declared: u64) -> Option<u64> {
+        if self.recent.len() == Self::SEGMENTS {
+            self.recent.pop_front();
+        }
+        self.recent.push_back((bytes, seconds));
+        let (b, s) = self
+            .recent
+            .iter()
+            .fold((0u64, 0.0), |(b, s), (bb, ss)| (b + bb, s + ss));
+        let bps = (b as f64 * 8.0 / s.max(0.001)) as u64;
+        (self.recent.len() == Self::SEGMENTS && bps * 2 > declared * 3).then_some(bps)
+    }
+}
+
+/// The master playlist, once every rendition has a published playlist of the running ffmpeg
+/// and the ladder's mode is settled; then the live is ready to be listed.
+pub async fn master_when_ready(ctx: &Ctx) {
     if ctx.master_uploaded.load(Ordering::SeqCst)
+        || !ctx.mode_settled()
         || !ctx.published.iter().all(|p| p.load(Ordering::SeqCst))
     {
         return;
     }
     let _once = ctx.master_lock.lock().await;
-    if ctx.master_uploaded.load(Ordering::SeqCst) {
+    if ctx.master_uploaded.load(Ordering::SeqCst)
+        || !ctx.mode_settled()
+        || !ctx.published.iter().all(|p| p.load(Ordering::SeqCst))
+    {
         return;
     }
     if ctx
@@ -266,4 +309,25 @@ pub async fn write_vod(ctx: &Ctx, recordings: &[(usize, Vec<Segment>)]) -> Optio
     )
     .await
     .then(|| ctx.key(media_keys::VOD))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_source_far_above_the_declared_bandwidth_is_caught_over_five_segments() {
+        let declared = 2_928_000;
+        let mut r = SourceRate::default();
+        // 2.9 Mbps then a burst: within 1.5× on average, nothing.
+        for bytes in [362_000, 362_000, 362_000, 362_000, 900_000] {
+            assert_eq!(r.add(bytes, 1.0, declared), None);
+        }
+        // A 6 Mbps source: caught once five of its segments are in.
+        let mut r = SourceRate::default();
+        for _ in 0..4 {
+            assert_eq!(r.add(750_000, 1.0, declared), None, "too few segments");
+        }
+        assert_eq!(r.add(750_000, 1.0, declared), Some(6_000_000));
+    }
 }

@@ -125,6 +125,11 @@ const en = {
   "studio.bitrate": "Bitrate",
   "studio.fps": "Frame rate",
   "studio.keyframe": "Keyframe interval",
+  "studio.topRendition": "Top quality",
+  "studio.passthrough": "your video as sent",
+  "studio.reencoded": "re-encoded",
+  "studio.passthroughHint":
+    "Sent as 720p H.264 with a keyframe every second (every 0.5 s for low latency), your own video is the top quality: no re-encode, lower delay.",
   "studio.dropped": "Dropped frames",
   "studio.uploadLag": "Upload lag",
   "studio.viewers": "Viewers",
@@ -307,6 +312,11 @@ const ko: Record<Key, string> = {
   "studio.bitrate": "비트레이트",
   "studio.fps": "프레임 레이트",
   "studio.keyframe": "키프레임 간격",
+  "studio.topRendition": "최고 화질",
+  "studio.passthrough": "보낸 영상 그대로",
+  "studio.reencoded": "재인코딩",
+  "studio.passthroughHint":
+    "720p H.264에 키프레임을 1초마다(저지연은 0.5초마다) 보내면 보낸 영상이 그대로 최고 화질이 됩니다: 재인코딩 없이 지연이 더 짧습니다.",
   "studio.dropped": "드롭된 프레임",
   "studio.uploadLag": "업로드 지연",
   "studio.viewers": "시청자",

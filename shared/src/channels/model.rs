@@ -88,6 +88,10 @@ pub struct Health {
     /// The live's first thumbnail is in the media bucket.
     #[serde(default)]
     pub thumbnail: bool,
+    /// The top rendition is the publisher's own video, not re-encoded (an H.264 source at the
+    /// top rung's height with a keyframe at least every segment).
+    #[serde(default)]
+    pub passthrough: bool,
     /// Why the node cannot carry this stream (e.g. audio-only), when it cannot.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,

@@ -829,6 +829,11 @@ export interface components {
             fps?: number;
             /** Format: double */
             keyframe_interval?: number;
+            /**
+             * @description The top rendition is the publisher's own video, not re-encoded (an H.264 source at the
+             *     top rung's height with a keyframe at least every segment).
+             */
+            passthrough?: boolean;
             /** @description The master playlist and a segment of every rendition are in the media bucket. */
             ready?: boolean;
             /** @description The live's first thumbnail is in the media bucket. */

@@ -98,6 +98,12 @@ function Health({ liveId }: { liveId: string }) {
           <dd>{h ? `${(h.keyframe_interval ?? 0).toFixed(2)} s` : "–"}</dd>
         </div>
         <div>
+          <dt>{t("studio.topRendition")}</dt>
+          <dd data-health="passthrough" title={t("studio.passthroughHint")}>
+            {h ? (h.passthrough ? t("studio.passthrough") : t("studio.reencoded")) : "–"}
+          </dd>
+        </div>
+        <div>
           <dt>{t("studio.dropped")}</dt>
           <dd>{h ? formatNumber(h.dropped_frames ?? 0) : "–"}</dd>
         </div>
