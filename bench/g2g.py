@@ -38,7 +38,7 @@ def clock_filter(start_ms):
 class Publisher:
     """ffmpeg publishing the clock; tracks when stream time 0 left its encoder."""
 
-    def __init__(self, url, seconds, log):
+    def __init__(self, url, seconds, log, gop):
         self.start_ms = time.time() * 1000
         self.zero_ms = None
         self.proc = subprocess.Popen(
@@ -46,7 +46,7 @@ class Publisher:
          "-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=30",
          "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
              "-vf", clock_filter(int(self.start_ms) % 4294967296), "-t", str(seconds),
-             "-c:v", "libx264", "-preset", "veryfast", "-tune", "zerolatency", "-g", "30", "-b:v", "2500k",
+             "-c:v", "libx264", "-preset", "veryfast", "-tune", "zerolatency", "-g", str(gop), "-b:v", "2500k",
              "-c:a", "aac", "-b:a", "128k", "-f", "flv", url],
             stdout=subprocess.PIPE, stderr=open(log, "w"), text=True,
         )
@@ -123,12 +123,12 @@ class CpuSampler(threading.Thread):
         return f"CPU (cores, {wall:.0f} s): {parts}; total {sum(cores.values()):.2f} of {os.cpu_count()}"
 
 
-def measure(stack, low_latency):
+def measure(stack, low_latency, gop):
     channel, token, key = stack.streamer()
     status, _, _ = http("PATCH", f"{stack.base}/api/channels/{channel}", {"low_latency": low_latency}, token)
     if status != 200:
         sys.exit(f"could not set low_latency={low_latency}: {status}")
-    pub = Publisher(stack.rtmp_url(key), SECONDS + 40, f"{stack.tmp}/pub-{low_latency}.log")
+    pub = Publisher(stack.rtmp_url(key), SECONDS + 40, f"{stack.tmp}/pub-{low_latency}-{gop}.log", gop)
     PROCS.append(pub.proc)
     live = stack.wait_live(channel, timeout=20)
     if not live:
@@ -149,6 +149,9 @@ def measure(stack, low_latency):
         capture_output=True, text=True, check=True,
     ).stdout
     cpu = sampler.report()
+    # Whether the node passed the source through as the top rendition (the studio's health).
+    _, _, health = http("GET", f"{stack.base}/api/lives/{live['id']}/health", token=token)
+    passthrough = (json.loads(health).get("health") or {}).get("passthrough")
     pub.proc.terminate()
     correction = pub.correction_s()
     result = json.loads(out.strip().splitlines()[-1])
@@ -158,14 +161,19 @@ def measure(stack, low_latency):
     samples.sort()
     p95 = samples[min(len(samples) - 1, int(0.95 * len(samples)))]
     name = "low-latency (0.5 s segments)" if low_latency else "default (1 s segments)"
-    print(f"glass-to-glass, {name}: {len(samples)} samples over {SECONDS} s: "
+    top = "passed through" if passthrough else "re-encoded"
+    print(f"glass-to-glass, {name}, keyframe every {gop} frames (top rendition {top}): {len(samples)} samples over {SECONDS} s: "
           f"p50 {statistics.median(samples):.2f} s, p95 {p95:.2f} s, min {samples[0]:.2f} s, max {samples[-1]:.2f} s "
           f"stalls after warm-up: {result['stalls']} (publisher start-up {correction:.2f} s calibrated away)\n  {cpu}", flush=True)
 
 
 stack = Stack()
 try:
-    measure(stack, False)
-    measure(stack, True)
+    # What the studio tells a streamer: a keyframe every segment (1 s, or 0.5 s for low
+    # latency); then low latency with a 1 s keyframe interval, which the node must re-encode.
+    measure(stack, False, 30)
+    measure(stack, True, 15)
+    if os.environ.get("G2G_ALL"):
+        measure(stack, True, 30)
 finally:
     finish(stack)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Benchmark: glass-to-glass latency in a real player (hls.js in headless Chromium) through the
 # whole stack on loopback, for the default and the low-latency profile. Method: bench/g2g.py.
-#   bench/g2g.sh [seconds of samples, default 60]
+#   bench/g2g.sh [seconds of samples, default 60]   (G2G_ALL=1: also low latency with a 1 s GOP)
 source "$(dirname "$0")/../scripts/lib.sh"
 TMP="$(mktemp -d /tmp/lait-g2g.XXXXXX)"
 trap 'stop_all; rm -rf "$TMP"' EXIT
