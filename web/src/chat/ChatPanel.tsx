@@ -14,6 +14,10 @@ import { applyEvents, KEEP, KEEP_PAUSED, type Line } from "./lines";
 const MAX_CHARS = 500;
 /** Lines in the DOM while the view follows the newest message. */
 const LIVE_WINDOW = 150;
+// A busy room is drawn at most this often: at 100 messages a second, a frame each would lay the
+// log out 60 times a second for two lines at a time; ten batches a second read the same and
+// leave the main thread to the video. A quiet room's message still shows on the next frame.
+const FLUSH_EVERY_MS = 100;
 
 function errorText(r: Extract<Reply, { type: "error" }>): string {
   const s = Math.ceil((r.retry_after_ms ?? 0) / 1000);
@@ -87,6 +91,21 @@ export function ChatPanel({ channelId, onClient }: Props) {
   const [pausedAt, setPausedAt] = useState<string | null>(null);
   const pending = useRef<{ events: ChatEvent[]; reset: boolean }>({ events: [], reset: false });
   const frame = useRef(0);
+  const timer = useRef(0);
+  const lastFlush = useRef(-Infinity);
+
+  function schedule() {
+    if (frame.current || timer.current) return;
+    const wait = lastFlush.current + FLUSH_EVERY_MS - performance.now();
+    if (wait <= 0) {
+      frame.current = requestAnimationFrame(flush);
+      return;
+    }
+    timer.current = window.setTimeout(() => {
+      timer.current = 0;
+      frame.current = requestAnimationFrame(flush);
+    }, wait);
+  }
 
   const client = useMemo(
     () =>
@@ -96,7 +115,7 @@ export function ChatPanel({ channelId, onClient }: Props) {
           if (reset) p.events = [];
           p.events.push(...events);
           p.reset ||= reset;
-          frame.current ||= requestAnimationFrame(flush);
+          schedule();
         },
       }),
     [channelId],
@@ -104,6 +123,7 @@ export function ChatPanel({ channelId, onClient }: Props) {
 
   function flush() {
     frame.current = 0;
+    lastFlush.current = performance.now();
     const { events, reset } = pending.current;
     pending.current = { events: [], reset: false };
     const added = events.filter((e) => e.type === "message").length;
@@ -121,6 +141,8 @@ export function ChatPanel({ channelId, onClient }: Props) {
     (window as unknown as { __laitChat?: ChatClient }).__laitChat = client;
     return () => {
       cancelAnimationFrame(frame.current);
+      clearTimeout(timer.current);
+      frame.current = timer.current = 0;
       client.stop();
       onClient?.(null);
     };
