@@ -160,6 +160,9 @@ if (profiler) {
   await profiler.send("Profiler.setSamplingInterval", { interval: 200 });
   await profiler.send("Profiler.start");
 }
+// LAIT_TRACE=1: a Chromium trace over the flood; prints each long task on the page's main thread
+// with the events inside it that took longest (what made it long).
+if (process.env.LAIT_TRACE) await browser.startTracing(page, { categories: ["devtools.timeline", "disabled-by-default-devtools.timeline", "v8"] });
 const cpu0 = cpuTicks();
 const f0 = await page.evaluate(() => window.__frames);
 const t0 = Date.now();
@@ -190,6 +193,19 @@ if (profiler) {
   });
   const top = [...self.entries()].sort((a, b) => b[1] - a[1]).slice(0, 20);
   console.log("profile (self ms over the flood):\n" + top.map(([k, us]) => `  ${(us / 1000).toFixed(0).padStart(6)}  ${k}`).join("\n"));
+}
+if (process.env.LAIT_TRACE) {
+  const { traceEvents } = JSON.parse((await browser.stopTracing()).toString());
+  const main = new Set(traceEvents.filter((e) => e.ph === "M" && e.name === "thread_name" && e.args?.name === "CrRendererMain").map((e) => `${e.pid}:${e.tid}`));
+  const onMain = traceEvents.filter((e) => e.ph === "X" && main.has(`${e.pid}:${e.tid}`));
+  for (const task of onMain.filter((e) => e.name === "RunTask" && e.dur > 50_000)) {
+    const inside = onMain
+      .filter((e) => e !== task && e.pid === task.pid && e.tid === task.tid && e.ts >= task.ts && e.ts + (e.dur ?? 0) <= task.ts + task.dur)
+      .sort((a, b) => (b.dur ?? 0) - (a.dur ?? 0))
+      .slice(0, 6)
+      .map((e) => `${e.name}${e.args?.data?.functionName ? `(${e.args.data.functionName})` : ""}${e.args?.data?.url ? `[${e.args.data.url.split("/").pop()}]` : ""} ${((e.dur ?? 0) / 1000).toFixed(0)} ms`);
+    console.log(`long task ${(task.dur / 1000).toFixed(0)} ms: ${inside.join(", ")}`);
+  }
 }
 await sleep(1500);
 const shown = await page.locator('[role="log"] .chat-line').count();

@@ -194,6 +194,9 @@ pub async fn supervise(
         if *stop.borrow() != Stop::Run {
             return;
         }
+        // A switch asked for while no ffmpeg ran is in the mode `job_of` reads now: consume it
+        // first, so it does not restart the ffmpeg started next.
+        let _ = futures::FutureExt::now_or_never(ctx.reencode.notified());
         let args = job_of(ctx.next_start_number());
         progress.reset();
         let child = tokio::process::Command::new(&ctx.agent.config.ffmpeg)

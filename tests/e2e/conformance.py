@@ -31,7 +31,7 @@ PUBLISH_SECONDS = 24
 HOG = ["stress-ng", "--cpu", "1", "--timeout", "60s", "--quiet"]
 
 
-def ffmpeg_publisher(url, log, gop="-g 30", audio=True, video=True):
+def ffmpeg_publisher(url, log, gop="-g 30", audio=True, video=True, tune="zerolatency"):
     args = ["ffmpeg", "-hide_banner", "-loglevel", "error", "-re"]
     if video:
         args += ["-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=30"]
@@ -39,7 +39,7 @@ def ffmpeg_publisher(url, log, gop="-g 30", audio=True, video=True):
         args += ["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"]
     args += ["-t", str(PUBLISH_SECONDS)]
     if video:
-        args += ["-c:v", "libx264", "-preset", "veryfast", "-tune", "zerolatency", *gop.split(), "-b:v", "2500k"]
+        args += ["-c:v", "libx264", "-preset", "veryfast", "-tune", tune, *gop.split(), "-b:v", "2500k"]
     if audio:
         args += ["-c:a", "aac", "-b:a", "128k"]
     return spawn(args + ["-f", "flv", url], log)
@@ -228,6 +228,8 @@ def main():
     scenario(stack, "ffmpeg GOP 2 s", lambda u, l: ffmpeg_publisher(u, l, gop="-g 60"), False, gop=2.0)
     scenario(stack, "ffmpeg GOP 0.5 s", lambda u, l: ffmpeg_publisher(u, l, gop="-g 15"), True, low_latency=True, gop=0.5)
     scenario(stack, "ffmpeg irregular GOP", lambda u, l: ffmpeg_publisher(u, l, gop=irregular), False)
+    # x264 without zerolatency sends B-frames (OBS's default): passed through, PTS out of order.
+    scenario(stack, "ffmpeg B-frames", lambda u, l: ffmpeg_publisher(u, l, gop="-g 30 -bf 2", tune="film"), True)
     scenario(stack, "ffmpeg video-only", lambda u, l: ffmpeg_publisher(u, l, audio=False), True, expect_audio=False)
     audio_only(stack)
     return stack
