@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { applyEvents } from "../src/chat/lines";
+import { applyEvents, type Line, liveWindow } from "../src/chat/lines";
 import { reached, timeline } from "../src/chat/replay";
 import type { ChatEvent } from "../src/chat/protocol";
 
@@ -51,5 +51,27 @@ describe("VOD chat replay", () => {
     expect(reached(timed, 30)).toBe(2);
     expect(reached(timed, 61)).toBe(3);
     expect(reached(timed, 2)).toBe(1);
+  });
+});
+
+describe("liveWindow", () => {
+  const line = (n: number): Line => ({ id: `${n}-0`, userId: "u", nickname: "u", badges: [], text: "t" });
+  const upTo = (n: number) => Array.from({ length: n }, (_, i) => line(i + 1));
+
+  it("appends until the window is over its maximum, then keeps the newest minimum in one go", () => {
+    let w = liveWindow(upTo(3), null, 2, 4);
+    expect(w.lines.map((l) => l.id)).toEqual(["1-0", "2-0", "3-0"]);
+    w = liveWindow(upTo(4), w.from, 2, 4);
+    expect(w.lines).toHaveLength(4);
+    w = liveWindow(upTo(5), w.from, 2, 4);
+    expect(w.lines.map((l) => l.id)).toEqual(["4-0", "5-0"]);
+    w = liveWindow(upTo(6), w.from, 2, 4);
+    expect(w.lines.map((l) => l.id)).toEqual(["4-0", "5-0", "6-0"]);
+  });
+
+  it("starts over when the lines it started from are gone (history reloaded, room cleared)", () => {
+    const w = liveWindow([line(1), line(2)], "9-0", 2, 4);
+    expect(w.lines.map((l) => l.id)).toEqual(["1-0", "2-0"]);
+    expect(liveWindow([], "9-0", 2, 4)).toEqual({ from: null, lines: [] });
   });
 });

@@ -9,11 +9,13 @@ import { Link } from "../router";
 import { Icon } from "../ui/Icon";
 import { ChatClient, type Reply } from "./client";
 import { type ChatEvent, compareIds } from "./protocol";
-import { applyEvents, KEEP, KEEP_PAUSED, type Line } from "./lines";
+import { applyEvents, KEEP, KEEP_PAUSED, type Line, liveWindow } from "./lines";
 
 const MAX_CHARS = 500;
 /** Lines in the DOM while the view follows the newest message. */
 const LIVE_WINDOW = 150;
+// ...and lets it grow to this before dropping the oldest in one go (`liveWindow`).
+const LIVE_WINDOW_MAX = 200;
 // A busy room is drawn at most this often: at 100 messages a second, a frame each would lay the
 // log out 60 times a second for two lines at a time; ten batches a second read the same and
 // leave the main thread to the video. A quiet room's message still shows on the next frame.
@@ -89,6 +91,7 @@ export function ChatPanel({ channelId, onClient }: Props) {
   // kept up to it; at the bottom it shows only the newest LIVE_WINDOW lines, which keeps a busy
   // room's per-frame layout small.
   const [pausedAt, setPausedAt] = useState<string | null>(null);
+  const windowFrom = useRef<string | null>(null);
   const pending = useRef<{ events: ChatEvent[]; reset: boolean }>({ events: [], reset: false });
   const frame = useRef(0);
   const timer = useRef(0);
@@ -120,6 +123,12 @@ export function ChatPanel({ channelId, onClient }: Props) {
       }),
     [channelId],
   );
+
+  function live(): Line[] {
+    const w = liveWindow(lines, windowFrom.current, LIVE_WINDOW, LIVE_WINDOW_MAX);
+    windowFrom.current = w.from;
+    return w.lines;
+  }
 
   function flush() {
     frame.current = 0;
@@ -245,7 +254,7 @@ export function ChatPanel({ channelId, onClient }: Props) {
       </header>
       {slow > 0 && <p class="chat-note">{t("chat.slowOn", { s: slow })}</p>}
       <div class="chat-log" role="log" aria-label={t("chat.log")} aria-live="polite" ref={list} onScroll={onScroll} onWheel={byUser} onTouchMove={byUser} onKeyDown={byUser} onPointerDown={byUser} tabIndex={0}>
-        {(pausedAt === null ? lines.slice(-LIVE_WINDOW) : lines.filter((l) => compareIds(l.id, pausedAt) <= 0)).map(rendered)}
+        {(pausedAt === null ? live() : lines.filter((l) => compareIds(l.id, pausedAt) <= 0)).map(rendered)}
       </div>
       {unseen > 0 && (
         <button type="button" class="unseen" onClick={toBottom}>

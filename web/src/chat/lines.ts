@@ -1,5 +1,5 @@
 // What the chat panel shows, as a pure function of the room's events.
-import type { ChatEvent } from "./protocol";
+import { type ChatEvent, compareIds } from "./protocol";
 
 /** The panel keeps this many lines (older ones scroll away for good)... */
 export const KEEP = 500;
@@ -40,4 +40,16 @@ export function applyEvents(lines: Line[], events: ChatEvent[], reset: boolean, 
   }
   if (out.length > keep) out = out.slice(out.length - keep);
   return slow === undefined ? { lines: out } : { lines: out, slow };
+}
+
+/**
+ * The lines a panel at the live edge shows: from the line with id `from` on, until more than
+ * `max` are shown, then the newest `min`. Dropping the oldest line on every new one would shift
+ * (lay out and repaint) the whole log each time; this drops them in batches, so in between a
+ * new line is only appended.
+ */
+export function liveWindow(lines: Line[], from: string | null, min: number, max: number): { from: string | null; lines: Line[] } {
+  let i = from === null ? 0 : lines.findIndex((l) => compareIds(l.id, from) >= 0);
+  if (i < 0 || lines.length - i > max) i = Math.max(0, lines.length - min);
+  return { from: lines[i]?.id ?? null, lines: lines.slice(i) };
 }

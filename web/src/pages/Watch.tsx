@@ -1,4 +1,4 @@
-import { useState } from "preact/hooks";
+import { useEffect, useState } from "preact/hooks";
 import { api, unwrap, type Schemas } from "../api/client";
 import { me } from "../auth";
 import { ChatPanel } from "../chat/ChatPanel";
@@ -102,6 +102,8 @@ function ChannelHeader({ channel, live, onChange }: { channel: Schemas["ChannelV
 
 export function Watch({ id }: { id: string }) {
   const user = me.value;
+  // The player's chunk loads while the channel and live are looked up, not after (first frame).
+  useEffect(() => void import("hls.js"), []);
   // Live/offline switches without a reload: the channel is polled every 5 s.
   const channel = useLoad(async () => unwrap(await api().GET("/api/channels/{id}", { params: { path: { id } } })), [id, user?.id], 5000);
   const liveId = channel.data?.live ? channel.data.live_id : null;
