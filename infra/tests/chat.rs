@@ -341,10 +341,29 @@ impl Client {
                     }
                     self.replies.push_back(v);
                 }
-                Ok(_) => {}
+                // A closed or broken connection is not a quiet one.
+                Ok(Some(Ok(Message::Close(_))) | None | Some(Err(_))) => return false,
+                Ok(Some(Ok(_))) => {}
             }
         }
         self.events.is_empty()
+    }
+
+    /// Reads what arrives within `d`; returns how many room events of type `kind` are buffered.
+    async fn arrived(&mut self, kind: &str, d: Duration) -> usize {
+        let deadline = tokio::time::Instant::now() + d;
+        while let Ok(Some(Ok(msg))) = tokio::time::timeout_at(deadline, self.ws.next()).await {
+            if let Message::Text(t) = msg {
+                let v: Value = serde_json::from_str(&t).unwrap();
+                if v["type"] == "batch" {
+                    self.events
+                        .extend(v["messages"].as_array().unwrap().iter().cloned());
+                } else {
+                    self.replies.push_back(v);
+                }
+            }
+        }
+        self.events.iter().filter(|e| e["type"] == kind).count()
     }
 }
 
@@ -439,9 +458,41 @@ async fn two_users_chat_in_order_and_anonymous_reads_only() {
         ["from b 2", "shape", "by the owner"]
     );
 
-    // Viewer counts are distinct connections, cluster-wide in Redis.
-    let (_, lives) = s.call(Method::GET, "/api/lives", None, None).await;
-    assert!(lives["items"].is_array());
+    // Viewer counts are distinct connections, cluster-wide in Redis, and the directory shows
+    // them once the channel is live.
+    let (_, mine) = s
+        .call(Method::GET, "/api/channels/mine", Some(&owner), None)
+        .await;
+    let key = mine["stream_key"].as_str().unwrap().to_owned();
+    let (status, live) = s
+        .signed(
+            "/internal/media/publish",
+            json!({"stream_key": key, "node_id": "t", "client_addr": "127.0.0.1"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{live}");
+    let live_id = live["live_id"].as_str().unwrap().to_owned();
+    let (status, _) = s
+        .signed(
+            "/internal/media/heartbeat",
+            json!({"live_id": live_id, "health": {"ready": true}}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (_, lives) = s
+        .call(Method::GET, "/api/lives?limit=100", None, None)
+        .await;
+    let listed = lives["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["id"] == live_id.as_str())
+        .cloned();
+    assert_eq!(
+        listed.map(|l| l["viewer_count"].clone()),
+        Some(json!(3)),
+        "{lives}"
+    );
     let viewers = redis_get(&format!("viewers:{ch}")).await;
     assert_eq!(viewers.as_deref(), Some("3"));
     drop(anon);
@@ -1369,13 +1420,33 @@ async fn a_flusher_out_of_time_hands_over_without_losing_anything() {
     let url = format!("redis://127.0.0.1:{port}");
     let s = Stack::new(&[("REDIS_URL", &url), ("LAIT_CHAT_FLUSH_BUDGET_MS", "0")]).await;
     let (mut senders, mut readers) = s.busy_room(2, 2).await;
-    for (i, c) in senders.iter_mut().enumerate() {
-        for j in 0..20 {
-            c.send_raw(&json!({"action": "send", "text": format!("{i}-{j}")}).to_string())
-                .await;
+    async fn wave(senders: &mut [Client], from: usize) {
+        for (i, c) in senders.iter_mut().enumerate() {
+            for j in from..from + 10 {
+                c.send_raw(&json!({"action": "send", "text": format!("{i}-{j}")}).to_string())
+                    .await;
+            }
         }
     }
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    // The first wave goes out through the senders' own flushers: each sends one round and
+    // hands the room over.
+    wave(&mut senders, 0).await;
+    let mut after_first = Vec::new();
+    for r in readers.iter_mut() {
+        let n = r.arrived("message", Duration::from_secs(2)).await;
+        assert!(n > 0, "the first wave's first round went out");
+        after_first.push(n);
+    }
+    // More of the room goes out only if the room was handed over: a flusher that kept the lock
+    // (or dropped the room) would leave all of the second wave to the sweep.
+    wave(&mut senders, 10).await;
+    for (r, n) in readers.iter_mut().zip(after_first) {
+        let m = r.arrived("message", Duration::from_secs(2)).await;
+        assert!(
+            m > n,
+            "the second wave went out before the sweep ({n} then {m})"
+        );
+    }
     // Whatever arrived during the last batch is the sweep's (a schedule on AWS).
     s.sweep().await;
     let mut reference = None;

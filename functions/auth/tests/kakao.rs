@@ -295,11 +295,30 @@ async fn forged_missing_and_replayed_state_are_400() {
     assert_eq!(status, 400);
     assert!(body["detail"].as_str().unwrap().contains("state"));
 
-    // No cookie at all.
-    let (res, _, callback) = run_flow(&api).await;
-    assert_eq!(res.status(), 303);
+    // No cookie at all, on a fresh callback: refused; the same callback with its cookie then
+    // signs in, so the 400 came from the missing cookie (not from a used state).
+    let start = api
+        .http
+        .get(api.url("/api/auth/kakao/start"))
+        .send()
+        .await
+        .unwrap();
+    let cookie = cookie_value(&set_cookies(&start), "lait_oauth_state").unwrap();
+    let to_provider = start.headers()["location"].to_str().unwrap().to_owned();
+    let consent = api.http.get(&to_provider).send().await.unwrap();
+    let callback = consent.headers()["location"].to_str().unwrap().to_owned();
     let res = api.http.get(&callback).send().await.unwrap();
-    assert_eq!(problem(res).await.0, 400);
+    let (status, body) = problem(res).await;
+    assert_eq!(status, 400);
+    assert!(body["detail"].as_str().unwrap().contains("state"), "{body}");
+    let res = api
+        .http
+        .get(&callback)
+        .header("cookie", format!("lait_oauth_state={cookie}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303, "the callback with its cookie signs in");
 
     // Replaying a used callback (right cookie): the state is single-use.
     let (res, cookie, callback) = run_flow(&api).await;

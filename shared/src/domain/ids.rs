@@ -79,8 +79,16 @@ mod tests {
     #[test]
     fn ids_round_trip_and_sort_by_creation() {
         let a = UserId::new();
-        let b = UserId::new();
-        assert!(a < b || a.as_uuid().get_timestamp() == b.as_uuid().get_timestamp());
+        // UUIDv7 from one process is strictly increasing, also within one millisecond (uuid's
+        // counter): "newest first" listings rely on it.
+        let many: Vec<UserId> = (0..2000).map(|_| UserId::new()).collect();
+        assert!(a < many[0]);
+        assert!(many.windows(2).all(|w| w[0] < w[1]), "ids out of order");
+        let same_ms = many
+            .windows(2)
+            .filter(|w| w[0].as_uuid().get_timestamp() == w[1].as_uuid().get_timestamp())
+            .count();
+        assert!(same_ms > 0, "the case this guards was not exercised");
         assert_eq!(a.to_string().parse::<UserId>().unwrap(), a);
         assert!("not-an-id".parse::<UserId>().is_err());
         assert_eq!(serde_json::to_string(&a).unwrap(), format!("\"{a}\""));
