@@ -146,6 +146,22 @@ impl Stack {
         (status, res.json().await.unwrap_or(Value::Null))
     }
 
+    /// Puts `owner`'s channel live as a media node would (publish hook); returns the live id.
+    async fn go_live(&self, owner: &User) -> String {
+        let (_, mine) = self
+            .call(Method::GET, "/api/channels/mine", Some(owner), None)
+            .await;
+        let key = mine["stream_key"].as_str().unwrap().to_owned();
+        let (status, live) = self
+            .signed(
+                "/internal/media/publish",
+                json!({"stream_key": key, "node_id": "t", "client_addr": "127.0.0.1"}),
+            )
+            .await;
+        assert_eq!(status, 200, "{live}");
+        live["live_id"].as_str().unwrap().to_owned()
+    }
+
     /// A media-node hook, signed like the agent signs it.
     async fn signed(&self, path: &str, body: Value) -> (u16, Value) {
         let body = serde_json::to_vec(&body).unwrap();
@@ -460,18 +476,7 @@ async fn two_users_chat_in_order_and_anonymous_reads_only() {
 
     // Viewer counts are distinct connections, cluster-wide in Redis, and the directory shows
     // them once the channel is live.
-    let (_, mine) = s
-        .call(Method::GET, "/api/channels/mine", Some(&owner), None)
-        .await;
-    let key = mine["stream_key"].as_str().unwrap().to_owned();
-    let (status, live) = s
-        .signed(
-            "/internal/media/publish",
-            json!({"stream_key": key, "node_id": "t", "client_addr": "127.0.0.1"}),
-        )
-        .await;
-    assert_eq!(status, 200, "{live}");
-    let live_id = live["live_id"].as_str().unwrap().to_owned();
+    let live_id = s.go_live(&owner).await;
     let (status, _) = s
         .signed(
             "/internal/media/heartbeat",
@@ -1353,18 +1358,7 @@ async fn replay_of_a_live_and_chat_settings() {
     // Chat during a live is archived in the live's partition and replayed in order.
     let mut o = s.join(&owner, &ch).await;
     o.say_ok("before the live").await;
-    let (_, mine) = s
-        .call(Method::GET, "/api/channels/mine", Some(&owner), None)
-        .await;
-    let key = mine["stream_key"].as_str().unwrap().to_owned();
-    let (status, live) = s
-        .signed(
-            "/internal/media/publish",
-            json!({"stream_key": key, "node_id": "t", "client_addr": "127.0.0.1"}),
-        )
-        .await;
-    assert_eq!(status, 200, "{live}");
-    let live_id = live["live_id"].as_str().unwrap().to_owned();
+    let live_id = s.go_live(&owner).await;
     let mut during = Vec::new();
     for i in 0..3 {
         during.push(o.say_ok(&format!("live {i}")).await);

@@ -163,7 +163,9 @@ fn cookie_value(cookies: &[String], name: &str) -> Option<String> {
 
 /// Follows start → provider → callback by hand; returns the callback response and the state
 /// cookie that was used.
-async fn run_flow(api: &Api) -> (reqwest::Response, String, String) {
+/// Starts a login and consents at the provider; returns the state cookie and the callback URL
+/// the provider redirects to (not followed).
+async fn consented(api: &Api) -> (String, String) {
     let start = api
         .http
         .get(api.url("/api/auth/kakao/start"))
@@ -182,7 +184,11 @@ async fn run_flow(api: &Api) -> (reqwest::Response, String, String) {
     assert_eq!(consent.status(), 303, "{}", consent.text().await.unwrap());
     let callback = consent.headers()["location"].to_str().unwrap().to_owned();
     assert!(callback.starts_with(&api.url("/api/auth/kakao/callback")));
+    (state_cookie, callback)
+}
 
+async fn run_flow(api: &Api) -> (reqwest::Response, String, String) {
+    let (state_cookie, callback) = consented(api).await;
     let res = api
         .http
         .get(&callback)
@@ -259,31 +265,8 @@ async fn forged_missing_and_replayed_state_are_400() {
 
     // The attacker's callback URL (their own state), opened in the victim's browser with the
     // victim's state cookie.
-    let start = api
-        .http
-        .get(api.url("/api/auth/kakao/start"))
-        .send()
-        .await
-        .unwrap();
-    let victim_cookie = cookie_value(&set_cookies(&start), "lait_oauth_state").unwrap();
-    let (_, _, attacker_callback) = {
-        let consent_to = api
-            .http
-            .get(api.url("/api/auth/kakao/start"))
-            .send()
-            .await
-            .unwrap();
-        let to = consent_to.headers()["location"]
-            .to_str()
-            .unwrap()
-            .to_owned();
-        let consent = api.http.get(&to).send().await.unwrap();
-        (
-            consent.status(),
-            (),
-            consent.headers()["location"].to_str().unwrap().to_owned(),
-        )
-    };
+    let (victim_cookie, _) = consented(&api).await;
+    let (_, attacker_callback) = consented(&api).await;
     let res = api
         .http
         .get(&attacker_callback)
@@ -297,16 +280,7 @@ async fn forged_missing_and_replayed_state_are_400() {
 
     // No cookie at all, on a fresh callback: refused; the same callback with its cookie then
     // signs in, so the 400 came from the missing cookie (not from a used state).
-    let start = api
-        .http
-        .get(api.url("/api/auth/kakao/start"))
-        .send()
-        .await
-        .unwrap();
-    let cookie = cookie_value(&set_cookies(&start), "lait_oauth_state").unwrap();
-    let to_provider = start.headers()["location"].to_str().unwrap().to_owned();
-    let consent = api.http.get(&to_provider).send().await.unwrap();
-    let callback = consent.headers()["location"].to_str().unwrap().to_owned();
+    let (cookie, callback) = consented(&api).await;
     let res = api.http.get(&callback).send().await.unwrap();
     let (status, body) = problem(res).await;
     assert_eq!(status, 400);
