@@ -187,15 +187,19 @@ async fn consented(api: &Api) -> (String, String) {
     (state_cookie, callback)
 }
 
-async fn run_flow(api: &Api) -> (reqwest::Response, String, String) {
-    let (state_cookie, callback) = consented(api).await;
-    let res = api
-        .http
-        .get(&callback)
+/// Opens the provider's callback URL with the state cookie, as the browser would.
+async fn callback_with(api: &Api, callback: &str, state_cookie: &str) -> reqwest::Response {
+    api.http
+        .get(callback)
         .header("cookie", format!("lait_oauth_state={state_cookie}"))
         .send()
         .await
-        .unwrap();
+        .unwrap()
+}
+
+async fn run_flow(api: &Api) -> (reqwest::Response, String, String) {
+    let (state_cookie, callback) = consented(api).await;
+    let res = callback_with(api, &callback, &state_cookie).await;
     (res, state_cookie, callback)
 }
 
@@ -267,13 +271,7 @@ async fn forged_missing_and_replayed_state_are_400() {
     // victim's state cookie.
     let (victim_cookie, _) = consented(&api).await;
     let (_, attacker_callback) = consented(&api).await;
-    let res = api
-        .http
-        .get(&attacker_callback)
-        .header("cookie", format!("lait_oauth_state={victim_cookie}"))
-        .send()
-        .await
-        .unwrap();
+    let res = callback_with(&api, &attacker_callback, &victim_cookie).await;
     let (status, body) = problem(res).await;
     assert_eq!(status, 400);
     assert!(body["detail"].as_str().unwrap().contains("state"));
@@ -285,25 +283,13 @@ async fn forged_missing_and_replayed_state_are_400() {
     let (status, body) = problem(res).await;
     assert_eq!(status, 400);
     assert!(body["detail"].as_str().unwrap().contains("state"), "{body}");
-    let res = api
-        .http
-        .get(&callback)
-        .header("cookie", format!("lait_oauth_state={cookie}"))
-        .send()
-        .await
-        .unwrap();
+    let res = callback_with(&api, &callback, &cookie).await;
     assert_eq!(res.status(), 303, "the callback with its cookie signs in");
 
     // Replaying a used callback (right cookie): the state is single-use.
     let (res, cookie, callback) = run_flow(&api).await;
     assert_eq!(res.status(), 303);
-    let res = api
-        .http
-        .get(&callback)
-        .header("cookie", format!("lait_oauth_state={cookie}"))
-        .send()
-        .await
-        .unwrap();
+    let res = callback_with(&api, &callback, &cookie).await;
     assert_eq!(problem(res).await.0, 400);
 
     // Made-up state and code.
