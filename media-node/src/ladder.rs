@@ -73,7 +73,7 @@ pub struct Job<'a> {
 pub const KEYFRAME_LOG: &str = "keyframes.log";
 
 /// ffmpeg arguments: one decode, a split to every encoded rung plus a thumbnail branch and a
-/// keyframe probe, x264 veryfast/zerolatency with keyframes forced on segment boundaries by time
+/// keyframe probe, x264 superfast/zerolatency (frame threads) with keyframes forced on segment boundaries by time
 /// (whatever the publisher's GOP or frame rate) or, passing the source through, on the source's
 /// keyframes; AAC when the source has audio, HLS segments per rung. Its
 /// playlists are not used: the agent writes its own from the segments' measured timestamps.
@@ -142,8 +142,15 @@ pub fn ffmpeg_args(job: &Job<'_>) -> Vec<String> {
     }
     a.extend(
         [
+            // superfast (Owncast's default) and frame threads rather than zerolatency's
+            // sliced ones: ffmpeg 5 runs the rungs' encoders one after another on one thread,
+            // and sliced x264 makes that thread wait on every frame, so under CPU contention
+            // the ladder fell behind real time (1 core left: 2.3x real time sliced, 3.1x with
+            // frame threads). Three frame threads delay output by two frames (67 ms).
+            "-x264-params",
+            "sliced-threads=0:threads=3",
             "-preset",
-            "veryfast",
+            "superfast",
             "-tune",
             "zerolatency",
             "-pix_fmt",
@@ -374,7 +381,7 @@ mod tests {
             at("-var_stream_map"),
             "v:0,a:0,name:720p v:1,a:1,name:480p v:2,a:2,name:360p"
         );
-        assert!(args.contains(&"zerolatency".to_owned()) && args.contains(&"veryfast".to_owned()));
+        assert!(args.contains(&"zerolatency".to_owned()) && args.contains(&"superfast".to_owned()));
         assert!(at("-hls_flags").contains("temp_file"));
         assert!(at("-filter_complex").contains(KEYFRAME_LOG));
         assert_eq!(args.iter().filter(|a| *a == "0:a:0").count(), 3);
