@@ -8,13 +8,13 @@ use lait_shared::{
     channels::model::{CommentPolicy, NoticeRecord, text},
     clock::now_rfc3339,
     domain::ids::{ChannelId, NoticeId},
-    http::{Json, Path, Query},
+    http::{Json, PageQuery, Paged, Path, Query},
 };
 use serde::Deserialize;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::{PageQuery, Paged, Problem, State, parse_id};
+use crate::{Problem, State, parse_id};
 
 pub fn routes() -> OpenApiRouter<State> {
     OpenApiRouter::new()

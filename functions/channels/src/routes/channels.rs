@@ -1,0 +1,207 @@
+//! A channel: the owner's own (ingest URL and stream key), its public page, edits and image.
+
+use axum::extract::State as S;
+use lait_shared::{
+    ApiError, ApiResult, FieldError,
+    auth::{AuthUser, extract::MaybeAuthUser},
+    channels::model::*,
+    domain::ids::UserId,
+    http::{Json, Path},
+    media_keys::{self},
+    uploads::{self, PresignedUpload},
+};
+use serde::Deserialize;
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use crate::{Problem, State, parse_id, views::*};
+
+pub fn routes() -> OpenApiRouter<State> {
+    OpenApiRouter::new()
+        .routes(routes!(mine))
+        .routes(routes!(rotate_key))
+        .routes(routes!(get_channel, patch_channel))
+        .routes(routes!(image_upload, image_confirm))
+}
+
+/// Your channel, with the ingest URL and stream key.
+#[utoipa::path(get, path = "/api/channels/mine", tag = "channels", security(("bearer" = [])),
+    responses((status = 200, body = MineView), (status = 401, body = Problem, content_type = "application/problem+json")))]
+async fn mine(S(state): S<State>, user: AuthUser) -> ApiResult<Json<MineView>> {
+    let (channel, key) = state.channels.mine(&user.id).await?;
+    mine_view(&state, channel, key.key, &user.id).await
+}
+
+async fn mine_view(
+    state: &State,
+    channel: ChannelRecord,
+    stream_key: String,
+    owner: &UserId,
+) -> ApiResult<Json<MineView>> {
+    Ok(Json(MineView {
+        channel: view(state, channel, Some(owner)).await?,
+        ingest_url: state.channels.config.ingest_url.clone(),
+        stream_key,
+    }))
+}
+
+/// Issue a new stream key. The old one stops working at once; a live running on it is ended at
+/// its next heartbeat.
+#[utoipa::path(post, path = "/api/channels/mine/stream-key", tag = "channels", security(("bearer" = [])),
+    responses((status = 200, body = MineView), (status = 401, body = Problem, content_type = "application/problem+json")))]
+async fn rotate_key(S(state): S<State>, user: AuthUser) -> ApiResult<Json<MineView>> {
+    let (channel, key) = state.channels.rotate_key(&user.id).await?;
+    mine_view(&state, channel, key.key, &user.id).await
+}
+
+/// A channel's public page data.
+#[utoipa::path(get, path = "/api/channels/{id}", tag = "channels", params(("id" = String, Path)),
+    responses((status = 200, body = ChannelView), (status = 404, body = Problem, content_type = "application/problem+json")))]
+async fn get_channel(
+    S(state): S<State>,
+    user: MaybeAuthUser,
+    Path(id): Path<String>,
+) -> ApiResult<Json<ChannelView>> {
+    let c = state.channels.channel(&parse_id(&id, "channel")?).await?;
+    Ok(Json(view(&state, c, user.0.as_ref().map(|u| &u.id)).await?))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct ChannelPatchRequest {
+    /// 1 to 40 characters.
+    pub name: Option<String>,
+    /// At most 500 characters.
+    pub description: Option<String>,
+    /// One of the fixed categories; `null` clears it.
+    #[serde(default, deserialize_with = "lait_shared::http::nullable")]
+    #[schema(value_type = Option<String>)]
+    pub category: Option<Option<String>>,
+    /// Title of the next live (at most 100); `null` clears it.
+    #[serde(default, deserialize_with = "lait_shared::http::nullable")]
+    #[schema(value_type = Option<String>)]
+    pub stream_title: Option<Option<String>>,
+    #[serde(default, deserialize_with = "lait_shared::http::nullable")]
+    #[schema(value_type = Option<String>)]
+    pub stream_category: Option<Option<String>>,
+    /// Use the low-latency ladder profile from the next live on.
+    pub low_latency: Option<bool>,
+}
+
+/// Change your channel (owner only).
+#[utoipa::path(patch, path = "/api/channels/{id}", tag = "channels", security(("bearer" = [])), params(("id" = String, Path)),
+    request_body = ChannelPatchRequest,
+    responses(
+        (status = 200, body = ChannelView),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "not your channel", body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn patch_channel(
+    S(state): S<State>,
+    user: AuthUser,
+    Path(id): Path<String>,
+    Json(req): Json<ChannelPatchRequest>,
+) -> ApiResult<Json<ChannelView>> {
+    let channel = state
+        .channels
+        .owned(&parse_id(&id, "channel")?, &user.id)
+        .await?;
+    let mut errors: Vec<FieldError> = Vec::new();
+    let mut ok = |r: Result<String, FieldError>| r.map_err(|e| errors.push(e)).ok();
+    let patch = ChannelPatch {
+        name: req
+            .name
+            .as_deref()
+            .and_then(|v| ok(text("name", v, 40, false))),
+        description: req
+            .description
+            .as_deref()
+            .and_then(|v| ok(optional_text("description", v, 500, true))),
+        category: req
+            .category
+            .as_ref()
+            .map(|c| c.as_deref().and_then(|v| ok(category("category", v)))),
+        stream_title: req.stream_title.as_ref().map(|c| {
+            c.as_deref()
+                .and_then(|v| ok(text("stream_title", v, 100, false)))
+        }),
+        stream_category: req.stream_category.as_ref().map(|c| {
+            c.as_deref()
+                .and_then(|v| ok(category("stream_category", v)))
+        }),
+        image_key: None,
+        low_latency: req.low_latency,
+    };
+    if !errors.is_empty() {
+        return Err(ApiError::validation(errors));
+    }
+    let updated = state.channels.update(&channel, &patch).await?;
+    Ok(Json(view(&state, updated, Some(&user.id)).await?))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct ImageUploadRequest {
+    pub content_type: String,
+    pub content_length: u64,
+}
+
+/// Presigned upload of a channel image (owner only); confirm with PUT.
+#[utoipa::path(post, path = "/api/channels/{id}/image", tag = "channels", security(("bearer" = [])), params(("id" = String, Path)),
+    request_body = ImageUploadRequest,
+    responses((status = 200, body = PresignedUpload), (status = 400, body = Problem, content_type = "application/problem+json"), (status = 403, body = Problem, content_type = "application/problem+json")))]
+async fn image_upload(
+    S(state): S<State>,
+    user: AuthUser,
+    Path(id): Path<String>,
+    Json(req): Json<ImageUploadRequest>,
+) -> ApiResult<Json<PresignedUpload>> {
+    let c = state
+        .channels
+        .owned(&parse_id(&id, "channel")?, &user.id)
+        .await?;
+    let up = uploads::AVATAR
+        .presign(
+            &state.deps.s3,
+            &state.deps.stores.media_bucket,
+            &media_keys::channel_images(&c.id),
+            &req.content_type,
+            req.content_length,
+        )
+        .await?;
+    Ok(Json(up))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct ImageConfirm {
+    pub key: String,
+}
+
+/// Point the channel at an uploaded image (owner only).
+#[utoipa::path(put, path = "/api/channels/{id}/image", tag = "channels", security(("bearer" = [])), params(("id" = String, Path)),
+    request_body = ImageConfirm,
+    responses((status = 200, body = ChannelView), (status = 400, body = Problem, content_type = "application/problem+json"), (status = 403, body = Problem, content_type = "application/problem+json")))]
+async fn image_confirm(
+    S(state): S<State>,
+    user: AuthUser,
+    Path(id): Path<String>,
+    Json(req): Json<ImageConfirm>,
+) -> ApiResult<Json<ChannelView>> {
+    let c = state
+        .channels
+        .owned(&parse_id(&id, "channel")?, &user.id)
+        .await?;
+    uploads::AVATAR
+        .confirm(
+            &state.deps.s3,
+            &state.deps.stores.media_bucket,
+            &media_keys::channel_images(&c.id),
+            &req.key,
+        )
+        .await?;
+    let patch = ChannelPatch {
+        image_key: Some(req.key),
+        ..Default::default()
+    };
+    let updated = state.channels.update(&c, &patch).await?;
+    Ok(Json(view(&state, updated, Some(&user.id)).await?))
+}

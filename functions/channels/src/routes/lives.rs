@@ -1,0 +1,145 @@
+//! Lives: the directory, one live, its title and its health for the studio.
+
+use axum::{
+    extract::State as S,
+    response::{IntoResponse, Response},
+};
+use lait_shared::{
+    ApiError, ApiResult,
+    auth::AuthUser,
+    channels::{LiveSummary, model::*},
+    domain::ids::LiveId,
+    http::{Json, PageQuery, Paged, Path, Query},
+};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use crate::{Problem, State, views::*};
+
+pub fn routes() -> OpenApiRouter<State> {
+    OpenApiRouter::new()
+        .routes(routes!(list_lives))
+        .routes(routes!(get_live, patch_live))
+        .routes(routes!(live_health))
+}
+
+fn offset_cursor(c: Option<&str>) -> ApiResult<usize> {
+    use base64::Engine;
+    let Some(c) = c else { return Ok(0) };
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(c)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .and_then(|s| s.strip_prefix("o:")?.parse().ok())
+        .ok_or_else(|| ApiError::field("cursor", "is not a cursor of this list"))
+}
+
+fn next_offset(n: usize) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("o:{n}"))
+}
+
+/// Channels live now: most viewers first, then newest.
+#[utoipa::path(get, path = "/api/lives", tag = "lives", params(PageQuery),
+    responses((status = 200, body = Paged<LiveSummary>), (status = 400, body = Problem, content_type = "application/problem+json")))]
+async fn list_lives(S(state): S<State>, Query(q): Query<PageQuery>) -> ApiResult<Response> {
+    let limit = q.limit()?;
+    let offset = offset_cursor(q.cursor.as_deref())?;
+    let all = state.channels.lives().await?;
+    let items: Vec<LiveSummary> = all.iter().skip(offset).take(limit).cloned().collect();
+    let next = (offset + limit < all.len()).then(|| next_offset(offset + limit));
+    let mut res = Json(Paged { items, next }).into_response();
+    res.headers_mut().insert(
+        axum::http::header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static("public, max-age=2"),
+    );
+    Ok(res)
+}
+
+#[utoipa::path(get, path = "/api/lives/{id}", tag = "lives", params(("id" = String, Path)),
+    responses((status = 200, body = LiveView), (status = 404, body = Problem, content_type = "application/problem+json")))]
+async fn get_live(S(state): S<State>, Path(id): Path<String>) -> ApiResult<Json<LiveView>> {
+    let l = load_live(&state, &id).await?;
+    Ok(Json(live_view(&state, l).await?))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct LivePatch {
+    /// 1 to 100 characters.
+    pub title: Option<String>,
+    pub category: Option<String>,
+}
+
+/// Change a live's title or category (owner only).
+#[utoipa::path(patch, path = "/api/lives/{id}", tag = "lives", security(("bearer" = [])), params(("id" = String, Path)), request_body = LivePatch,
+    responses((status = 200, body = LiveView), (status = 400, body = Problem, content_type = "application/problem+json"), (status = 403, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json")))]
+async fn patch_live(
+    S(state): S<State>,
+    user: AuthUser,
+    Path(id): Path<String>,
+    Json(req): Json<LivePatch>,
+) -> ApiResult<Json<LiveView>> {
+    let live = load_live(&state, &id).await?;
+    state.channels.owned(&live.channel_id, &user.id).await?;
+    let title = req
+        .title
+        .as_deref()
+        .map(|t| text("title", t, 100, false))
+        .transpose();
+    let cat = req
+        .category
+        .as_deref()
+        .map(|c| category("category", c))
+        .transpose();
+    let (title, cat) = match (title, cat) {
+        (Ok(t), Ok(c)) => (t, c),
+        (t, c) => {
+            return Err(ApiError::validation(
+                [t.err(), c.err()].into_iter().flatten().collect(),
+            ));
+        }
+    };
+    let updated = state
+        .channels
+        .update_live(&live, title.as_deref(), cat.as_deref())
+        .await?;
+    Ok(Json(live_view(&state, updated).await?))
+}
+
+/// The stream health the media node last reported (owner only): the studio's live status.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LiveHealthView {
+    pub live_id: LiveId,
+    pub status: LiveStatus,
+    /// Playable: the master playlist and every rendition are in place.
+    pub ready: bool,
+    /// Unix seconds of the last heartbeat.
+    pub last_heartbeat: i64,
+    /// Absent until the first heartbeat.
+    pub health: Option<Health>,
+}
+
+#[utoipa::path(get, path = "/api/lives/{id}/health", tag = "lives", security(("bearer" = [])), params(("id" = String, Path)),
+    responses((status = 200, body = LiveHealthView), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 403, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json")))]
+async fn live_health(
+    S(state): S<State>,
+    user: AuthUser,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let live = load_live(&state, &id).await?;
+    state.channels.owned(&live.channel_id, &user.id).await?;
+    let mut res = Json(LiveHealthView {
+        live_id: live.id,
+        status: live.status,
+        ready: live.ready,
+        last_heartbeat: live.last_heartbeat,
+        health: live.health,
+    })
+    .into_response();
+    res.headers_mut().insert(
+        axum::http::header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static("no-store"),
+    );
+    Ok(res)
+}

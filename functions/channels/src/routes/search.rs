@@ -1,0 +1,46 @@
+//! Search over channel names and live titles.
+
+use axum::extract::State as S;
+use lait_shared::{
+    ApiError, ApiResult,
+    http::{ClientIp, Json, Query},
+    ratelimit,
+    search::Hit,
+};
+use serde::Deserialize;
+use utoipa::IntoParams;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use crate::{Problem, State};
+
+pub fn routes() -> OpenApiRouter<State> {
+    OpenApiRouter::new().routes(routes!(search))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct SearchQuery {
+    /// 1 to 50 characters; matched case-insensitively anywhere in channel names and live titles.
+    pub q: String,
+}
+
+/// Search channel names and live titles (live first). Rate limited per client address.
+#[utoipa::path(get, path = "/api/search", tag = "search", params(SearchQuery),
+    responses((status = 200, body = Vec<Hit>), (status = 400, body = Problem, content_type = "application/problem+json"), (status = 429, body = Problem, content_type = "application/problem+json")))]
+async fn search(
+    S(state): S<State>,
+    ip: ClientIp,
+    Query(q): Query<SearchQuery>,
+) -> ApiResult<Json<Vec<Hit>>> {
+    ratelimit::hit(
+        &state.deps.redis,
+        &format!("rl:search:ip:{}", ip.0),
+        state.config.search_limit,
+    )
+    .await?;
+    let query = q.q.trim();
+    let n = query.chars().count();
+    if n == 0 || n > 50 {
+        return Err(ApiError::field("q", "must be 1 to 50 characters"));
+    }
+    Ok(Json(state.channels.search.search(query, 20).await?))
+}
