@@ -16,7 +16,7 @@ use std::{
 
 use tokio::{io::AsyncBufReadExt, sync::watch};
 
-use crate::live::Ctx;
+use crate::ctx::Ctx;
 
 /// Counters ffmpeg reports on `-progress`, and the publisher's keyframe times it logs.
 pub struct Progress {

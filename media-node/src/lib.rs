@@ -12,7 +12,9 @@
 //! stops ffmpeg, drains the queue, writes the VOD playlists and calls `/internal/media/unpublish`
 //! (`live`).
 
+pub mod ctx;
 pub mod ffmpeg;
+pub mod finish;
 pub mod ladder;
 pub mod live;
 pub mod nginx;
@@ -246,7 +248,7 @@ async fn on_publish_done(State(agent): State<Agent>, Form(n): Form<Notify>) -> S
 /// Serves the hooks until SIGINT/SIGTERM, then finishes every live cleanly.
 pub async fn serve(agent: Agent) -> anyhow::Result<()> {
     tokio::fs::create_dir_all(&agent.config.spool_dir).await?;
-    live::recover(&agent).await;
+    finish::recover(&agent).await;
     let listener = tokio::net::TcpListener::bind(agent.config.bind).await?;
     tracing::info!(addr = %listener.local_addr()?, "media agent listening");
     let router = agent.clone().router();

@@ -77,6 +77,30 @@ pub async fn drop_publisher(agent: &Agent, live: &LiveId) {
     }
 }
 
+/// The publisher's metadata shows up in nginx's stat shortly after the rename; audio may follow
+/// video by a moment, so wait for both (or give up on the missing one after ~2 s). When the stat
+/// never answers, assume audio and video (ffmpeg then finds out) rather than refuse the stream.
+pub async fn probe(agent: &Agent, live: &LiveId) -> SourceMeta {
+    let mut last = None;
+    for i in 0..30 {
+        if let Some(m) = source_meta(agent, live).await {
+            last = Some(m);
+            if m.video && m.audio && m.height.is_some() || i >= 20 && (m.video || m.audio) {
+                break;
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    last.unwrap_or_else(|| {
+        tracing::warn!(live_id = %live, "nginx stat did not describe the stream; assuming audio and video");
+        SourceMeta {
+            video: true,
+            audio: true,
+            ..SourceMeta::default()
+        }
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

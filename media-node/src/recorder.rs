@@ -13,7 +13,7 @@ use futures::StreamExt;
 use inotify::{Inotify, WatchMask};
 use tokio::sync::mpsc;
 
-use crate::live::Ctx;
+use crate::ctx::Ctx;
 
 /// A finished segment of one rendition.
 #[derive(Debug)]

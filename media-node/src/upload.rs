@@ -16,7 +16,7 @@ use lait_shared::{
 use tokio::sync::mpsc;
 
 use crate::{
-    live::Ctx,
+    ctx::Ctx,
     recorder::{self, Finished},
     ts,
 };
