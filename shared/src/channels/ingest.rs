@@ -1,0 +1,298 @@
+//! The media node's hooks: publish (a stream key becomes a live), heartbeat (health; stop when
+//! the key was rotated or the live ended), unpublish (the end, with its VOD), and the reaper for
+//! lives whose node went silent.
+
+use serde::{Deserialize, Serialize};
+
+use super::{Channels, Ladder, model::*};
+use crate::media_keys::LiveKeys;
+use crate::stores::dynamo::StoreError;
+use crate::{
+    auth::secret,
+    clock::{now_rfc3339, now_secs},
+    domain::ids::{ChannelId, LiveId},
+    error::ApiError,
+    search::Kind,
+};
+
+/// The media node's publish call.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct PublishRequest {
+    pub stream_key: String,
+    pub node_id: String,
+    #[serde(default)]
+    pub client_addr: String,
+}
+
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct PublishResponse {
+    pub channel_id: ChannelId,
+    pub live_id: LiveId,
+    pub title: String,
+    pub ladder: Ladder,
+}
+
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct HeartbeatRequest {
+    pub live_id: LiveId,
+    #[serde(default)]
+    pub health: Health,
+}
+
+/// What the media node does after a heartbeat.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum HeartbeatAction {
+    Continue,
+    /// Drop the publisher.
+    Stop,
+}
+
+impl HeartbeatAction {
+    pub fn is_stop(self) -> bool {
+        self == Self::Stop
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct HeartbeatResponse {
+    pub action: HeartbeatAction,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct UnpublishRequest {
+    pub live_id: LiveId,
+    /// Key of the VOD master playlist in the media bucket, if one was written.
+    pub vod_playlist_key: Option<String>,
+    #[serde(default)]
+    pub duration_secs: f64,
+    /// Why the live ends, when not because the publisher left (e.g. audio-only refused).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+impl UnpublishRequest {
+    /// Ends a live without (or before) its recording.
+    pub fn without_recording(live_id: LiveId, reason: Option<String>) -> Self {
+        Self {
+            live_id,
+            vod_playlist_key: None,
+            duration_secs: 0.0,
+            reason,
+        }
+    }
+}
+
+impl Channels {
+    /// Authorizes a publisher by stream key and starts a live.
+    pub async fn publish(&self, req: &PublishRequest) -> Result<PublishResponse, ApiError> {
+        let refused = || ApiError::forbidden("publishing refused");
+        let hash = secret::sha256_hex(req.stream_key.trim());
+        let Some(channel_id) = self.store.channel_by_key_hash(&hash).await? else {
+            tracing::info!(node_id = %req.node_id, "publish refused: unknown stream key");
+            return Err(refused());
+        };
+        // Defense in depth: the key in force must still be this one.
+        let current = self
+            .store
+            .stream_key(&channel_id)
+            .await?
+            .ok_or_else(refused)?;
+        if !secret::same(&current.hash, &hash) {
+            return Err(refused());
+        }
+        let channel = self.channel(&channel_id).await?;
+        let title = channel
+            .stream_title
+            .clone()
+            .unwrap_or_else(|| format!("{} live", channel.name));
+        let live = LiveRecord {
+            id: LiveId::new(),
+            channel_id,
+            title: title.clone(),
+            category: channel.stream_category.clone().or(channel.category.clone()),
+            started_at: now_rfc3339(),
+            ended_at: None,
+            status: LiveStatus::Live,
+            node_id: req.node_id.clone(),
+            key_hash: hash,
+            last_heartbeat: now_secs(),
+            health: None,
+            vod_key: None,
+            duration_secs: None,
+            end_reason: None,
+            low_latency: channel.low_latency,
+            ready: false,
+            thumbnail: false,
+        };
+        match self.store.start_live(&live).await {
+            Ok(()) => {}
+            Err(StoreError::Conflict) => {
+                return Err(ApiError::conflict("this channel is already live"));
+            }
+            Err(e) => return Err(e.into()),
+        }
+        tracing::info!(channel_id = %channel_id, live_id = %live.id, node_id = %req.node_id, "live started");
+        self.on_live_change().await;
+        self.forget_chat_room(&channel_id).await;
+        if let Err(e) = self
+            .search
+            .put(
+                Kind::Live,
+                &live.id.to_string(),
+                &channel_id.to_string(),
+                &title,
+            )
+            .await
+        {
+            tracing::warn!(error = %e, "search index update failed");
+        }
+        let _ = self.search.set_live(&channel_id.to_string(), true).await;
+        Ok(PublishResponse {
+            channel_id,
+            live_id: live.id,
+            title,
+            ladder: Ladder::for_channel(channel.low_latency),
+        })
+    }
+
+    pub async fn heartbeat(&self, req: &HeartbeatRequest) -> Result<HeartbeatResponse, ApiError> {
+        let stop = |reason: &str| HeartbeatResponse {
+            action: HeartbeatAction::Stop,
+            reason: Some(reason.into()),
+        };
+        let Some(live) = self
+            .store
+            .heartbeat(&req.live_id, &req.health, now_secs())
+            .await?
+        else {
+            return Ok(stop("the live has ended"));
+        };
+        let current = self.store.stream_key(&live.channel_id).await?;
+        if !current.is_some_and(|k| secret::same(&k.hash, &live.key_hash)) {
+            self.end(&live.id, "stream key rotated", None, None).await?;
+            return Ok(stop("the stream key was rotated"));
+        }
+        if req.health.ready && !live.ready {
+            // Playable now: the directory lists it from this moment.
+            tracing::info!(live_id = %live.id, "live ready");
+            self.on_live_change().await;
+        } else if req.health.thumbnail && !live.thumbnail && live.ready {
+            // Its card can show the picture now.
+            self.on_live_change().await;
+        }
+        if let Some(error) = &req.health.error {
+            tracing::warn!(live_id = %live.id, error, "the media node cannot carry the stream");
+        }
+        Ok(HeartbeatResponse {
+            action: HeartbeatAction::Continue,
+            reason: None,
+        })
+    }
+
+    pub async fn unpublish(&self, req: &UnpublishRequest) -> Result<(), ApiError> {
+        let live = self
+            .store
+            .live(&req.live_id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("no such live"))?;
+        // The VOD must be this live's own objects.
+        let keys = LiveKeys::new(live.channel_id, live.id);
+        let vod = match req.vod_playlist_key.as_deref() {
+            Some(k) if keys.owns(k) => Some(k.to_owned()),
+            Some(_) => {
+                return Err(ApiError::field(
+                    "vod_playlist_key",
+                    "must be under this live's prefix",
+                ));
+            }
+            None => None,
+        };
+        let reason = req.reason.as_deref().unwrap_or("publisher left");
+        if live.status == LiveStatus::Live {
+            return self
+                .end(&live.id, reason, vod, Some(req.duration_secs))
+                .await;
+        }
+        // Already ended (the node's first call as the publisher left, a key rotation, the
+        // reaper): this call brings the recording.
+        if let Some(vod) = vod
+            && self
+                .store
+                .attach_vod(&live, &vod, req.duration_secs)
+                .await?
+        {
+            tracing::info!(live_id = %live.id, "VOD recorded");
+        }
+        Ok(())
+    }
+
+    async fn end(
+        &self,
+        id: &LiveId,
+        reason: &str,
+        vod: Option<String>,
+        duration: Option<f64>,
+    ) -> Result<(), ApiError> {
+        let end = LiveEnd {
+            ended_at: now_rfc3339(),
+            reason: reason.to_owned(),
+            vod_key: vod,
+            duration_secs: duration,
+        };
+        if let Some(live) = self.store.end_live(id, &end).await? {
+            tracing::info!(live_id = %id, channel_id = %live.channel_id, reason, "live ended");
+            let _ = self.search.remove(Kind::Live, &id.to_string()).await;
+            let _ = self
+                .search
+                .set_live(&live.channel_id.to_string(), false)
+                .await;
+            self.on_live_change().await;
+            self.forget_chat_room(&live.channel_id).await;
+        }
+        Ok(())
+    }
+
+    /// Chat caches a channel's current live (its archive is partitioned by live); drop it now
+    /// rather than let messages land in the wrong partition until the cache expires.
+    async fn forget_chat_room(&self, channel: &ChannelId) {
+        let key = crate::chat::hot::channel_cache_key(channel);
+        if let Ok(mut c) = self.redis.conn().await {
+            let _: Result<(), _> = redis::AsyncCommands::del(&mut c, key).await;
+        }
+    }
+
+    /// Lives whose heartbeat stopped (their media node is gone).
+    pub async fn stale_lives(&self) -> Result<Vec<LiveRecord>, ApiError> {
+        let deadline = now_secs() - self.config.heartbeat_timeout.as_secs() as i64;
+        Ok(self
+            .store
+            .lives_now()
+            .await?
+            .into_iter()
+            .filter(|l| l.last_heartbeat < deadline)
+            .collect())
+    }
+
+    /// Ends a live whose media node is gone, with the VOD closed from what reached S3 if any.
+    pub async fn end_stale(
+        &self,
+        id: &LiveId,
+        vod: Option<String>,
+        duration: Option<f64>,
+    ) -> Result<(), ApiError> {
+        self.end(id, "heartbeat timeout", vod, duration).await
+    }
+
+    /// Ends lives whose heartbeat stopped, without a VOD. Returns the ones it ended.
+    pub async fn reap(&self) -> Result<Vec<LiveId>, ApiError> {
+        let mut ended = Vec::new();
+        for live in self.stale_lives().await? {
+            self.end_stale(&live.id, None, None).await?;
+            ended.push(live.id);
+        }
+        Ok(ended)
+    }
+}

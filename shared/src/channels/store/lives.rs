@@ -1,0 +1,264 @@
+//! Lives and VODs: the live record, heartbeats, the end, the VOD index.
+
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, TransactWriteItem, Update};
+
+use super::{ChannelsStore, channel_pk, heartbeat_update, live_pk};
+use crate::{
+    channels::model::*,
+    domain::ids::{ChannelId, LiveId},
+    stores::dynamo::{
+        self, Item, Page, StoreError, applied, failed_conditions, is_conditional, key, n, put_new,
+        query_page, s,
+    },
+};
+
+impl ChannelsStore {
+    fn live_item(&self, live: &LiveRecord) -> anyhow::Result<Item> {
+        let mut item = dynamo::to_item(live)?;
+        item.extend(key(live_pk(&live.id), "META"));
+        if live.status == LiveStatus::Live {
+            item.insert("gsi1pk".into(), s("LIVE"));
+            item.insert(
+                "gsi1sk".into(),
+                s(format!("{}#{}", live.started_at, live.id)),
+            );
+        }
+        Ok(item)
+    }
+
+    /// Records a new live and takes the channel's one-live lock, atomically.
+    pub async fn start_live(&self, live: &LiveRecord) -> Result<(), StoreError> {
+        let lock = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(channel_pk(&live.channel_id), "META")))
+            .update_expression("SET current_live_id = :lid")
+            .condition_expression("attribute_exists(pk) AND attribute_not_exists(current_live_id)")
+            .expression_attribute_values(":lid", s(live.id.to_string()))
+            .build()
+            .map_err(anyhow::Error::from)?;
+        let res = self
+            .ddb
+            .transact_write_items()
+            .transact_items(put_new(&self.table, self.live_item(live)?)?)
+            .transact_items(TransactWriteItem::builder().update(lock).build())
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(()),
+            Err(e) if failed_conditions(&e).is_some_and(|f| !f.is_empty()) => {
+                Err(StoreError::Conflict)
+            }
+            Err(e) => Err(StoreError::Other(e.into())),
+        }
+    }
+
+    pub async fn live(&self, id: &LiveId) -> anyhow::Result<Option<LiveRecord>> {
+        self.get_item(live_pk(id), "META")
+            .await?
+            .map(dynamo::from_item)
+            .transpose()
+    }
+
+    /// Records a heartbeat of a running live (and `ready` once the node says so); returns the
+    /// record as it was before, `None` if it is not live (anymore).
+    pub async fn heartbeat(
+        &self,
+        id: &LiveId,
+        health: &Health,
+        now: i64,
+    ) -> anyhow::Result<Option<LiveRecord>> {
+        let res = self
+            .ddb
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(live_pk(id), "META")))
+            .update_expression(heartbeat_update(health))
+            .set_expression_attribute_values(
+                (health.ready || health.thumbnail)
+                    .then(|| [(":t".to_owned(), AttributeValue::Bool(true))].into()),
+            )
+            .condition_expression("#st = :live")
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":h", AttributeValue::M(dynamo::to_item(health)?))
+            .expression_attribute_values(":live", s("live"))
+            .return_values(ReturnValue::AllOld)
+            .send()
+            .await;
+        match res {
+            Ok(out) => Ok(Some(dynamo::from_item(out.attributes.unwrap_or_default())?)),
+            Err(e) if is_conditional(&e) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Ends a live (idempotent): status, end time, VOD; leaves the "live now" index; frees the
+    /// channel's lock. `None` if it was not live.
+    pub async fn end_live(&self, id: &LiveId, end: &LiveEnd) -> anyhow::Result<Option<LiveRecord>> {
+        let Some(live) = self.live(id).await? else {
+            return Ok(None);
+        };
+        if live.status != LiveStatus::Live {
+            return Ok(None);
+        }
+        let mut set = vec!["#st = :ended", "ended_at = :at", "end_reason = :why"];
+        let mut update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(live_pk(id), "META")))
+            .condition_expression("#st = :live")
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_values(":ended", s("ended"))
+            .expression_attribute_values(":live", s("live"))
+            .expression_attribute_values(":at", s(end.ended_at.clone()))
+            .expression_attribute_values(":why", s(end.reason.clone()));
+        if let Some(vod) = &end.vod_key {
+            set.extend([
+                "vod_key = :vod",
+                "duration_secs = :dur",
+                "gsi2pk = :vpk",
+                "gsi2sk = :vsk",
+            ]);
+            update = update
+                .expression_attribute_values(":vod", s(vod.clone()))
+                .expression_attribute_values(":dur", n(end.duration_secs.unwrap_or(0.0)))
+                .expression_attribute_values(":vpk", s(format!("VODS#{}", live.channel_id)))
+                .expression_attribute_values(":vsk", s(format!("{}#{}", live.started_at, live.id)));
+        }
+        let update = update
+            .update_expression(format!("SET {} REMOVE gsi1pk, gsi1sk", set.join(", ")))
+            .build()
+            .map_err(anyhow::Error::from)?;
+        let unlock = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(channel_pk(&live.channel_id), "META")))
+            .update_expression("REMOVE current_live_id")
+            .condition_expression("current_live_id = :lid")
+            .expression_attribute_values(":lid", s(id.to_string()))
+            .build()
+            .map_err(anyhow::Error::from)?;
+        let res = self
+            .ddb
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().update(update).build())
+            .transact_items(TransactWriteItem::builder().update(unlock).build())
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(self.live(id).await?),
+            Err(e) if failed_conditions(&e).is_some() => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Gives an ended live without a recording its VOD (the media node ends a live as soon as
+    /// its publisher leaves and writes the VOD once the ladder has encoded the rest). False when
+    /// the live is not ended or already has one.
+    pub async fn attach_vod(
+        &self,
+        live: &LiveRecord,
+        vod_key: &str,
+        duration_secs: f64,
+    ) -> anyhow::Result<bool> {
+        let res = self
+            .ddb
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(live_pk(&live.id), "META")))
+            .update_expression(
+                "SET vod_key = :vod, duration_secs = :dur, gsi2pk = :vpk, gsi2sk = :vsk",
+            )
+            .condition_expression("#st = :ended AND attribute_not_exists(vod_key)")
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_values(":ended", s("ended"))
+            .expression_attribute_values(":vod", s(vod_key))
+            .expression_attribute_values(":dur", n(duration_secs))
+            .expression_attribute_values(":vpk", s(format!("VODS#{}", live.channel_id)))
+            .expression_attribute_values(":vsk", s(format!("{}#{}", live.started_at, live.id)))
+            .send()
+            .await;
+        applied(res)
+    }
+
+    /// Every live now (the sparse index).
+    pub async fn lives_now(&self) -> anyhow::Result<Vec<LiveRecord>> {
+        let query = self
+            .ddb
+            .query()
+            .table_name(&self.table)
+            .index_name("gsi1")
+            .key_condition_expression("gsi1pk = :pk")
+            .expression_attribute_values(":pk", s("LIVE"));
+        dynamo::query_all(query)
+            .await?
+            .into_iter()
+            .map(dynamo::from_item)
+            .collect()
+    }
+
+    pub async fn update_live(
+        &self,
+        id: &LiveId,
+        title: Option<&str>,
+        category: Option<&str>,
+    ) -> Result<LiveRecord, StoreError> {
+        let mut sets = Vec::new();
+        let mut req = self
+            .ddb
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(live_pk(id), "META")))
+            .condition_expression("attribute_exists(pk)")
+            .return_values(ReturnValue::AllNew);
+        if let Some(t) = title {
+            sets.push("title = :t");
+            req = req.expression_attribute_values(":t", s(t));
+        }
+        if let Some(c) = category {
+            sets.push("category = :c");
+            req = req.expression_attribute_values(":c", s(c));
+        }
+        if sets.is_empty() {
+            return self.live(id).await?.ok_or(StoreError::Conflict);
+        }
+        match req
+            .update_expression(format!("SET {}", sets.join(", ")))
+            .send()
+            .await
+        {
+            Ok(out) => Ok(dynamo::from_item(out.attributes.unwrap_or_default())?),
+            Err(e) if is_conditional(&e) => Err(StoreError::Conflict),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// A channel's VODs, newest first.
+    pub async fn vods(
+        &self,
+        channel: &ChannelId,
+        cursor: Option<&str>,
+        limit: i32,
+    ) -> Result<Page<LiveRecord>, StoreError> {
+        let pk = format!("VODS#{channel}");
+        let query = self
+            .ddb
+            .query()
+            .table_name(&self.table)
+            .index_name("gsi2")
+            .key_condition_expression("gsi2pk = :pk")
+            .expression_attribute_values(":pk", s(pk.clone()));
+        query_page(query, cursor, "gsi2pk", &pk, limit).await
+    }
+
+    /// Drops a VOD from its channel's list.
+    pub async fn forget_vod(&self, id: &LiveId) -> anyhow::Result<()> {
+        self.ddb
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(live_pk(id), "META")))
+            .update_expression("REMOVE gsi2pk, gsi2sk, vod_key SET vod_deleted = :t")
+            .expression_attribute_values(":t", AttributeValue::Bool(true))
+            .send()
+            .await?;
+        Ok(())
+    }
+}
