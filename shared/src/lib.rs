@@ -12,7 +12,6 @@ pub mod error;
 pub mod hls;
 pub mod http;
 pub mod media_keys;
-pub mod oauth;
 pub mod openapi;
 pub mod ratelimit;
 pub mod runtime;

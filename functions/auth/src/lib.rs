@@ -11,17 +11,15 @@ use axum::{
 };
 use lait_shared::{
     ApiError, ApiResult,
+    accounts::oauth::{Provider, ProviderConfig, STATE_TTL},
+    accounts::store::{UserRecord, UsersStore},
+    accounts::user::{Bio, Nickname},
     accounts::{Accounts, AccountsConfig, Session, claim_error},
     auth::{AuthUser, Authenticator, extract::bearer_from_headers},
     config::Env,
-    domain::{
-        ids::{ChannelId, UserId},
-        user::{Bio, Nickname},
-    },
+    domain::ids::{ChannelId, UserId},
     http::{ClientIp, Json, OptionalJson, Path, Query, cookie},
-    oauth::{Provider, ProviderConfig, STATE_TTL},
     runtime::Deps,
-    stores::users::{UserRecord, UsersStore},
     uploads::{self, PresignedUpload},
 };
 use serde::{Deserialize, Serialize};

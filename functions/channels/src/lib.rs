@@ -11,12 +11,12 @@ use std::sync::Arc;
 use axum::{Router, extract::FromRef};
 use lait_shared::{
     ApiError, ApiResult,
+    accounts::store::UsersStore,
     auth::Authenticator,
     channels::{Channels, ChannelsConfig, store::ChannelsStore},
     config::Env,
     ratelimit::Limit,
     runtime::Deps,
-    stores::users::UsersStore,
 };
 use utoipa_axum::router::OpenApiRouter;
 

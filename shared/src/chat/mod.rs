@@ -35,12 +35,12 @@ use serde::{Deserialize, Serialize};
 
 use self::{filter::WordFilter, hot::Hot, model::*, store::ChatStore};
 use crate::{
+    accounts::store::UsersStore,
     channels::store::ChannelsStore,
     config::Env,
     domain::ids::{ChannelId, LiveId, UserId},
     ratelimit::Limit,
     runtime::Deps,
-    stores::users::UsersStore,
 };
 
 /// API Gateway's largest WebSocket message; batches are split below it.

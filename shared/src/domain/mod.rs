@@ -1,8 +1,8 @@
-//! Domain types. Parse, don't validate: a value of these types is valid by construction, so code
+//! Domain types shared by every context (ids, text cleaning; account types are in `accounts::user`).
+//! Parse, don't validate: a value of these types is valid by construction, so code
 //! past the HTTP edge never re-checks an email, nickname or id.
 
 pub mod ids;
-pub mod user;
 
 /// Removes control characters (keeping `\n` where `keep_newlines`) and trims.
 pub fn clean_text(s: &str, keep_newlines: bool) -> String {

@@ -4,7 +4,6 @@
 pub mod aws;
 pub mod dynamo;
 pub mod redis;
-pub mod users;
 
 /// Logical DynamoDB tables (full names are `LAIT_TABLE_PREFIX` + name). Their key schemas live in
 /// `localstack/init/ready.d/10-lait-resources.py` (local) and `template.yaml` (AWS).

@@ -167,7 +167,7 @@ impl Bio {
     pub const MAX: usize = 300;
 
     pub fn parse(raw: &str) -> Result<Self, FieldError> {
-        let bio = super::clean_text(raw, true);
+        let bio = crate::domain::clean_text(raw, true);
         if bio.chars().count() > Self::MAX {
             return Err(FieldError::new("bio", "must be at most 300 characters"));
         }

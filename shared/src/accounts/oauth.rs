@@ -11,12 +11,13 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::store::ExternalIdentity;
 use crate::{
     accounts::ExternalProfile,
     auth::secret,
     config::Env,
     error::{ApiError, Kind},
-    stores::{redis::Redis, users::ExternalIdentity},
+    stores::redis::Redis,
 };
 
 pub const STATE_TTL: Duration = Duration::from_secs(600);

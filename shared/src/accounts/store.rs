@@ -16,14 +16,12 @@ use aws_sdk_dynamodb::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::dynamo::{self, Item, b, failed_conditions, key, n, put_new, s};
+use super::user::{Bio, Email, Nickname};
 use crate::clock::{now_rfc3339, now_secs};
+use crate::stores::dynamo::{self, Item, b, failed_conditions, key, n, put_new, s};
 use crate::{
     config::StoreConfig,
-    domain::{
-        ids::{ChannelId, FamilyId, UserId},
-        user::{Bio, Email, Nickname},
-    },
+    domain::ids::{ChannelId, FamilyId, UserId},
 };
 
 /// An account as stored.

@@ -2,23 +2,25 @@
 //! external (OAuth) logins. Independent of HTTP: callers pass parsed values and get records or
 //! [`ApiError`]s back.
 
+pub mod oauth;
+pub mod store;
+pub mod user;
+
 use std::time::Duration;
 
+use self::{
+    store::{ClaimError, ExternalIdentity, RefreshRecord, RotateError, UserRecord, UsersStore},
+    user::{Email, Nickname, Password},
+};
 use crate::{
     auth::{Authenticator, password, secret},
     clock::now_secs,
     config::Env,
-    domain::{
-        ids::{FamilyId, UserId},
-        user::{Email, Nickname, Password},
-    },
+    domain::ids::{FamilyId, UserId},
     error::{ApiError, FieldError},
     ratelimit::{self, Limit},
     search::{Kind, SearchIndex},
-    stores::{
-        redis::Redis,
-        users::{ClaimError, ExternalIdentity, RefreshRecord, RotateError, UserRecord, UsersStore},
-    },
+    stores::redis::Redis,
 };
 
 #[derive(Debug, Clone)]
