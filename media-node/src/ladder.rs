@@ -73,10 +73,10 @@ pub struct Job<'a> {
 pub const KEYFRAME_LOG: &str = "keyframes.log";
 
 /// ffmpeg arguments: one decode, a split to every encoded rung plus a thumbnail branch and a
-/// keyframe probe, x264 superfast/zerolatency (frame threads) with keyframes forced on segment boundaries by time
-/// (whatever the publisher's GOP or frame rate) or, passing the source through, on the source's
-/// keyframes; AAC when the source has audio, HLS segments per rung. Its
-/// playlists are not used: the agent writes its own from the segments' measured timestamps.
+/// keyframe probe, x264 superfast/zerolatency (frame threads) with keyframes forced on segment
+/// boundaries by time (whatever the publisher's GOP or frame rate) or, passing the source
+/// through, on the source's keyframes; AAC when the source has audio, HLS segments per rung.
+/// Its playlists are not used: the agent writes its own from the segments' measured timestamps.
 pub fn ffmpeg_args(job: &Job<'_>) -> Vec<String> {
     let n = job.rungs.len();
     let spool = job.spool.display();
@@ -145,8 +145,9 @@ pub fn ffmpeg_args(job: &Job<'_>) -> Vec<String> {
             // superfast (Owncast's default) and frame threads rather than zerolatency's
             // sliced ones: ffmpeg 5 runs the rungs' encoders one after another on one thread,
             // and sliced x264 makes that thread wait on every frame, so under CPU contention
-            // the ladder fell behind real time (1 core left: 2.3x real time sliced, 3.1x with
-            // frame threads). Three frame threads delay output by two frames (67 ms).
+            // the ladder fell behind real time (beside a one-core hog, flat out: veryfast sliced
+            // 1.8x, this 2.8x; docs/benchmarks.md). Three frame threads delay output by two
+            // frames (67 ms).
             "-x264-params",
             "sliced-threads=0:threads=3",
             "-preset",
