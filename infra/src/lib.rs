@@ -141,7 +141,7 @@ impl App {
         let addr = listener.local_addr()?;
         // The reaper: API Gateway has a schedule for it; locally a timer.
         tokio::spawn(lait_channels::reaper_loop(
-            self.channels.clone(),
+            self.channels.reaper(),
             self.config.reaper_every,
         ));
         // Chat's sweep (rooms whose flusher died): also a schedule on AWS.

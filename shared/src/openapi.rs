@@ -27,6 +27,48 @@ pub struct Problem {
     pub errors: Option<Vec<FieldError>>,
 }
 
+/// Problem responses for `#[utoipa::path(responses(...))]`, one type per status, so a route lists
+/// `problem::NotFound` instead of repeating the body and content type. Use a tuple with a
+/// `description` where the route has something specific to say.
+pub mod problem {
+    use std::collections::BTreeMap;
+
+    use utoipa::{
+        IntoResponses,
+        openapi::{Content, Ref, RefOr, Response, ResponseBuilder},
+    };
+
+    macro_rules! problems {
+        ($($(#[$doc:meta])* $name:ident = $status:literal;)*) => {$(
+            $(#[$doc])*
+            pub struct $name;
+
+            impl IntoResponses for $name {
+                fn responses() -> BTreeMap<String, RefOr<Response>> {
+                    let body = Content::new(Some(Ref::from_schema_name("Problem")));
+                    let response = ResponseBuilder::new()
+                        .content("application/problem+json", body)
+                        .build();
+                    BTreeMap::from([($status.to_owned(), RefOr::T(response))])
+                }
+            }
+        )*};
+    }
+
+    problems! {
+        /// 400: a field failed validation or the request is malformed.
+        BadRequest = "400";
+        /// 401: no valid access token.
+        Unauthorized = "401";
+        /// 403: signed in, but not allowed.
+        Forbidden = "403";
+        /// 404: no such resource (a malformed id included).
+        NotFound = "404";
+        /// 429: rate limited (`Retry-After` says when to retry).
+        TooManyRequests = "429";
+    }
+}
+
 struct BearerAuth;
 
 impl Modify for BearerAuth {

@@ -19,10 +19,20 @@ pub struct Deps {
     pub auth: Authenticator,
 }
 
-impl Deps {
+/// The store clients alone: what scheduled jobs (the reaper, the chat sweep) need, without the
+/// token or HTTP settings every API function reads.
+#[derive(Clone)]
+pub struct Clients {
+    pub sdk: aws_config::SdkConfig,
+    pub stores: StoreConfig,
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    pub s3: aws_sdk_s3::Client,
+    pub redis: Redis,
+}
+
+impl Clients {
     /// Reads store settings from `env` (problems are reported by `env.finish`) and builds clients.
     pub async fn load(env: &mut Env) -> Self {
-        let http = HttpConfig::read(env);
         let stores = StoreConfig::read(env);
         let redis = match Redis::new(&stores.redis_url) {
             Ok(r) => r,
@@ -35,17 +45,47 @@ impl Deps {
                 Redis::new("redis://127.0.0.1:1").expect("static URL parses")
             }
         };
-        let tokens = TokenService::new(TokenConfig::read(env));
         let endpoint: Option<String> = env.optional("AWS_ENDPOINT_URL");
         let sdk = stores::aws::sdk_config(endpoint.as_deref()).await;
         Self {
-            http,
             stores,
             dynamodb: stores::aws::dynamodb(&sdk),
             s3: stores::aws::s3(&sdk),
-            auth: Authenticator::new(tokens, redis.clone()),
             redis,
             sdk,
+        }
+    }
+}
+
+impl Deps {
+    /// [`Clients::load`] plus the HTTP and token settings.
+    pub async fn load(env: &mut Env) -> Self {
+        let http = HttpConfig::read(env);
+        let c = Clients::load(env).await;
+        let tokens = TokenService::new(TokenConfig::read(env));
+        Self::from_clients(c, http, tokens)
+    }
+
+    fn from_clients(c: Clients, http: HttpConfig, tokens: TokenService) -> Self {
+        Self {
+            http,
+            auth: Authenticator::new(tokens, c.redis.clone()),
+            stores: c.stores,
+            dynamodb: c.dynamodb,
+            s3: c.s3,
+            redis: c.redis,
+            sdk: c.sdk,
+        }
+    }
+
+    /// The store clients of these dependencies.
+    pub fn clients(&self) -> Clients {
+        Clients {
+            sdk: self.sdk.clone(),
+            stores: self.stores.clone(),
+            dynamodb: self.dynamodb.clone(),
+            s3: self.s3.clone(),
+            redis: self.redis.clone(),
         }
     }
 }
@@ -58,6 +98,15 @@ pub async fn boot<S>(build: impl FnOnce(&mut Env, Deps) -> S) -> Result<S, Confi
     let mut env = Env::from_process();
     let deps = Deps::load(&mut env).await;
     let state = build(&mut env, deps);
+    env.finish(state).inspect_err(|e| tracing::error!("{e}"))
+}
+
+/// Like [`boot`] for scheduled jobs: only the store clients ([`Clients`]).
+pub async fn boot_job<S>(build: impl FnOnce(&mut Env, Clients) -> S) -> Result<S, ConfigError> {
+    crate::telemetry::init();
+    let mut env = Env::from_process();
+    let clients = Clients::load(&mut env).await;
+    let state = build(&mut env, clients);
     env.finish(state).inspect_err(|e| tracing::error!("{e}"))
 }
 

@@ -14,11 +14,12 @@ use lait_shared::{
     accounts::oauth::{Provider, ProviderConfig, STATE_TTL},
     accounts::store::{UserRecord, UsersStore},
     accounts::user::{Bio, Nickname},
-    accounts::{Accounts, AccountsConfig, Session, claim_error},
+    accounts::{Accounts, AccountsConfig, Session},
     auth::{AuthUser, Authenticator, extract::bearer_from_headers},
     config::Env,
     domain::ids::{ChannelId, UserId},
-    http::{ClientIp, Json, OptionalJson, Path, Query, cookie},
+    http::{ClientIp, Json, OptionalJson, PathId, Query, cookie},
+    openapi::problem,
     runtime::Deps,
     uploads::{self, PresignedUpload},
 };
@@ -299,7 +300,7 @@ fn logged_out() -> Response {
     security((), ("bearer" = [])),
     responses(
         (status = 204, description = "session ended; cookie cleared"),
-        (status = 401, body = lait_shared::openapi::Problem, content_type = "application/problem+json"),
+        problem::Unauthorized,
     ))]
 async fn logout(
     S(state): S<State>,
@@ -327,7 +328,7 @@ async fn logout(
 #[utoipa::path(post, path = "/api/auth/logout-all", tag = "auth", security(("bearer" = [])),
     responses(
         (status = 204, description = "all sessions ended"),
-        (status = 401, body = lait_shared::openapi::Problem, content_type = "application/problem+json"),
+        problem::Unauthorized,
     ))]
 async fn logout_all(S(state): S<State>, user: AuthUser) -> ApiResult<Response> {
     state.accounts.end_all_sessions(&user.id).await?;
@@ -423,20 +424,14 @@ async fn kakao_callback(
 
 // ---- profile ----
 
-async fn load(state: &State, id: &UserId) -> ApiResult<UserRecord> {
-    state
-        .accounts
-        .store
-        .get(id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("no such user"))
-}
-
 /// The signed-in user's account.
 #[utoipa::path(get, path = "/api/users/me", tag = "users", security(("bearer" = [])),
-    responses((status = 200, body = Me), (status = 401, body = lait_shared::openapi::Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = Me), problem::Unauthorized))]
 async fn get_me(S(state): S<State>, user: AuthUser) -> ApiResult<Json<Me>> {
-    Ok(Json(me(&state.config, load(&state, &user.id).await?)))
+    Ok(Json(me(
+        &state.config,
+        state.accounts.user(&user.id).await?,
+    )))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -450,7 +445,7 @@ pub struct PatchMe {
 #[utoipa::path(patch, path = "/api/users/me", tag = "users", security(("bearer" = [])), request_body = PatchMe,
     responses(
         (status = 200, body = Me),
-        (status = 400, body = lait_shared::openapi::Problem, content_type = "application/problem+json"),
+        problem::BadRequest,
         (status = 409, description = "nickname taken", body = lait_shared::openapi::Problem, content_type = "application/problem+json"),
     ))]
 async fn patch_me(
@@ -468,13 +463,10 @@ async fn patch_me(
             ));
         }
     };
-    let current = load(&state, &user.id).await?;
     let updated = state
         .accounts
-        .store
-        .update_profile(&current, nickname.as_ref(), bio.as_ref())
-        .await
-        .map_err(claim_error)?;
+        .update_profile(&user.id, nickname.as_ref(), bio.as_ref())
+        .await?;
     Ok(Json(me(&state.config, updated)))
 }
 
@@ -534,18 +526,15 @@ async fn avatar_confirm(
             &req.key,
         )
         .await?;
-    state.accounts.store.set_avatar(&user.id, &req.key).await?;
-    Ok(Json(me(&state.config, load(&state, &user.id).await?)))
+    let updated = state.accounts.set_avatar(&user.id, &req.key).await?;
+    Ok(Json(me(&state.config, updated)))
 }
 
 /// A user's public profile.
 #[utoipa::path(get, path = "/api/users/{id}", tag = "users", params(("id" = String, Path, description = "user id")),
-    responses((status = 200, body = PublicUser), (status = 404, body = lait_shared::openapi::Problem, content_type = "application/problem+json")))]
-async fn get_user(S(state): S<State>, Path(id): Path<String>) -> ApiResult<Json<PublicUser>> {
-    let id: UserId = id
-        .parse()
-        .map_err(|_| ApiError::not_found("no such user"))?;
-    let u = load(&state, &id).await?;
+    responses((status = 200, body = PublicUser), problem::NotFound))]
+async fn get_user(S(state): S<State>, PathId(id): PathId<UserId>) -> ApiResult<Json<PublicUser>> {
+    let u = state.accounts.user(&id).await?;
     Ok(Json(PublicUser {
         avatar_url: avatar_url(&state.config, &u),
         id: u.id,

@@ -3,6 +3,7 @@
 //! public API).
 
 mod internal;
+mod reaper;
 mod routes;
 mod views;
 
@@ -10,23 +11,21 @@ use std::sync::Arc;
 
 use axum::{Router, extract::FromRef};
 use lait_shared::{
-    ApiError, ApiResult,
-    accounts::store::UsersStore,
     auth::Authenticator,
-    channels::{Channels, ChannelsConfig, store::ChannelsStore},
+    channels::{Channels, ChannelsConfig},
     config::Env,
     ratelimit::Limit,
     runtime::Deps,
 };
 use utoipa_axum::router::OpenApiRouter;
 
-pub use internal::{reap, reaper_loop};
+pub use reaper::{MediaBucket, Reaper, reap, reaper_loop};
 
 #[derive(Clone)]
 pub struct State {
     pub deps: Deps,
     pub channels: Channels,
-    pub users: UsersStore,
+    pub media: MediaBucket,
     pub config: Arc<FnConfig>,
 }
 
@@ -43,20 +42,24 @@ impl State {
         if !secret.is_empty() && secret.len() < 32 {
             env.problem("LAIT_MEDIA_SECRET", "must be at least 32 bytes");
         }
-        let channels = Channels::new(
-            ChannelsStore::new(deps.dynamodb.clone(), &deps.stores),
-            deps.redis.clone(),
-            ChannelsConfig::read(env),
-        );
+        let Reaper { channels, media } = Reaper::with(ChannelsConfig::read(env), &deps.clients());
         let config = FnConfig {
             media_secret: secret.into_bytes(),
             search_limit: env.or("LAIT_SEARCH_LIMIT", Limit::new(30, 60)),
         };
         Self {
-            users: UsersStore::new(deps.dynamodb.clone(), &deps.stores),
             deps,
             channels,
+            media,
             config: Arc::new(config),
+        }
+    }
+
+    /// The reaper of this function's stores (lait-local runs it on a timer).
+    pub fn reaper(&self) -> Reaper {
+        Reaper {
+            channels: self.channels.clone(),
+            media: self.media.clone(),
         }
     }
 }
@@ -64,6 +67,12 @@ impl State {
 impl FromRef<State> for Authenticator {
     fn from_ref(s: &State) -> Self {
         s.deps.auth.clone()
+    }
+}
+
+impl FromRef<State> for Channels {
+    fn from_ref(s: &State) -> Self {
+        s.channels.clone()
     }
 }
 
@@ -94,11 +103,4 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 pub fn app(state: State) -> Router {
     let http = state.deps.http.clone();
     lait_shared::http::finish(router(state), &http)
-}
-
-pub(crate) type Problem = lait_shared::openapi::Problem;
-
-fn parse_id<T: std::str::FromStr>(raw: &str, what: &str) -> ApiResult<T> {
-    raw.parse()
-        .map_err(|_| ApiError::not_found(format!("no such {what}")))
 }

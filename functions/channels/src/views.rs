@@ -1,7 +1,7 @@
 //! What the routes answer with: a channel as anyone sees it and as its owner does.
 
 use lait_shared::{
-    ApiError, ApiResult,
+    ApiResult,
     channels::model::*,
     domain::ids::{ChannelId, LiveId, UserId},
     media_keys::{self, LiveKeys},
@@ -9,7 +9,7 @@ use lait_shared::{
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::{State, parse_id};
+use crate::State;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct OwnerView {
@@ -55,21 +55,13 @@ pub(crate) async fn view(
     c: ChannelRecord,
     viewer: Option<&UserId>,
 ) -> ApiResult<ChannelView> {
-    let owner = state.users.get(&c.owner_id).await?;
+    let owner = state.channels.owner(&c).await?;
     let following = match viewer {
-        Some(u) => Some(state.channels.store.is_following(u, &c.id).await?),
+        Some(u) => Some(state.channels.is_following(u, &c.id).await?),
         None => None,
     };
     // Live to viewers once playable; `live_id` is there from the first moment (the studio).
-    let live = match &c.current_live_id {
-        Some(id) => state
-            .channels
-            .store
-            .live(id)
-            .await?
-            .is_some_and(|l| l.ready),
-        None => false,
-    };
+    let live = state.channels.is_playing(&c).await?;
     Ok(ChannelView {
         owner: OwnerView {
             id: c.owner_id,
@@ -154,14 +146,4 @@ pub(crate) async fn live_view(state: &State, l: LiveRecord) -> ApiResult<LiveVie
         ready: l.ready,
         end_reason: l.end_reason,
     })
-}
-
-/// A live by its id from the path (404 when unknown).
-pub(crate) async fn load_live(state: &State, id: &str) -> ApiResult<LiveRecord> {
-    state
-        .channels
-        .store
-        .live(&parse_id(id, "live")?)
-        .await?
-        .ok_or_else(|| ApiError::not_found("no such live"))
 }

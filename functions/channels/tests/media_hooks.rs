@@ -375,7 +375,7 @@ async fn the_reaper_ends_lives_without_heartbeats() {
             .await
             .unwrap();
     }
-    let ended = lait_channels::reap(&api.state).await.unwrap();
+    let ended = lait_channels::reap(&api.state.reaper()).await.unwrap();
     assert!(ended.iter().any(|l| l.to_string() == live_id), "{ended:?}");
     assert!(!ended.iter().any(|l| l.to_string() == fresh_live));
 

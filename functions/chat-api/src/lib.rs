@@ -12,7 +12,7 @@ use lait_shared::{
     ApiError, ApiResult,
     auth::{AuthUser, Authenticator},
     chat::{
-        Chat, ChatConfig, ChatError, DEFAULT_HISTORY, MAX_HISTORY, Moderator,
+        Chat, ChatConfig, ChatError, DEFAULT_HISTORY, MAX_HISTORY,
         filter::{MAX_CHANNEL_WORDS, parse_word},
         model::{
             Capabilities, ChatMessage, ChatSettings, ChatUser, FilterAction, MAX_BURST, MAX_RATE,
@@ -22,7 +22,8 @@ use lait_shared::{
     },
     config::Env,
     domain::ids::{ChannelId, LiveId},
-    http::{Json, PageQuery, Paged, Path, Query},
+    http::{ChannelModerator, Json, PageQuery, Paged, Path, PathId, Query},
+    openapi::problem,
     ratelimit,
     runtime::Deps,
 };
@@ -39,7 +40,7 @@ pub struct State {
 impl State {
     pub fn new(env: &mut Env, deps: Deps) -> Self {
         Self {
-            chat: Arc::new(Chat::new(&deps, ChatConfig::read(env))),
+            chat: Arc::new(Chat::new(&deps.clients(), ChatConfig::read(env))),
             deps,
         }
     }
@@ -48,6 +49,12 @@ impl State {
 impl FromRef<State> for Authenticator {
     fn from_ref(s: &State) -> Self {
         s.deps.auth.clone()
+    }
+}
+
+impl FromRef<State> for Arc<Chat> {
+    fn from_ref(s: &State) -> Self {
+        s.chat.clone()
     }
 }
 
@@ -77,19 +84,6 @@ pub fn app(state: State) -> Router {
     lait_shared::http::finish(router(state), &http)
 }
 
-type Problem = lait_shared::openapi::Problem;
-
-fn channel_id(raw: &str) -> ApiResult<ChannelId> {
-    raw.parse()
-        .map_err(|_| ApiError::not_found("no such channel"))
-}
-
-/// The caller as a moderator of the channel (owner or moderator), or 403.
-async fn moderator(state: &State, raw: &str, user: &AuthUser) -> ApiResult<Moderator> {
-    let ch = channel_id(raw)?;
-    Ok(state.chat.moderator(&ch, Some(&user.id)).await?)
-}
-
 // ---- tickets ----
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -111,9 +105,9 @@ pub struct TicketView {
 
 /// A single-use, 60-second ticket to join a channel's chat as the signed-in user.
 #[utoipa::path(post, path = "/api/chat/tickets", tag = "chat", security(("bearer" = [])), request_body = TicketRequest,
-    responses((status = 201, body = TicketView), (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"), (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"), (status = 429, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 201, body = TicketView), problem::BadRequest,
+        problem::Unauthorized, problem::Forbidden,
+        problem::NotFound, problem::TooManyRequests))]
 async fn create_ticket(
     S(state): S<State>,
     user: AuthUser,
@@ -184,13 +178,12 @@ pub struct HistoryPage {
 /// A channel's recent chat, oldest first, paging backwards with `before`. Served from Redis,
 /// completed from the archive.
 #[utoipa::path(get, path = "/api/channels/{id}/chat", tag = "chat", params(("id" = String, Path), BeforeQuery),
-    responses((status = 200, body = HistoryPage), (status = 400, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = HistoryPage), problem::BadRequest, problem::NotFound))]
 async fn channel_history(
     S(state): S<State>,
-    Path(id): Path<String>,
+    PathId(ch): PathId<ChannelId>,
     Query(q): Query<BeforeQuery>,
 ) -> ApiResult<Json<HistoryPage>> {
-    let ch = channel_id(&id)?;
     let limit = limit(q.limit)?;
     let before = message_id("before", q.before.as_deref())?;
     let messages = state.chat.history_before(&ch, before, limit).await?;
@@ -215,15 +208,12 @@ pub struct ReplayPage {
 
 /// One broadcast's chat in order, for VOD replay (message ids carry their time).
 #[utoipa::path(get, path = "/api/lives/{id}/chat", tag = "chat", params(("id" = String, Path), AfterQuery),
-    responses((status = 200, body = ReplayPage), (status = 400, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = ReplayPage), problem::BadRequest, problem::NotFound))]
 async fn live_history(
     S(state): S<State>,
-    Path(id): Path<String>,
+    PathId(live): PathId<LiveId>,
     Query(q): Query<AfterQuery>,
 ) -> ApiResult<Json<ReplayPage>> {
-    let live: LiveId = id
-        .parse()
-        .map_err(|_| ApiError::not_found("no such live"))?;
     let limit = limit(q.limit)?;
     let after = message_id("after", q.after.as_deref())?;
     let (channel_id, messages) = state.chat.live_history(&live, after, limit).await?;
@@ -241,23 +231,14 @@ async fn live_history(
 
 /// Users banned from the channel's chat (owner and moderators). Unban over the WebSocket.
 #[utoipa::path(get, path = "/api/channels/{id}/chat/bans", tag = "chat", security(("bearer" = [])), params(("id" = String, Path), PageQuery),
-    responses((status = 200, body = Paged<Ban>), (status = 403, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = Paged<Ban>), problem::Forbidden, problem::NotFound))]
 async fn list_bans(
     S(state): S<State>,
-    user: AuthUser,
-    Path(id): Path<String>,
+    ChannelModerator(m): ChannelModerator,
     Query(q): Query<PageQuery>,
 ) -> ApiResult<Json<Paged<Ban>>> {
-    let m = moderator(&state, &id, &user).await?;
-    let page = state
-        .chat
-        .store
-        .bans(&m.channel_id, q.cursor.as_deref(), q.limit()? as i32)
-        .await?;
-    Ok(Json(Paged {
-        items: page.items,
-        next: page.next,
-    }))
+    let page = state.chat.bans(&m, q.cursor.as_deref(), q.limit()?).await?;
+    Ok(Json(page.into()))
 }
 
 // ---- settings ----
@@ -295,26 +276,19 @@ pub struct SettingsPatch {
 
 /// The channel's chat settings (owner and moderators).
 #[utoipa::path(get, path = "/api/channels/{id}/chat/settings", tag = "chat", security(("bearer" = [])), params(("id" = String, Path)),
-    responses((status = 200, body = SettingsView), (status = 403, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json")))]
-async fn get_settings(
-    S(state): S<State>,
-    user: AuthUser,
-    Path(id): Path<String>,
-) -> ApiResult<Json<SettingsView>> {
-    let m = moderator(&state, &id, &user).await?;
+    responses((status = 200, body = SettingsView), problem::Forbidden, problem::NotFound))]
+async fn get_settings(ChannelModerator(m): ChannelModerator) -> ApiResult<Json<SettingsView>> {
     Ok(Json(SettingsView::from(&m.room.settings)))
 }
 
 /// Change slow mode, the rate limit or the filter action (owner and moderators).
 #[utoipa::path(patch, path = "/api/channels/{id}/chat/settings", tag = "chat", security(("bearer" = [])), params(("id" = String, Path)), request_body = SettingsPatch,
-    responses((status = 200, body = SettingsView), (status = 400, body = Problem, content_type = "application/problem+json"), (status = 403, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = SettingsView), problem::BadRequest, problem::Forbidden, problem::NotFound))]
 async fn patch_settings(
     S(state): S<State>,
-    user: AuthUser,
-    Path(id): Path<String>,
+    ChannelModerator(m): ChannelModerator,
     Json(p): Json<SettingsPatch>,
 ) -> ApiResult<Json<SettingsView>> {
-    let m = moderator(&state, &id, &user).await?;
     let mut errors = Vec::new();
     if p.slow_seconds.is_some_and(|s| s > MAX_SLOW_SECONDS) {
         errors.push(lait_shared::FieldError::new(
@@ -404,26 +378,19 @@ fn too_many() -> ChatError {
 
 /// The channel's forbidden words and filter action (owner and moderators).
 #[utoipa::path(get, path = "/api/channels/{id}/chat/words", tag = "chat", security(("bearer" = [])), params(("id" = String, Path)),
-    responses((status = 200, body = WordsView), (status = 403, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json")))]
-async fn get_words(
-    S(state): S<State>,
-    user: AuthUser,
-    Path(id): Path<String>,
-) -> ApiResult<Json<WordsView>> {
-    let m = moderator(&state, &id, &user).await?;
+    responses((status = 200, body = WordsView), problem::Forbidden, problem::NotFound))]
+async fn get_words(ChannelModerator(m): ChannelModerator) -> ApiResult<Json<WordsView>> {
     Ok(Json(WordsView::from(&m.room.settings)))
 }
 
 /// Replace the channel's word list (and optionally the action).
 #[utoipa::path(put, path = "/api/channels/{id}/chat/words", tag = "chat", security(("bearer" = [])), params(("id" = String, Path)), request_body = WordsReplace,
-    responses((status = 200, body = WordsView), (status = 400, body = Problem, content_type = "application/problem+json"), (status = 403, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = WordsView), problem::BadRequest, problem::Forbidden, problem::NotFound))]
 async fn put_words(
     S(state): S<State>,
-    user: AuthUser,
-    Path(id): Path<String>,
+    ChannelModerator(m): ChannelModerator,
     Json(req): Json<WordsReplace>,
 ) -> ApiResult<Json<WordsView>> {
-    let m = moderator(&state, &id, &user).await?;
     let mut words = Vec::with_capacity(req.words.len());
     let mut errors = Vec::new();
     for (i, w) in req.words.iter().enumerate() {
@@ -456,14 +423,12 @@ async fn put_words(
 
 /// Add one word.
 #[utoipa::path(post, path = "/api/channels/{id}/chat/words", tag = "chat", security(("bearer" = [])), params(("id" = String, Path)), request_body = WordAdd,
-    responses((status = 201, body = WordsView), (status = 400, body = Problem, content_type = "application/problem+json"), (status = 403, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 201, body = WordsView), problem::BadRequest, problem::Forbidden, problem::NotFound))]
 async fn add_word(
     S(state): S<State>,
-    user: AuthUser,
-    Path(id): Path<String>,
+    ChannelModerator(m): ChannelModerator,
     Json(req): Json<WordAdd>,
 ) -> ApiResult<(StatusCode, Json<WordsView>)> {
-    let m = moderator(&state, &id, &user).await?;
     let word = parse_word(&req.word).map_err(|e| ApiError::field("word", e))?;
     let what = format!("word added: {word}");
     let s = state
@@ -484,13 +449,12 @@ async fn add_word(
 
 /// Remove one word.
 #[utoipa::path(delete, path = "/api/channels/{id}/chat/words/{word}", tag = "chat", security(("bearer" = [])), params(("id" = String, Path), ("word" = String, Path)),
-    responses((status = 204), (status = 403, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 204), problem::Forbidden, problem::NotFound))]
 async fn remove_word(
     S(state): S<State>,
-    user: AuthUser,
-    Path((id, word)): Path<(String, String)>,
+    ChannelModerator(m): ChannelModerator,
+    Path((_channel, word)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
-    let m = moderator(&state, &id, &user).await?;
     let word = parse_word(&word).map_err(|_| ApiError::not_found("no such word"))?;
     let what = format!("word removed: {word}");
     state
@@ -512,26 +476,15 @@ async fn remove_word(
 
 /// Moderation actions in the channel, newest first (owner only).
 #[utoipa::path(get, path = "/api/channels/{id}/chat/audit", tag = "chat", security(("bearer" = [])), params(("id" = String, Path), PageQuery),
-    responses((status = 200, body = Paged<AuditEntry>), (status = 403, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = Paged<AuditEntry>), problem::Forbidden, problem::NotFound))]
 async fn audit_log(
     S(state): S<State>,
-    user: AuthUser,
-    Path(id): Path<String>,
+    ChannelModerator(m): ChannelModerator,
     Query(q): Query<PageQuery>,
 ) -> ApiResult<Json<Paged<AuditEntry>>> {
-    let m = moderator(&state, &id, &user).await?;
-    if !m.is_owner {
-        return Err(ApiError::forbidden(
-            "only the channel owner reads the audit log",
-        ));
-    }
     let page = state
         .chat
-        .store
-        .audit_log(&m.channel_id, q.cursor.as_deref(), q.limit()? as i32)
+        .audit_log(&m, q.cursor.as_deref(), q.limit()?)
         .await?;
-    Ok(Json(Paged {
-        items: page.items,
-        next: page.next,
-    }))
+    Ok(Json(page.into()))
 }

@@ -16,7 +16,7 @@ use lait_shared::{
         protocol::{Action, ClientFrame, HistoryLimit, Request, RequestId, ServerFrame},
     },
     config::Env,
-    runtime::Deps,
+    runtime::{Clients, Deps},
     ws::{self, WsEvent, WsHandler, WsResponse},
 };
 
@@ -34,7 +34,7 @@ pub struct State {
 impl State {
     pub fn new(env: &mut Env, deps: Deps) -> Self {
         Self {
-            chat: Chat::new(&deps, ChatConfig::read(env)),
+            chat: Chat::new(&deps.clients(), ChatConfig::read(env)),
             deps,
             callback_url: env.optional("LAIT_WS_CALLBACK_URL"),
             outboxes: Mutex::default(),
@@ -66,10 +66,22 @@ impl State {
             .or_insert_with(|| Arc::new(ApiOutbox::new(&self.deps.sdk, endpoint)))
             .clone()
     }
+}
 
-    /// The outbox at the configured `LAIT_WS_CALLBACK_URL`, for work without an event (the sweep).
-    pub fn callback_outbox(&self) -> Option<Arc<dyn Outbox>> {
-        self.callback_url.as_deref().map(|u| self.outbox_at(u))
+/// What the scheduled sweep needs: the chat stores and the management API at
+/// `LAIT_WS_CALLBACK_URL` (a scheduled event names no endpoint). No token secrets.
+pub struct Sweeper {
+    pub chat: Chat,
+    pub outbox: Arc<dyn Outbox>,
+}
+
+impl Sweeper {
+    pub fn new(env: &mut Env, clients: Clients) -> Self {
+        let url: String = env.required("LAIT_WS_CALLBACK_URL");
+        Self {
+            chat: Chat::new(&clients, ChatConfig::read(env)),
+            outbox: Arc::new(ApiOutbox::new(&clients.sdk, &url)),
+        }
     }
 }
 
@@ -262,5 +274,40 @@ impl WsHandler for Handler {
 
     fn handle(&self, event: WsEvent) -> BoxFuture<'_, WsResponse> {
         self.dispatch(event).boxed()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_sweep_boots_without_token_secrets_but_needs_its_endpoint() {
+        let store_env = [
+            ("REDIS_URL", "redis://127.0.0.1:1"),
+            ("LAIT_MEDIA_BUCKET", "media"),
+            ("AWS_REGION", "us-east-1"),
+        ];
+        let mut env = Env::from_pairs(
+            store_env
+                .into_iter()
+                .chain([("LAIT_WS_CALLBACK_URL", "http://127.0.0.1:1")]),
+        );
+        let clients = Clients::load(&mut env).await;
+        let sweeper = Sweeper::new(&mut env, clients);
+        assert!(env.finish(sweeper).is_ok());
+
+        let mut env = Env::from_pairs(store_env);
+        let clients = Clients::load(&mut env).await;
+        let sweeper = Sweeper::new(&mut env, clients);
+        let names: Vec<String> = env
+            .finish(sweeper)
+            .err()
+            .expect("no endpoint")
+            .problems
+            .into_iter()
+            .map(|p| p.name)
+            .collect();
+        assert_eq!(names, ["LAIT_WS_CALLBACK_URL"]);
     }
 }

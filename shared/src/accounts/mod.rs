@@ -54,7 +54,7 @@ pub struct Session {
 
 #[derive(Clone)]
 pub struct Accounts {
-    pub store: UsersStore,
+    pub(crate) store: UsersStore,
     pub auth: Authenticator,
     redis: Redis,
     search: SearchIndex,
@@ -118,6 +118,34 @@ impl Accounts {
 
     fn refresh_ttl(&self) -> Duration {
         self.auth.tokens.config().refresh_ttl
+    }
+
+    /// A user's profile: 404 when there is none.
+    pub async fn user(&self, id: &UserId) -> Result<UserRecord, ApiError> {
+        self.store
+            .get(id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("no such user"))
+    }
+
+    /// Changes nickname and/or bio; a taken nickname is a 409.
+    pub async fn update_profile(
+        &self,
+        id: &UserId,
+        nickname: Option<&Nickname>,
+        bio: Option<&user::Bio>,
+    ) -> Result<UserRecord, ApiError> {
+        let current = self.user(id).await?;
+        self.store
+            .update_profile(&current, nickname, bio)
+            .await
+            .map_err(claim_error)
+    }
+
+    /// Points the profile at an uploaded (and confirmed) avatar.
+    pub async fn set_avatar(&self, id: &UserId, key: &str) -> Result<UserRecord, ApiError> {
+        self.store.set_avatar(id, key).await?;
+        self.user(id).await
     }
 
     /// Creates an account (and its channel). Every invalid field is reported at once.

@@ -1,11 +1,13 @@
 //! Channels, stream keys, lives (started and ended by the media node), VODs, follows, moderators,
 //! notices. HTTP-free: `functions/channels` maps requests onto this.
 
+mod community;
 mod directory;
 mod ingest;
 pub mod model;
 pub mod store;
 
+pub use self::community::{FollowedChannel, ModeratorView, NoticeInput, sort_following};
 pub use self::ingest::{
     HeartbeatAction, HeartbeatRequest, HeartbeatResponse, PublishRequest, PublishResponse,
     UnpublishRequest,
@@ -20,6 +22,7 @@ use self::{
     store::{ChannelsStore, StreamKeyRecord},
 };
 use crate::{
+    accounts::store::UsersStore,
     auth::secret,
     clock::now_rfc3339,
     config::Env,
@@ -130,6 +133,8 @@ pub fn new_stream_key() -> StreamKeyRecord {
 #[derive(Clone)]
 pub struct Channels {
     pub store: ChannelsStore,
+    /// Owners' and moderators' profiles.
+    users: UsersStore,
     pub search: SearchIndex,
     pub config: Arc<ChannelsConfig>,
     redis: Redis,
@@ -137,9 +142,15 @@ pub struct Channels {
 }
 
 impl Channels {
-    pub fn new(store: ChannelsStore, redis: Redis, config: ChannelsConfig) -> Self {
+    pub fn new(
+        store: ChannelsStore,
+        users: UsersStore,
+        redis: Redis,
+        config: ChannelsConfig,
+    ) -> Self {
         Self {
             store,
+            users,
             search: SearchIndex::new(redis.clone()),
             config: Arc::new(config),
             redis,

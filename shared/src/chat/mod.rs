@@ -40,7 +40,7 @@ use crate::{
     config::Env,
     domain::ids::{ChannelId, LiveId, UserId},
     ratelimit::Limit,
-    runtime::Deps,
+    runtime::Clients,
 };
 
 /// API Gateway's largest WebSocket message; batches are split below it.
@@ -144,7 +144,7 @@ type FilterCache = HashMap<ChannelId, (u64, Arc<WordFilter>)>;
 
 #[derive(Clone)]
 pub struct Chat {
-    pub store: ChatStore,
+    pub(crate) store: ChatStore,
     pub hot: Hot,
     channels: ChannelsStore,
     users: UsersStore,
@@ -153,7 +153,7 @@ pub struct Chat {
 }
 
 impl Chat {
-    pub fn new(deps: &Deps, config: ChatConfig) -> Self {
+    pub fn new(deps: &Clients, config: ChatConfig) -> Self {
         Self {
             store: ChatStore::new(deps.dynamodb.clone(), &deps.stores),
             hot: Hot::new(deps.redis.clone(), config.history_len),

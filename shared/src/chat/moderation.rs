@@ -284,3 +284,33 @@ impl Chat {
         Ok(settings)
     }
 }
+
+impl Chat {
+    /// The channel's bans, for its moderators.
+    pub async fn bans(
+        &self,
+        m: &Moderator,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<crate::stores::dynamo::Page<Ban>, crate::stores::dynamo::StoreError> {
+        self.store.bans(&m.channel_id, cursor, limit as i32).await
+    }
+
+    /// The moderation audit log, newest first: the owner's only.
+    pub async fn audit_log(
+        &self,
+        m: &Moderator,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<crate::stores::dynamo::Page<AuditEntry>, crate::ApiError> {
+        if !m.is_owner {
+            return Err(crate::ApiError::forbidden(
+                "only the channel owner reads the audit log",
+            ));
+        }
+        Ok(self
+            .store
+            .audit_log(&m.channel_id, cursor, limit as i32)
+            .await?)
+    }
+}

@@ -4,7 +4,7 @@ use lambda_runtime::{LambdaEvent, service_fn};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    let state = lait_shared::runtime::boot(lait_channels::State::new).await?;
+    let state = lait_shared::runtime::boot_job(lait_channels::Reaper::new).await?;
     let state = &state;
     lambda_runtime::run(service_fn(
         move |_: LambdaEvent<serde_json::Value>| async move {

@@ -5,16 +5,17 @@ use lait_shared::{
     ApiError, ApiResult, FieldError,
     auth::{AuthUser, extract::MaybeAuthUser},
     channels::model::*,
-    domain::ids::UserId,
-    http::{Json, Path},
+    domain::ids::{ChannelId, UserId},
+    http::{Json, OwnedChannel, PathId},
     media_keys::{self},
+    openapi::{Problem, problem},
     uploads::{self, PresignedUpload},
 };
 use serde::Deserialize;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::{Problem, State, parse_id, views::*};
+use crate::{State, views::*};
 
 pub fn routes() -> OpenApiRouter<State> {
     OpenApiRouter::new()
@@ -26,7 +27,7 @@ pub fn routes() -> OpenApiRouter<State> {
 
 /// Your channel, with the ingest URL and stream key.
 #[utoipa::path(get, path = "/api/channels/mine", tag = "channels", security(("bearer" = [])),
-    responses((status = 200, body = MineView), (status = 401, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = MineView), problem::Unauthorized))]
 async fn mine(S(state): S<State>, user: AuthUser) -> ApiResult<Json<MineView>> {
     let (channel, key) = state.channels.mine(&user.id).await?;
     mine_view(&state, channel, key.key, &user.id).await
@@ -48,7 +49,7 @@ async fn mine_view(
 /// Issue a new stream key. The old one stops working at once; a live running on it is ended at
 /// its next heartbeat.
 #[utoipa::path(post, path = "/api/channels/mine/stream-key", tag = "channels", security(("bearer" = [])),
-    responses((status = 200, body = MineView), (status = 401, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = MineView), problem::Unauthorized))]
 async fn rotate_key(S(state): S<State>, user: AuthUser) -> ApiResult<Json<MineView>> {
     let (channel, key) = state.channels.rotate_key(&user.id).await?;
     mine_view(&state, channel, key.key, &user.id).await
@@ -56,13 +57,13 @@ async fn rotate_key(S(state): S<State>, user: AuthUser) -> ApiResult<Json<MineVi
 
 /// A channel's public page data.
 #[utoipa::path(get, path = "/api/channels/{id}", tag = "channels", params(("id" = String, Path)),
-    responses((status = 200, body = ChannelView), (status = 404, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = ChannelView), problem::NotFound))]
 async fn get_channel(
     S(state): S<State>,
     user: MaybeAuthUser,
-    Path(id): Path<String>,
+    PathId(id): PathId<ChannelId>,
 ) -> ApiResult<Json<ChannelView>> {
-    let c = state.channels.channel(&parse_id(&id, "channel")?).await?;
+    let c = state.channels.channel(&id).await?;
     Ok(Json(view(&state, c, user.0.as_ref().map(|u| &u.id)).await?))
 }
 
@@ -92,20 +93,15 @@ pub struct ChannelPatchRequest {
     request_body = ChannelPatchRequest,
     responses(
         (status = 200, body = ChannelView),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
+        problem::BadRequest,
         (status = 403, description = "not your channel", body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        problem::NotFound,
     ))]
 async fn patch_channel(
     S(state): S<State>,
-    user: AuthUser,
-    Path(id): Path<String>,
+    OwnedChannel { channel, owner }: OwnedChannel,
     Json(req): Json<ChannelPatchRequest>,
 ) -> ApiResult<Json<ChannelView>> {
-    let channel = state
-        .channels
-        .owned(&parse_id(&id, "channel")?, &user.id)
-        .await?;
     let mut errors: Vec<FieldError> = Vec::new();
     let mut ok = |r: Result<String, FieldError>| r.map_err(|e| errors.push(e)).ok();
     let patch = ChannelPatch {
@@ -136,7 +132,7 @@ async fn patch_channel(
         return Err(ApiError::validation(errors));
     }
     let updated = state.channels.update(&channel, &patch).await?;
-    Ok(Json(view(&state, updated, Some(&user.id)).await?))
+    Ok(Json(view(&state, updated, Some(&owner.id)).await?))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -148,17 +144,12 @@ pub struct ImageUploadRequest {
 /// Presigned upload of a channel image (owner only); confirm with PUT.
 #[utoipa::path(post, path = "/api/channels/{id}/image", tag = "channels", security(("bearer" = [])), params(("id" = String, Path)),
     request_body = ImageUploadRequest,
-    responses((status = 200, body = PresignedUpload), (status = 400, body = Problem, content_type = "application/problem+json"), (status = 403, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = PresignedUpload), problem::BadRequest, problem::Forbidden))]
 async fn image_upload(
     S(state): S<State>,
-    user: AuthUser,
-    Path(id): Path<String>,
+    OwnedChannel { channel: c, .. }: OwnedChannel,
     Json(req): Json<ImageUploadRequest>,
 ) -> ApiResult<Json<PresignedUpload>> {
-    let c = state
-        .channels
-        .owned(&parse_id(&id, "channel")?, &user.id)
-        .await?;
     let up = uploads::AVATAR
         .presign(
             &state.deps.s3,
@@ -179,17 +170,12 @@ pub struct ImageConfirm {
 /// Point the channel at an uploaded image (owner only).
 #[utoipa::path(put, path = "/api/channels/{id}/image", tag = "channels", security(("bearer" = [])), params(("id" = String, Path)),
     request_body = ImageConfirm,
-    responses((status = 200, body = ChannelView), (status = 400, body = Problem, content_type = "application/problem+json"), (status = 403, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = ChannelView), problem::BadRequest, problem::Forbidden))]
 async fn image_confirm(
     S(state): S<State>,
-    user: AuthUser,
-    Path(id): Path<String>,
+    OwnedChannel { channel: c, owner }: OwnedChannel,
     Json(req): Json<ImageConfirm>,
 ) -> ApiResult<Json<ChannelView>> {
-    let c = state
-        .channels
-        .owned(&parse_id(&id, "channel")?, &user.id)
-        .await?;
     uploads::AVATAR
         .confirm(
             &state.deps.s3,
@@ -203,5 +189,5 @@ async fn image_confirm(
         ..Default::default()
     };
     let updated = state.channels.update(&c, &patch).await?;
-    Ok(Json(view(&state, updated, Some(&user.id)).await?))
+    Ok(Json(view(&state, updated, Some(&owner.id)).await?))
 }

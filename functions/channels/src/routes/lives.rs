@@ -9,13 +9,14 @@ use lait_shared::{
     auth::AuthUser,
     channels::{LiveSummary, model::*},
     domain::ids::LiveId,
-    http::{Json, PageQuery, Paged, Path, Query},
+    http::{Json, PageQuery, Paged, PathId, Query},
+    openapi::problem,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::{Problem, State, views::*};
+use crate::{State, views::*};
 
 pub fn routes() -> OpenApiRouter<State> {
     OpenApiRouter::new()
@@ -42,7 +43,7 @@ fn next_offset(n: usize) -> String {
 
 /// Channels live now: most viewers first, then newest.
 #[utoipa::path(get, path = "/api/lives", tag = "lives", params(PageQuery),
-    responses((status = 200, body = Paged<LiveSummary>), (status = 400, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = Paged<LiveSummary>), problem::BadRequest))]
 async fn list_lives(S(state): S<State>, Query(q): Query<PageQuery>) -> ApiResult<Response> {
     let limit = q.limit()?;
     let offset = offset_cursor(q.cursor.as_deref())?;
@@ -58,9 +59,9 @@ async fn list_lives(S(state): S<State>, Query(q): Query<PageQuery>) -> ApiResult
 }
 
 #[utoipa::path(get, path = "/api/lives/{id}", tag = "lives", params(("id" = String, Path)),
-    responses((status = 200, body = LiveView), (status = 404, body = Problem, content_type = "application/problem+json")))]
-async fn get_live(S(state): S<State>, Path(id): Path<String>) -> ApiResult<Json<LiveView>> {
-    let l = load_live(&state, &id).await?;
+    responses((status = 200, body = LiveView), problem::NotFound))]
+async fn get_live(S(state): S<State>, PathId(id): PathId<LiveId>) -> ApiResult<Json<LiveView>> {
+    let l = state.channels.live(&id).await?;
     Ok(Json(live_view(&state, l).await?))
 }
 
@@ -73,14 +74,14 @@ pub struct LivePatch {
 
 /// Change a live's title or category (owner only).
 #[utoipa::path(patch, path = "/api/lives/{id}", tag = "lives", security(("bearer" = [])), params(("id" = String, Path)), request_body = LivePatch,
-    responses((status = 200, body = LiveView), (status = 400, body = Problem, content_type = "application/problem+json"), (status = 403, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = LiveView), problem::BadRequest, problem::Forbidden, problem::NotFound))]
 async fn patch_live(
     S(state): S<State>,
     user: AuthUser,
-    Path(id): Path<String>,
+    PathId(id): PathId<LiveId>,
     Json(req): Json<LivePatch>,
 ) -> ApiResult<Json<LiveView>> {
-    let live = load_live(&state, &id).await?;
+    let live = state.channels.live(&id).await?;
     state.channels.owned(&live.channel_id, &user.id).await?;
     let title = req
         .title
@@ -121,13 +122,13 @@ pub struct LiveHealthView {
 }
 
 #[utoipa::path(get, path = "/api/lives/{id}/health", tag = "lives", security(("bearer" = [])), params(("id" = String, Path)),
-    responses((status = 200, body = LiveHealthView), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 403, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = LiveHealthView), problem::Unauthorized, problem::Forbidden, problem::NotFound))]
 async fn live_health(
     S(state): S<State>,
     user: AuthUser,
-    Path(id): Path<String>,
+    PathId(id): PathId<LiveId>,
 ) -> ApiResult<Response> {
-    let live = load_live(&state, &id).await?;
+    let live = state.channels.live(&id).await?;
     state.channels.owned(&live.channel_id, &user.id).await?;
     let mut res = Json(LiveHealthView {
         live_id: live.id,

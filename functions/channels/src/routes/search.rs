@@ -11,7 +11,8 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::{Problem, State};
+use crate::State;
+use lait_shared::openapi::problem;
 
 pub fn routes() -> OpenApiRouter<State> {
     OpenApiRouter::new().routes(routes!(search))
@@ -25,7 +26,7 @@ pub struct SearchQuery {
 
 /// Search channel names and live titles (live first). Rate limited per client address.
 #[utoipa::path(get, path = "/api/search", tag = "search", params(SearchQuery),
-    responses((status = 200, body = Vec<Hit>), (status = 400, body = Problem, content_type = "application/problem+json"), (status = 429, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = Vec<Hit>), problem::BadRequest, problem::TooManyRequests))]
 async fn search(
     S(state): S<State>,
     ip: ClientIp,

@@ -5,12 +5,14 @@ use lait_shared::{
     ApiError, ApiResult,
     auth::AuthUser,
     channels::model::*,
-    http::{Json, PageQuery, Paged, Path, Query},
+    domain::ids::{ChannelId, LiveId},
+    http::{Json, PageQuery, Paged, PathId, Query},
     media_keys::LiveKeys,
+    openapi::problem,
 };
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::{Problem, State, internal, parse_id, views::*};
+use crate::{State, views::*};
 
 pub fn routes() -> OpenApiRouter<State> {
     OpenApiRouter::new()
@@ -20,17 +22,15 @@ pub fn routes() -> OpenApiRouter<State> {
 
 /// A channel's past broadcasts that kept a recording, newest first.
 #[utoipa::path(get, path = "/api/channels/{id}/vods", tag = "vods", params(("id" = String, Path), PageQuery),
-    responses((status = 200, body = Paged<LiveView>), (status = 404, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = Paged<LiveView>), problem::NotFound))]
 async fn list_vods(
     S(state): S<State>,
-    Path(id): Path<String>,
+    PathId(id): PathId<ChannelId>,
     Query(q): Query<PageQuery>,
 ) -> ApiResult<Json<Paged<LiveView>>> {
-    let c = state.channels.channel(&parse_id(&id, "channel")?).await?;
     let page = state
         .channels
-        .store
-        .vods(&c.id, q.cursor.as_deref(), q.limit()? as i32)
+        .vods(&id, q.cursor.as_deref(), q.limit()?)
         .await?;
     let mut items = Vec::with_capacity(page.items.len());
     for l in page.items {
@@ -44,18 +44,21 @@ async fn list_vods(
 
 /// Delete a VOD and its media (owner only).
 #[utoipa::path(delete, path = "/api/vods/{id}", tag = "vods", security(("bearer" = [])), params(("id" = String, Path)),
-    responses((status = 204), (status = 403, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 204), problem::Forbidden, problem::NotFound))]
 async fn delete_vod(
     S(state): S<State>,
     user: AuthUser,
-    Path(id): Path<String>,
+    PathId(id): PathId<LiveId>,
 ) -> ApiResult<StatusCode> {
-    let live = load_live(&state, &id).await?;
+    let live = state.channels.live(&id).await?;
     state.channels.owned(&live.channel_id, &user.id).await?;
     if live.status != LiveStatus::Ended || live.vod_key.is_none() {
         return Err(ApiError::not_found("no such VOD"));
     }
-    internal::delete_prefix(&state, &LiveKeys::new(live.channel_id, live.id).prefix()).await?;
-    state.channels.store.forget_vod(&live.id).await?;
+    state
+        .media
+        .delete_prefix(&LiveKeys::new(live.channel_id, live.id).prefix())
+        .await?;
+    state.channels.forget_vod(&live).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -17,6 +17,10 @@ use tower_http::{
     trace::TraceLayer,
 };
 
+mod access;
+
+pub use access::{ChannelModerator, FromPath, OwnedChannel, PathId, Resource};
+
 use crate::{config::HttpConfig, error::ApiError};
 
 pub static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -456,4 +460,13 @@ pub struct Paged<T> {
     /// Cursor of the next page; absent on the last one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next: Option<String>,
+}
+
+impl<T> From<crate::stores::dynamo::Page<T>> for Paged<T> {
+    fn from(page: crate::stores::dynamo::Page<T>) -> Self {
+        Self {
+            items: page.items,
+            next: page.next,
+        }
+    }
 }

@@ -1,0 +1,207 @@
+//! Extractors that turn a route's path into checked domain values, so handlers start from what
+//! the request may touch: [`PathId`] (ids parsed, a malformed one the same 404 as an unknown one),
+//! [`OwnedChannel`] (the caller's own channel, else 403) and [`ChannelModerator`] (owner or a
+//! moderator of the channel, else 403).
+//!
+//! A channel route names its channel in the first path segment (`/api/channels/{id}/…`).
+
+use std::sync::Arc;
+
+use axum::extract::{FromRef, FromRequestParts, RawPathParams};
+use http::request::Parts;
+
+use crate::{
+    ApiError,
+    auth::{AuthUser, Authenticator},
+    channels::{Channels, model::ChannelRecord},
+    chat::{Chat, Moderator},
+    domain::ids::{ChannelId, LiveId, NoticeId, UserId},
+};
+
+/// An id type a path may name; `NAME` words its 404 ("no such channel").
+pub trait Resource: std::str::FromStr {
+    const NAME: &'static str;
+}
+
+impl Resource for ChannelId {
+    const NAME: &'static str = "channel";
+}
+impl Resource for UserId {
+    const NAME: &'static str = "user";
+}
+impl Resource for LiveId {
+    const NAME: &'static str = "live";
+}
+impl Resource for NoticeId {
+    const NAME: &'static str = "notice";
+}
+
+/// What [`PathId`] can be: one id, or a pair for nested routes, in path order.
+pub trait FromPath: Sized {
+    const SEGMENTS: usize;
+    fn from_path(values: &[&str]) -> Result<Self, ApiError>;
+}
+
+fn parse<T: Resource>(raw: &str) -> Result<T, ApiError> {
+    raw.parse()
+        .map_err(|_| ApiError::not_found(format!("no such {}", T::NAME)))
+}
+
+impl<T: Resource> FromPath for T {
+    const SEGMENTS: usize = 1;
+    fn from_path(values: &[&str]) -> Result<Self, ApiError> {
+        parse(values[0])
+    }
+}
+
+impl<A: Resource, B: Resource> FromPath for (A, B) {
+    const SEGMENTS: usize = 2;
+    fn from_path(values: &[&str]) -> Result<Self, ApiError> {
+        Ok((parse(values[0])?, parse(values[1])?))
+    }
+}
+
+/// The route's path ids, parsed.
+#[derive(Debug, Clone, Copy)]
+pub struct PathId<T>(pub T);
+
+async fn segments(parts: &mut Parts) -> Result<Vec<String>, ApiError> {
+    // Values come percent-decoded; a route without captures is a wiring bug, not user input.
+    let params = RawPathParams::from_request_parts(parts, &())
+        .await
+        .map_err(|e| ApiError::internal(anyhow::anyhow!("path params: {e}")))?;
+    Ok(params.iter().map(|(_, v)| v.to_owned()).collect())
+}
+
+impl<S: Send + Sync, T: FromPath> FromRequestParts<S> for PathId<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let values = segments(parts).await?;
+        if values.len() < T::SEGMENTS {
+            return Err(ApiError::internal(anyhow::anyhow!(
+                "route has {} path params, handler wants {}",
+                values.len(),
+                T::SEGMENTS
+            )));
+        }
+        let refs: Vec<&str> = values.iter().map(String::as_str).collect();
+        T::from_path(&refs).map(Self)
+    }
+}
+
+async fn channel_and_user<S>(
+    parts: &mut Parts,
+    state: &S,
+) -> Result<(ChannelId, AuthUser), ApiError>
+where
+    S: Send + Sync,
+    Authenticator: FromRef<S>,
+{
+    // Authentication first: an anonymous caller learns 401, not whether the channel exists.
+    let user = AuthUser::from_request_parts(parts, state).await?;
+    let values = segments(parts).await?;
+    let first = values
+        .first()
+        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("channel route without an id")))?;
+    Ok((parse(first)?, user))
+}
+
+/// The signed-in caller's own channel, named by the path: 401 signed out, 404 no such channel,
+/// 403 someone else's.
+#[derive(Debug, Clone)]
+pub struct OwnedChannel {
+    pub channel: ChannelRecord,
+    pub owner: AuthUser,
+}
+
+impl<S> FromRequestParts<S> for OwnedChannel
+where
+    S: Send + Sync,
+    Authenticator: FromRef<S>,
+    Channels: FromRef<S>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let (id, owner) = channel_and_user(parts, state).await?;
+        let channel = Channels::from_ref(state).owned(&id, &owner.id).await?;
+        Ok(Self { channel, owner })
+    }
+}
+
+/// The signed-in caller as the owner or a moderator of the path's channel, checked against the
+/// stores now (not as of a ticket): 401 signed out, 404 no such channel, 403 neither.
+#[derive(Debug, Clone)]
+pub struct ChannelModerator(pub Moderator);
+
+impl<S> FromRequestParts<S> for ChannelModerator
+where
+    S: Send + Sync,
+    Authenticator: FromRef<S>,
+    Arc<Chat>: FromRef<S>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let (id, user) = channel_and_user(parts, state).await?;
+        let m = Arc::<Chat>::from_ref(state)
+            .moderator(&id, Some(&user.id))
+            .await?;
+        Ok(Self(m))
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::disallowed_methods)] // a throwaway router, not an API route
+mod tests {
+    use axum::{Router, body::Body, routing::get};
+    use http::{Request, StatusCode};
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+
+    use super::*;
+
+    fn app() -> Router {
+        Router::new()
+            .route(
+                "/c/{id}",
+                get(|PathId(id): PathId<ChannelId>| async move { id.to_string() }),
+            )
+            .route(
+                "/c/{id}/n/{nid}",
+                get(|PathId((c, n)): PathId<(ChannelId, NoticeId)>| async move {
+                    format!("{c} {n}")
+                }),
+            )
+    }
+
+    async fn call(uri: &str) -> (StatusCode, String) {
+        let res = app()
+            .oneshot(Request::get(uri).body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        let status = res.status();
+        let body = res.into_body().collect().await.unwrap().to_bytes();
+        (status, String::from_utf8_lossy(&body).into_owned())
+    }
+
+    #[tokio::test]
+    async fn path_ids_parse_in_order_and_a_malformed_one_is_a_404_naming_it() {
+        let (c, n) = (ChannelId::new(), NoticeId::new());
+        assert_eq!(
+            call(&format!("/c/{c}")).await,
+            (StatusCode::OK, c.to_string())
+        );
+        assert_eq!(
+            call(&format!("/c/{c}/n/{n}")).await,
+            (StatusCode::OK, format!("{c} {n}"))
+        );
+        let (status, body) = call("/c/not-an-id").await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert!(body.contains("no such channel"), "{body}");
+        let (status, body) = call(&format!("/c/{c}/n/{c}x")).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert!(body.contains("no such notice"), "{body}");
+    }
+}
