@@ -70,7 +70,7 @@ async fn every_documented_route_is_served() {
 /// `npm run gen:api` in `web/`, which `scripts/test` checks in turn).
 #[test]
 fn the_exported_spec_is_current() {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../web/openapi.json");
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../web/openapi.json");
     let committed = std::fs::read_to_string(path).unwrap_or_default();
     assert!(
         committed == lait_local::openapi_json(),
