@@ -18,22 +18,8 @@ type Ws = WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>;
 
 const WAIT: Duration = Duration::from_secs(10);
 
-fn unique(prefix: &str) -> String {
-    format!(
-        "{prefix}{}",
-        &uuid::Uuid::new_v4().simple().to_string()[..10]
-    )
-}
-
-struct User {
-    id: String,
-    channel_id: String,
-    token: String,
-}
-
 struct Stack {
     app: Server,
-    http: reqwest::Client,
     /// The environment the app was started with, for out-of-band functions (the sweep).
     env: Vec<(String, String)>,
 }
@@ -47,7 +33,6 @@ impl Stack {
         all.extend_from_slice(overrides);
         Self {
             app: start_app(&all).await,
-            http: reqwest::Client::new(),
             env: all
                 .iter()
                 .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
@@ -55,22 +40,21 @@ impl Stack {
         }
     }
 
-    /// Runs the chat sweep once (a schedule on AWS, a timer in lait-local); returns the rooms
-    /// it flushed.
+    /// Runs the chat sweep once as its scheduled function boots (store clients and the
+    /// management endpoint only); returns the rooms it flushed.
     async fn sweep(&self) -> usize {
-        let pairs: Vec<(&str, &str)> = self
+        let endpoint = self.app.url("");
+        let mut pairs: Vec<(&str, &str)> = self
             .env
             .iter()
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect();
+        pairs.push(("LAIT_WS_CALLBACK_URL", &endpoint));
         let mut env = env_with(&pairs);
-        let deps = lait_shared::runtime::Deps::load(&mut env).await;
-        let state = lait_chat_ws::State::new(&mut env, deps);
-        state
-            .chat
-            .sweep(&state.outbox_at(&self.app.url("")))
-            .await
-            .unwrap()
+        let clients = lait_shared::runtime::Clients::load(&mut env).await;
+        let sweeper = lait_chat_ws::Sweeper::new(&mut env, clients);
+        let sweeper = env.finish(sweeper).expect("sweep configuration");
+        sweeper.chat.sweep(&sweeper.outbox).await.unwrap()
     }
 
     /// The owner's room with a raised rate limit, `senders` signed-in clients and `readers`
@@ -100,31 +84,7 @@ impl Stack {
     }
 
     async fn user(&self) -> User {
-        let email = format!("{}@example.com", unique("u"));
-        let res = self
-            .http
-            .post(self.app.url("/api/auth/signup"))
-            .json(&json!({"email": email, "nickname": unique("n"), "password": "correct horse battery"}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 201);
-        let u: Value = res.json().await.unwrap();
-        let s: Value = self
-            .http
-            .post(self.app.url("/api/auth/login"))
-            .json(&json!({"email": email, "password": "correct horse battery"}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        User {
-            id: u["id"].as_str().unwrap().into(),
-            channel_id: u["channel_id"].as_str().unwrap().into(),
-            token: s["access_token"].as_str().unwrap().into(),
-        }
+        self.app.user().await
     }
 
     async fn call(
@@ -134,62 +94,22 @@ impl Stack {
         user: Option<&User>,
         body: Option<Value>,
     ) -> (u16, Value) {
-        let mut req = self.http.request(method, self.app.url(path));
-        if let Some(u) = user {
-            req = req.bearer_auth(&u.token);
-        }
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let res = req.send().await.unwrap();
-        let status = res.status().as_u16();
-        (status, res.json().await.unwrap_or(Value::Null))
+        status_of(self.app.call(method, path, user, body).await).await
     }
 
     /// Puts `owner`'s channel live as a media node would (publish hook); returns the live id.
     async fn go_live(&self, owner: &User) -> String {
-        let (_, mine) = self
-            .call(Method::GET, "/api/channels/mine", Some(owner), None)
-            .await;
-        let key = mine["stream_key"].as_str().unwrap().to_owned();
-        let (status, live) = self
-            .signed(
-                "/internal/media/publish",
-                json!({"stream_key": key, "node_id": "t", "client_addr": "127.0.0.1"}),
-            )
-            .await;
-        assert_eq!(status, 200, "{live}");
-        live["live_id"].as_str().unwrap().to_owned()
+        let key = self.app.stream_key(owner).await;
+        self.app.publish_unready(&key).await
     }
 
     /// A media-node hook, signed like the agent signs it.
     async fn signed(&self, path: &str, body: Value) -> (u16, Value) {
-        let body = serde_json::to_vec(&body).unwrap();
-        let secret = require_env("LAIT_MEDIA_SECRET");
-        let ts = lait_shared::clock::now_secs();
-        let mut req = self
-            .http
-            .post(self.app.url(path))
-            .header("content-type", "application/json");
-        for (name, value) in
-            lait_shared::signing::headers(secret.as_bytes(), ts, "POST", path, &body)
-        {
-            req = req.header(name, value);
-        }
-        let res = req.body(body).send().await.unwrap();
-        let status = res.status().as_u16();
-        (status, res.json().await.unwrap_or(Value::Null))
+        status_of(self.app.signed(path, &body, None).await).await
     }
 
     async fn ticket(&self, user: &User, channel: &str) -> String {
-        let (status, body) = self
-            .call(
-                Method::POST,
-                "/api/chat/tickets",
-                Some(user),
-                Some(json!({"channel_id": channel})),
-            )
-            .await;
+        let (status, body) = self.app.ticket(user, channel).await;
         assert_eq!(status, 201, "{body}");
         assert_eq!(body["expires_in"], 60);
         body["ticket"].as_str().unwrap().to_owned()
