@@ -64,6 +64,13 @@ install_test_tools() {
     DEBIAN_FRONTEND=noninteractive apt-get update -q
     DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
   fi
+  # Unused-dependency check of the test command (built once into ~/.cargo/bin, its own target
+  # dir so the workspace's stays as it is).
+  if ! command -v cargo-machete >/dev/null; then
+    say "cargo: installing cargo-machete"
+    CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$REPO/target}-tools" \
+      cargo install cargo-machete --version 0.9.2 --locked
+  fi
 }
 
 build_rust() {

@@ -292,11 +292,11 @@ pub async fn supervise(
 
 /// SIGINT lets ffmpeg close (and rename) its last segment; killed if it takes over 5 s.
 async fn interrupt(child: &mut tokio::process::Child, pid: Option<u32>) {
-    if let Some(pid) = pid {
-        let _ = tokio::process::Command::new("kill")
-            .args(["-INT", &pid.to_string()])
-            .status()
-            .await;
+    if let Some(pid) = pid
+        .and_then(|p| i32::try_from(p).ok())
+        .and_then(rustix::process::Pid::from_raw)
+    {
+        let _ = rustix::process::kill_process(pid, rustix::process::Signal::INT);
     }
     if tokio::time::timeout(Duration::from_secs(5), child.wait())
         .await

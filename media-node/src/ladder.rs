@@ -302,7 +302,7 @@ mod tests {
         let r = rungs(&ladder(), Some(720));
         ffmpeg_args(&Job {
             input: "rtmp://in",
-            spool: std::path::Path::new("/spool/x"),
+            spool: Path::new("/spool/x"),
             rungs: &r,
             segment_seconds,
             has_audio,

@@ -151,7 +151,7 @@ impl Agent {
                 StatusCode::from_u16(status.as_u16()).unwrap_or(StatusCode::BAD_GATEWAY),
             ));
         }
-        if status == reqwest::StatusCode::NO_CONTENT {
+        if status == StatusCode::NO_CONTENT {
             return Ok(None);
         }
         Ok(Some(res.json().await?))

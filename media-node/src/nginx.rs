@@ -2,6 +2,7 @@
 //! `/control`.
 
 use lait_shared::domain::ids::LiveId;
+use serde::Deserialize;
 
 use crate::Agent;
 
@@ -20,43 +21,87 @@ pub struct SourceMeta {
     pub audio: bool,
 }
 
-fn xml_value(block: &str, tag: &str) -> Option<String> {
-    let open = format!("<{tag}>");
-    let start = block.find(&open)? + open.len();
-    let end = block[start..].find("</")? + start;
-    Some(block[start..end].trim().to_owned())
+// nginx-rtmp's `/stat` document, only the parts read here (serde skips the rest).
+#[derive(Deserialize, Default)]
+struct Stat {
+    #[serde(default)]
+    server: Vec<Server>,
 }
 
-fn element<'a>(block: &'a str, tag: &str) -> &'a str {
-    let Some(start) = block.find(&format!("<{tag}>")) else {
-        return "";
-    };
-    let rest = &block[start..];
-    &rest[..rest.find(&format!("</{tag}>")).unwrap_or(rest.len())]
+#[derive(Deserialize)]
+struct Server {
+    #[serde(default)]
+    application: Vec<Application>,
 }
 
-/// The `<stream>` block of `name` in nginx-rtmp's stat XML.
+#[derive(Deserialize)]
+struct Application {
+    live: Option<Live>,
+}
+
+#[derive(Deserialize)]
+struct Live {
+    #[serde(default)]
+    stream: Vec<Stream>,
+}
+
+// Values stay text: nginx writes empty elements for what it does not know.
+#[derive(Deserialize)]
+struct Stream {
+    name: String,
+    bw_in: Option<String>,
+    meta: Option<Meta>,
+}
+
+#[derive(Deserialize, Default)]
+struct Meta {
+    video: Option<Track>,
+    audio: Option<Track>,
+}
+
+#[derive(Deserialize, Default)]
+struct Track {
+    width: Option<String>,
+    height: Option<String>,
+    frame_rate: Option<String>,
+    codec: Option<String>,
+}
+
+fn number<T: std::str::FromStr>(v: &Option<String>) -> Option<T> {
+    v.as_deref()?.trim().parse().ok()
+}
+
+/// The stream `name` in nginx-rtmp's stat XML.
 pub fn stat_meta(xml: &str, name: &str) -> Option<SourceMeta> {
-    let at = xml.find(&format!("<name>{name}</name>"))?;
-    let block = &xml[at..];
-    let block = &block[..block.find("</stream>").unwrap_or(block.len())];
-    let video = element(block, "video");
-    let audio = element(block, "audio");
-    let has_codec = |b: &str| xml_value(b, "codec").is_some_and(|c| !c.is_empty());
+    let stat: Stat = quick_xml::de::from_str(xml).ok()?;
+    let stream = stat
+        .server
+        .into_iter()
+        .flat_map(|s| s.application)
+        .filter_map(|a| a.live)
+        .flat_map(|l| l.stream)
+        .find(|s| s.name.trim() == name)?;
+    let meta = stream.meta.unwrap_or_default();
+    let (video, audio) = (
+        meta.video.unwrap_or_default(),
+        meta.audio.unwrap_or_default(),
+    );
+    let codec = |t: &Track| {
+        t.codec
+            .as_deref()
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+            .map(str::to_owned)
+    };
+    let video_codec = codec(&video);
     Some(SourceMeta {
-        width: xml_value(video, "width")
-            .and_then(|v| v.parse().ok())
-            .filter(|v| *v > 0),
-        height: xml_value(video, "height")
-            .and_then(|v| v.parse().ok())
-            .filter(|v| *v > 0),
-        fps: xml_value(video, "frame_rate")
-            .and_then(|v| v.parse().ok())
-            .filter(|v: &f64| *v > 0.0),
-        bw_in: xml_value(block, "bw_in").and_then(|v| v.parse().ok()),
-        video: has_codec(video),
-        h264: xml_value(video, "codec").is_some_and(|c| c.eq_ignore_ascii_case("H264")),
-        audio: has_codec(audio),
+        width: number(&video.width).filter(|v| *v > 0),
+        height: number(&video.height).filter(|v| *v > 0),
+        fps: number(&video.frame_rate).filter(|v: &f64| *v > 0.0),
+        bw_in: number(&stream.bw_in),
+        video: video_codec.is_some(),
+        h264: video_codec.is_some_and(|c| c.eq_ignore_ascii_case("H264")),
+        audio: codec(&audio).is_some(),
     })
 }
 
@@ -136,5 +181,42 @@ mod tests {
             (None, false, true, false)
         );
         assert!(stat_meta(xml, "missing").is_none());
+    }
+
+    #[test]
+    fn reads_the_whole_document_nginx_rtmp_writes() {
+        // The shape of nginx-rtmp 1.2's `/stat` (ngx_rtmp_stat_module) with a publisher and a
+        // player: server-wide counters, clients inside the stream, empty flag elements.
+        let xml = "<?xml version=\"1.0\" encoding=\"utf-8\" ?>\
+            <?xml-stylesheet type=\"text/xsl\" href=\"stat.xsl\" ?>\
+            <rtmp><nginx_version>1.22.1</nginx_version><nginx_rtmp_version>1.1.4</nginx_rtmp_version>\
+            <compiler>gcc 12.2.0 (Debian 12.2.0-14) </compiler><built>Jan  1 2024 00:00:00</built>\
+            <pid>42</pid><uptime>12</uptime><naccepted>2</naccepted><bw_in>2488</bw_in><bytes_in>3732</bytes_in>\
+            <bw_out>0</bw_out><bytes_out>0</bytes_out><server><application><name>live</name><live>\
+            <stream><name>0193e3f0-1111-7000-8000-000000000001</name><time>5012</time><bw_in>2501000</bw_in>\
+            <bytes_in>1500000</bytes_in><bw_out>0</bw_out><bytes_out>0</bytes_out><bw_audio>128000</bw_audio>\
+            <bw_video>2373000</bw_video><client><id>3</id><address>127.0.0.1</address><time>5100</time>\
+            <flashver>FMLE/3.0 (compatible; Lavf59.27.100)</flashver><dropped>0</dropped><avsync>-3</avsync>\
+            <timestamp>5000</timestamp><publishing/><active/></client><meta><video><width>1920</width>\
+            <height>1080</height><frame_rate>29.97</frame_rate><codec>H264</codec><profile>High</profile>\
+            <compat>0</compat><level>4.0</level></video><audio><codec>AAC</codec><profile>LC</profile>\
+            <channels>2</channels><sample_rate>48000</sample_rate></audio></meta><nclients>1</nclients>\
+            <publishing/><active/></stream><nclients>1</nclients></live></application>\
+            <application><name>other</name><live><nclients>0</nclients></live></application></server></rtmp>";
+        let m = stat_meta(xml, "0193e3f0-1111-7000-8000-000000000001").unwrap();
+        assert_eq!(
+            (m.width, m.height, m.fps, m.bw_in, m.video, m.h264, m.audio),
+            (
+                Some(1920),
+                Some(1080),
+                Some(29.97),
+                Some(2_501_000),
+                true,
+                true,
+                true
+            )
+        );
+        assert!(stat_meta(xml, "nope").is_none());
+        assert!(stat_meta("<html>not a stat</html>", "x").is_none());
     }
 }

@@ -9,6 +9,7 @@ use std::{
 };
 
 use aws_sdk_s3::primitives::ByteStream;
+use backon::{ExponentialBuilder, Retryable};
 use lait_shared::{
     hls::{self, LivePlaylist, Segment},
     media_keys::{self, LiveKeys},
@@ -37,10 +38,8 @@ impl Ctx {
         content_type: &str,
         cache: &str,
     ) -> bool {
-        let mut wait = Duration::from_millis(100);
-        loop {
-            let res = self
-                .agent
+        let put = || async {
+            self.agent
                 .s3
                 .put_object()
                 .bucket(&self.agent.config.media_bucket)
@@ -49,20 +48,23 @@ impl Ctx {
                 .content_type(content_type)
                 .cache_control(cache)
                 .send()
-                .await;
-            match res {
-                Ok(_) => return true,
-                Err(e) => {
-                    tracing::warn!(key, error = %aws_sdk_s3::error::DisplayErrorContext(&e), "upload failed; retrying");
-                    if self.deadline().is_some_and(|d| Instant::now() > d) {
-                        tracing::error!(key, "upload abandoned at the end of the live");
-                        return false;
-                    }
-                    tokio::time::sleep(wait).await;
-                    wait = (wait * 2).min(Duration::from_secs(2));
-                }
-            }
+                .await
+        };
+        let backoff = ExponentialBuilder::default()
+            .with_min_delay(Duration::from_millis(100))
+            .with_max_delay(Duration::from_secs(2))
+            .without_max_times();
+        let res = put
+            .retry(backoff)
+            .when(|_| self.deadline().is_none_or(|d| Instant::now() <= d))
+            .notify(|e, _| {
+                tracing::warn!(key, error = %aws_sdk_s3::error::DisplayErrorContext(e), "upload failed; retrying");
+            })
+            .await;
+        if res.is_err() {
+            tracing::error!(key, "upload abandoned at the end of the live");
         }
+        res.is_ok()
     }
 
     pub fn key(&self, rest: &str) -> String {

@@ -14,10 +14,7 @@ pub const NONCE_HEADER: &str = "x-lait-nonce";
 pub const MAX_SKEW_SECS: i64 = 30;
 
 fn canonical(ts: i64, nonce: &str, method: &str, path: &str, body: &[u8]) -> String {
-    let digest: String = Sha256::digest(body)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let digest = hex::encode(Sha256::digest(body));
     format!(
         "v1\n{ts}\n{nonce}\n{}\n{path}\n{digest}",
         method.to_ascii_uppercase()
@@ -28,13 +25,7 @@ fn canonical(ts: i64, nonce: &str, method: &str, path: &str, body: &[u8]) -> Str
 pub fn sign(secret: &[u8], ts: i64, nonce: &str, method: &str, path: &str, body: &[u8]) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes any key length");
     mac.update(canonical(ts, nonce, method, path, body).as_bytes());
-    let hex: String = mac
-        .finalize()
-        .into_bytes()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    format!("v1={hex}")
+    format!("v1={}", hex::encode(mac.finalize().into_bytes()))
 }
 
 /// The three headers of a signed request, for the caller (media node, tests).

@@ -9,6 +9,7 @@ use axum::{
     http::{HeaderMap, HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
+use cookie::{Cookie, SameSite};
 use lait_shared::{
     ApiError, ApiResult,
     accounts::oauth::{Provider, ProviderConfig, STATE_TTL},
@@ -164,11 +165,34 @@ pub struct TokenResponse {
     pub user_id: UserId,
 }
 
+/// An HttpOnly, Secure cookie scoped to `path` (`max_age` 0 clears it).
+fn secure_cookie(
+    name: &str,
+    value: &str,
+    path: &str,
+    same_site: SameSite,
+    max_age: u64,
+) -> HeaderValue {
+    let cookie = Cookie::build((name, value))
+        .http_only(true)
+        .secure(true)
+        .same_site(same_site)
+        .path(path)
+        .max_age(cookie::time::Duration::seconds(
+            i64::try_from(max_age).unwrap_or(i64::MAX),
+        ))
+        .build();
+    HeaderValue::from_str(&cookie.to_string()).expect("our cookies are ASCII")
+}
+
 fn refresh_cookie(value: &str, max_age: u64) -> HeaderValue {
-    HeaderValue::from_str(&format!(
-        "{REFRESH_COOKIE}={value}; HttpOnly; Secure; SameSite=Strict; Path=/api/auth; Max-Age={max_age}"
-    ))
-    .expect("cookie is ASCII")
+    secure_cookie(
+        REFRESH_COOKIE,
+        value,
+        "/api/auth",
+        SameSite::Strict,
+        max_age,
+    )
 }
 
 fn clear_refresh_cookie() -> HeaderValue {
@@ -346,10 +370,13 @@ fn kakao(state: &State) -> ApiResult<&Provider> {
 
 fn state_cookie(value: &str, max_age: u64) -> HeaderValue {
     // Lax, not Strict: the callback is a cross-site navigation from the provider.
-    HeaderValue::from_str(&format!(
-        "{STATE_COOKIE}={value}; HttpOnly; Secure; SameSite=Lax; Path=/api/auth/kakao; Max-Age={max_age}"
-    ))
-    .expect("cookie is ASCII")
+    secure_cookie(
+        STATE_COOKIE,
+        value,
+        "/api/auth/kakao",
+        SameSite::Lax,
+        max_age,
+    )
 }
 
 /// Start a Kakao login: redirects to the provider with `state` and a PKCE challenge.

@@ -688,7 +688,7 @@ async fn avatar_upload_is_presigned_checked_and_confirmed() {
     let key = up["key"].as_str().unwrap();
     assert!(key.starts_with(&format!("avatars/{}/", user["id"].as_str().unwrap())));
     // The browser's PUT, to the presigned URL (moto here).
-    let put = reqwest::Client::new()
+    let put = Client::new()
         .put(up["upload_url"].as_str().unwrap())
         .header("content-type", "image/png")
         .body(png)

@@ -20,6 +20,7 @@ use aws_sigv4::{
     sign::v4,
 };
 use aws_smithy_runtime_api::client::identity::Identity;
+use backon::{ExponentialBuilder, Retryable};
 use bytes::Bytes;
 use futures::{FutureExt, future::BoxFuture};
 use http::{HeaderValue, Method, Request, StatusCode, header};
@@ -212,20 +213,18 @@ impl Outbox for ApiOutbox {
         frame: &'a Payload,
     ) -> BoxFuture<'a, Result<(), PostError>> {
         async move {
-            let mut attempt = 1;
-            loop {
-                match self.post_once(connection, frame).await {
-                    Ok(()) => return Ok(()),
-                    Err(Attempt::Final(e)) => return Err(e),
-                    Err(Attempt::Retry(e)) if attempt >= ATTEMPTS => {
-                        return Err(PostError::Other(e));
-                    }
-                    Err(Attempt::Retry(_)) => {
-                        tokio::time::sleep(Duration::from_millis(25 << attempt)).await;
-                        attempt += 1;
-                    }
-                }
-            }
+            (|| self.post_once(connection, frame))
+                .retry(
+                    ExponentialBuilder::default()
+                        .with_min_delay(Duration::from_millis(50))
+                        .with_max_times(ATTEMPTS as usize - 1),
+                )
+                .when(|e| matches!(e, Attempt::Retry(_)))
+                .await
+                .map_err(|e| match e {
+                    Attempt::Final(e) => e,
+                    Attempt::Retry(e) => PostError::Other(e),
+                })
         }
         .boxed()
     }
@@ -286,7 +285,7 @@ mod tests {
                 "/@connections/{id}",
                 post(
                     |State(tx): State<mpsc::UnboundedSender<Seen>>,
-                     uri: axum::http::Uri,
+                     uri: http::Uri,
                      headers: HeaderMap,
                      body: Body| async move {
                         let path = uri.path().to_owned();

@@ -537,7 +537,7 @@ async fn delete_connection(State(gw): State<Gateway>, Path(id): Path<String>) ->
 async fn staged(
     State(gw): State<Gateway>,
     Path((stage, id)): Path<(String, String)>,
-    method: axum::http::Method,
+    method: http::Method,
     body: Body,
 ) -> Response {
     if stage != STAGE {
@@ -548,9 +548,9 @@ async fn staged(
         );
     }
     match method {
-        axum::http::Method::POST => post_to_connection(State(gw), Path(id), body).await,
-        axum::http::Method::GET => get_connection(State(gw), Path(id)).await,
-        axum::http::Method::DELETE => delete_connection(State(gw), Path(id)).await,
+        http::Method::POST => post_to_connection(State(gw), Path(id), body).await,
+        http::Method::GET => get_connection(State(gw), Path(id)).await,
+        http::Method::DELETE => delete_connection(State(gw), Path(id)).await,
         _ => StatusCode::METHOD_NOT_ALLOWED.into_response(),
     }
 }

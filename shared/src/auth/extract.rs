@@ -115,7 +115,7 @@ pub struct AuthUser {
 }
 
 /// The bearer token of a request, if any.
-pub fn bearer_from_headers(headers: &axum::http::HeaderMap) -> Option<&str> {
+pub fn bearer_from_headers(headers: &http::HeaderMap) -> Option<&str> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())

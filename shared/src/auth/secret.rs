@@ -15,8 +15,7 @@ pub fn random(bytes: usize) -> String {
 /// SHA-256, hex. Used to store and look up high-entropy secrets (a slow hash is not needed for
 /// 256-bit random values, and a fast one allows lookup by hash).
 pub fn sha256_hex(secret: impl AsRef<[u8]>) -> String {
-    let digest = Sha256::digest(secret.as_ref());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(Sha256::digest(secret.as_ref()))
 }
 
 /// SHA-256, base64url: the PKCE S256 code challenge of a verifier.

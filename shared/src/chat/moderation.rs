@@ -3,6 +3,8 @@
 
 use std::{sync::Arc, time::Duration};
 
+use backon::{ConstantBuilder, Retryable};
+
 use super::{
     Chat, ChatError, Outbox, PostError, Room,
     model::*,
@@ -13,6 +15,11 @@ use crate::{
     clock::now_rfc3339,
     domain::ids::{ChannelId, UserId},
 };
+
+/// A deleted message the stream had but gsi1 does not show yet.
+#[derive(Debug, thiserror::Error)]
+#[error("not indexed yet")]
+struct NotIndexedYet;
 
 /// A moderation action, parsed from a client frame.
 #[derive(Debug, Clone)]
@@ -156,14 +163,25 @@ impl Chat {
                 };
                 // The archive is found through gsi1, which DynamoDB updates asynchronously: a
                 // message sent a moment ago may not be indexed yet.
-                let mut archived = self.store.mark_deleted(&ch, message_id).await?;
-                for _ in 0..5 {
-                    if archived || !in_stream {
-                        break;
+                let archived = (|| async {
+                    let found = self.store.mark_deleted(&ch, message_id).await?;
+                    if !found && in_stream {
+                        return Err(anyhow::Error::new(NotIndexedYet));
                     }
-                    tokio::time::sleep(Duration::from_millis(200)).await;
-                    archived = self.store.mark_deleted(&ch, message_id).await?;
-                }
+                    Ok(found)
+                })
+                .retry(
+                    ConstantBuilder::default()
+                        .with_delay(Duration::from_millis(200))
+                        .with_max_times(5),
+                )
+                .when(|e| e.is::<NotIndexedYet>())
+                .await;
+                let archived = match archived {
+                    Ok(found) => found,
+                    Err(e) if e.is::<NotIndexedYet>() => false,
+                    Err(e) => return Err(e.into()),
+                };
                 if in_stream && !archived {
                     tracing::warn!(channel_id = %ch, message_id = %message_id, "deleted message not found in the archive");
                 }

@@ -17,6 +17,7 @@ use aws_sdk_dynamodb::{
     Client,
     types::{AttributeValue, PutRequest, WriteRequest},
 };
+use backon::{ExponentialBuilder, Retryable};
 use futures::{StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
 
@@ -34,6 +35,10 @@ const BATCH_WRITE_MAX: usize = 25;
 const ARCHIVE_CONCURRENCY: usize = 8;
 /// Calls per chunk while DynamoDB leaves items unprocessed (throttling).
 const ARCHIVE_ATTEMPTS: u32 = 5;
+
+#[derive(Debug, thiserror::Error)]
+#[error("{0} messages left unprocessed (throttled)")]
+struct Unprocessed(usize);
 
 /// Audit entries are kept for a year.
 const AUDIT_TTL_SECS: i64 = 365 * 24 * 3600;
@@ -176,13 +181,16 @@ impl ChatStore {
             .await
     }
 
-    async fn write_all(&self, mut chunk: Vec<WriteRequest>) -> anyhow::Result<()> {
-        let mut delay = Duration::from_millis(25);
-        for attempt in 1..=ARCHIVE_ATTEMPTS {
+    /// One BatchWriteItem, then again with what DynamoDB left unprocessed (throttling), with
+    /// backoff; an SDK error is not retried here (the SDK retried it already).
+    async fn write_all(&self, chunk: Vec<WriteRequest>) -> anyhow::Result<()> {
+        let pending = std::sync::Mutex::new(chunk);
+        let attempt = || async {
+            let batch = std::mem::take(&mut *pending.lock().unwrap_or_else(|p| p.into_inner()));
             let left = self
                 .ddb
                 .batch_write_item()
-                .request_items(&self.table, chunk)
+                .request_items(&self.table, batch)
                 .send()
                 .await?
                 .unprocessed_items
@@ -191,14 +199,18 @@ impl ChatStore {
             if left.is_empty() {
                 return Ok(());
             }
-            if attempt == ARCHIVE_ATTEMPTS {
-                anyhow::bail!("{} messages left unprocessed (throttled)", left.len());
-            }
-            chunk = left;
-            tokio::time::sleep(delay).await;
-            delay *= 2;
-        }
-        Ok(())
+            let n = left.len();
+            *pending.lock().unwrap_or_else(|p| p.into_inner()) = left;
+            Err(anyhow::Error::new(Unprocessed(n)))
+        };
+        attempt
+            .retry(
+                ExponentialBuilder::default()
+                    .with_min_delay(Duration::from_millis(25))
+                    .with_max_times(ARCHIVE_ATTEMPTS as usize - 1),
+            )
+            .when(|e| e.is::<Unprocessed>())
+            .await
     }
 
     /// Up to `limit` visible messages of a channel (deleted ones and those before

@@ -93,21 +93,23 @@ where
 pub fn nullable<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
 where
     D: serde::Deserializer<'de>,
-    T: serde::Deserialize<'de>,
+    T: Deserialize<'de>,
 {
     Option::<T>::deserialize(d).map(Some)
 }
 
-/// The value of cookie `name`, if the request carries it.
+/// The value of cookie `name`, if the request carries it (every `Cookie` header is read).
 pub fn cookie<'a>(headers: &'a http::HeaderMap, name: &str) -> Option<&'a str> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v.trim_matches('"'))
+        .flat_map(cookie::Cookie::split_parse)
+        .filter_map(Result::ok)
+        .find(|c| c.name() == name)
+        // Borrowed from the header (the parsed cookie itself is dropped here).
+        .and_then(|c| c.value_raw())
+        .map(|v| v.trim_matches('"'))
 }
 
 /// Deserializes JSON, naming the offending field on error.
@@ -468,5 +470,21 @@ impl<T> From<crate::stores::dynamo::Page<T>> for Paged<T> {
             items: page.items,
             next: page.next,
         }
+    }
+}
+
+#[cfg(test)]
+mod cookie_tests {
+    use super::*;
+
+    #[test]
+    fn cookies_are_found_across_headers_and_unquoted() {
+        let mut h = http::HeaderMap::new();
+        h.append(header::COOKIE, "a=1; lait_refresh=\"tok\"".parse().unwrap());
+        h.append(header::COOKIE, "b=2;c=3".parse().unwrap());
+        assert_eq!(cookie(&h, "lait_refresh"), Some("tok"));
+        assert_eq!(cookie(&h, "c"), Some("3"));
+        assert_eq!(cookie(&h, "lait"), None);
+        assert_eq!(cookie(&http::HeaderMap::new(), "a"), None);
     }
 }

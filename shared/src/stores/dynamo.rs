@@ -125,18 +125,18 @@ pub enum StoreError {
     Other(#[from] anyhow::Error),
 }
 
-impl<E, R> From<aws_sdk_dynamodb::error::SdkError<E, R>> for StoreError
+impl<E, R> From<SdkError<E, R>> for StoreError
 where
     E: std::error::Error + Send + Sync + 'static,
     R: std::fmt::Debug + Send + Sync + 'static,
 {
-    fn from(e: aws_sdk_dynamodb::error::SdkError<E, R>) -> Self {
+    fn from(e: SdkError<E, R>) -> Self {
         StoreError::Other(e.into())
     }
 }
 
 pub fn is_conditional<E: aws_sdk_dynamodb::error::ProvideErrorMetadata, R>(
-    e: &aws_sdk_dynamodb::error::SdkError<E, R>,
+    e: &SdkError<E, R>,
 ) -> bool {
     e.as_service_error().and_then(|e| e.code()) == Some("ConditionalCheckFailedException")
 }
@@ -172,7 +172,7 @@ pub struct Page<T> {
 
 /// One page of a query, newest first, resumed from `cursor` (which must belong to the partition
 /// `pk_attr = pk`).
-pub async fn query_page<T: serde::de::DeserializeOwned>(
+pub async fn query_page<T: DeserializeOwned>(
     query: aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder,
     cursor: Option<&str>,
     pk_attr: &str,

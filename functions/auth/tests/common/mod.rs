@@ -58,7 +58,7 @@ pub async fn start_with(overrides: impl FnOnce(&str) -> Vec<(String, String)>) -
 /// A client that does not follow redirects (the OAuth flow checks them).
 pub fn client() -> Client {
     Client::builder()
-        .redirect(lait_test_kit::reqwest::redirect::Policy::none())
+        .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap()
 }
