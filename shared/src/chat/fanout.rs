@@ -157,9 +157,9 @@ impl Chat {
                 return Ok(());
             }
             match self.hot.release(ch, &token, ttl).await? {
-                1 => continue,
-                0 => return Ok(()),
-                _ => {
+                super::hot::Release::MoreToSend => continue,
+                super::hot::Release::Released => return Ok(()),
+                super::hot::Release::Lost => {
                     tracing::warn!(channel_id = %ch, "flush lock lost");
                     return Ok(());
                 }
