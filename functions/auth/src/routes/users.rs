@@ -1,0 +1,191 @@
+//! Profiles: your own account (nickname, bio, avatar) and anyone's public profile.
+
+use axum::extract::State as S;
+use lait_shared::{
+    ApiError, ApiResult,
+    accounts::store::UserRecord,
+    accounts::user::{Bio, Nickname},
+    auth::AuthUser,
+    domain::ids::{ChannelId, UserId},
+    http::{Json, PathId},
+    openapi::problem,
+    uploads::{self, PresignedUpload},
+};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use crate::{AuthConfig, State};
+
+pub fn routes() -> OpenApiRouter<State> {
+    OpenApiRouter::new()
+        .routes(routes!(get_me, patch_me))
+        .routes(routes!(avatar_upload, avatar_confirm))
+        .routes(routes!(get_user))
+}
+
+// ---- views ----
+
+/// The signed-in user's own account.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Me {
+    pub id: UserId,
+    pub email: Option<String>,
+    pub nickname: String,
+    pub bio: String,
+    pub avatar_url: Option<String>,
+    pub channel_id: ChannelId,
+    pub created_at: String,
+}
+
+/// What anyone may see of a user: no email, no credentials.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PublicUser {
+    pub id: UserId,
+    pub nickname: String,
+    pub bio: String,
+    pub avatar_url: Option<String>,
+    pub channel_id: ChannelId,
+    pub created_at: String,
+}
+
+fn avatar_url(config: &AuthConfig, u: &UserRecord) -> Option<String> {
+    u.avatar_key
+        .as_ref()
+        .map(|k| format!("{}/{k}", config.cdn_base))
+}
+
+pub(crate) fn me(config: &AuthConfig, u: UserRecord) -> Me {
+    Me {
+        avatar_url: avatar_url(config, &u),
+        id: u.id,
+        email: u.email,
+        nickname: u.nickname,
+        bio: u.bio,
+        channel_id: u.channel_id,
+        created_at: u.created_at,
+    }
+}
+
+// ---- profile ----
+
+/// The signed-in user's account.
+#[utoipa::path(get, path = "/api/users/me", tag = "users", security(("bearer" = [])),
+    responses((status = 200, body = Me), problem::Unauthorized))]
+async fn get_me(S(state): S<State>, user: AuthUser) -> ApiResult<Json<Me>> {
+    Ok(Json(me(
+        &state.config,
+        state.accounts.user(&user.id).await?,
+    )))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct PatchMe {
+    pub nickname: Option<String>,
+    /// At most 300 characters.
+    pub bio: Option<String>,
+}
+
+/// Change nickname and/or bio.
+#[utoipa::path(patch, path = "/api/users/me", tag = "users", security(("bearer" = [])), request_body = PatchMe,
+    responses(
+        (status = 200, body = Me),
+        problem::BadRequest,
+        (status = 409, description = "nickname taken", body = lait_shared::openapi::Problem, content_type = "application/problem+json"),
+    ))]
+async fn patch_me(
+    S(state): S<State>,
+    user: AuthUser,
+    Json(req): Json<PatchMe>,
+) -> ApiResult<Json<Me>> {
+    let nickname = req.nickname.as_deref().map(Nickname::parse).transpose();
+    let bio = req.bio.as_deref().map(Bio::parse).transpose();
+    let (nickname, bio) = match (nickname, bio) {
+        (Ok(n), Ok(b)) => (n, b),
+        (n, b) => {
+            return Err(ApiError::validation(
+                [n.err(), b.err()].into_iter().flatten().collect(),
+            ));
+        }
+    };
+    let updated = state
+        .accounts
+        .update_profile(&user.id, nickname.as_ref(), bio.as_ref())
+        .await?;
+    Ok(Json(me(&state.config, updated)))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct AvatarUploadRequest {
+    /// image/jpeg, image/png or image/webp
+    pub content_type: String,
+    /// Bytes; at most 2 MB.
+    pub content_length: u64,
+}
+
+/// Get a presigned URL to upload a new avatar (PUT it, then confirm with `PUT /api/users/me/avatar`).
+#[utoipa::path(post, path = "/api/users/me/avatar", tag = "users", security(("bearer" = [])), request_body = AvatarUploadRequest,
+    responses(
+        (status = 200, body = PresignedUpload),
+        (status = 400, description = "type not allowed or too large", body = lait_shared::openapi::Problem, content_type = "application/problem+json"),
+    ))]
+async fn avatar_upload(
+    S(state): S<State>,
+    user: AuthUser,
+    Json(req): Json<AvatarUploadRequest>,
+) -> ApiResult<Json<PresignedUpload>> {
+    let upload = uploads::AVATAR
+        .presign(
+            &state.deps.s3,
+            &state.deps.stores.media_bucket,
+            &lait_shared::media_keys::avatars(&user.id),
+            &req.content_type,
+            req.content_length,
+        )
+        .await?;
+    Ok(Json(upload))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct AvatarConfirm {
+    /// The `key` of the presigned upload.
+    pub key: String,
+}
+
+/// Point the profile at an uploaded avatar, after checking its type and size.
+#[utoipa::path(put, path = "/api/users/me/avatar", tag = "users", security(("bearer" = [])), request_body = AvatarConfirm,
+    responses(
+        (status = 200, body = Me),
+        (status = 400, description = "not your upload, missing, or not an allowed image", body = lait_shared::openapi::Problem, content_type = "application/problem+json"),
+    ))]
+async fn avatar_confirm(
+    S(state): S<State>,
+    user: AuthUser,
+    Json(req): Json<AvatarConfirm>,
+) -> ApiResult<Json<Me>> {
+    uploads::AVATAR
+        .confirm(
+            &state.deps.s3,
+            &state.deps.stores.media_bucket,
+            &lait_shared::media_keys::avatars(&user.id),
+            &req.key,
+        )
+        .await?;
+    let updated = state.accounts.set_avatar(&user.id, &req.key).await?;
+    Ok(Json(me(&state.config, updated)))
+}
+
+/// A user's public profile.
+#[utoipa::path(get, path = "/api/users/{id}", tag = "users", params(("id" = String, Path, description = "user id")),
+    responses((status = 200, body = PublicUser), problem::NotFound))]
+async fn get_user(S(state): S<State>, PathId(id): PathId<UserId>) -> ApiResult<Json<PublicUser>> {
+    let u = state.accounts.user(&id).await?;
+    Ok(Json(PublicUser {
+        avatar_url: avatar_url(&state.config, &u),
+        id: u.id,
+        nickname: u.nickname,
+        bio: u.bio,
+        channel_id: u.channel_id,
+        created_at: u.created_at,
+    }))
+}
