@@ -1,0 +1,227 @@
+//! The WebSocket half of API Gateway: terminates client WebSockets on `/ws`, turns them into
+//! `$connect` / message / `$disconnect` events for a [`WsHandler`], and serves the `@connections`
+//! management API that the handler uses to talk back.
+//!
+//! Behaviour copied from API Gateway because chat-ws relies on it:
+//! - `$connect` runs before the upgrade; a non-2xx answer refuses the upgrade with that status, and
+//!   the connection is not reachable through `@connections` until `$connect` has succeeded (410).
+//! - A message's route is `$request.body.action` if declared, else `$default`. Integration
+//!   responses to messages are not forwarded (one-way routes): replies go through `@connections`.
+//!   Messages of one connection are invoked concurrently, so their handling is not ordered.
+//! - Limits: 32 KB frames, 128 KB messages (close 1009), idle timeout (close 1001), maximum
+//!   connection age (close 1001).
+//! - `$disconnect` runs after the connection is gone, so posting to it answers 410.
+//!
+//! `connection.rs` runs one client WebSocket; `management.rs` is the `@connections` API.
+
+use std::{
+    collections::HashMap,
+    net::SocketAddr,
+    sync::{
+        Arc, RwLock,
+        atomic::{AtomicI64, Ordering},
+    },
+    time::Duration,
+};
+
+use axum::{
+    Router,
+    body::Body,
+    extract::{
+        ConnectInfo, Path, RawQuery, State,
+        ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_code},
+    },
+    http::{HeaderMap, HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+    routing::{any, get},
+};
+use futures::{SinkExt, StreamExt};
+use lait_shared::ws::{self, WsEvent, WsHandler, WsResponse};
+use rand::distr::{Alphanumeric, SampleString};
+use serde_json::{Value, json};
+use time::{OffsetDateTime, format_description::well_known::Rfc3339};
+use tokio::sync::mpsc;
+
+mod connection;
+mod management;
+
+use self::{connection::upgrade, management::*};
+
+/// API Gateway's WebSocket limits.
+#[derive(Debug, Clone)]
+pub struct WsLimits {
+    pub max_frame: usize,
+    pub max_message: usize,
+    pub idle_timeout: Duration,
+    pub max_age: Duration,
+}
+
+impl Default for WsLimits {
+    fn default() -> Self {
+        Self {
+            max_frame: 32 * 1024,
+            max_message: 128 * 1024,
+            idle_timeout: Duration::from_secs(600),
+            max_age: Duration::from_secs(2 * 3600),
+        }
+    }
+}
+
+/// What the management API asks of a connection.
+enum Command {
+    Send(Message),
+    Close,
+}
+
+struct Connection {
+    tx: mpsc::Sender<Command>,
+    connected_at: OffsetDateTime,
+    /// Unix milliseconds of the last client frame.
+    last_active_ms: AtomicI64,
+    source_ip: String,
+    user_agent: Option<String>,
+}
+
+#[derive(Clone)]
+pub struct Gateway {
+    handler: Arc<dyn WsHandler>,
+    connections: Arc<RwLock<HashMap<String, Arc<Connection>>>>,
+    limits: WsLimits,
+    /// `requestContext.domainName`, e.g. `127.0.0.1:8080`.
+    domain: String,
+}
+
+const STAGE: &str = "local";
+const API_ID: &str = "lait-local";
+/// How long a `@connections` POST waits for a client that does not read before giving up.
+const SEND_TIMEOUT: Duration = Duration::from_secs(5);
+/// Integration invocations in flight per connection (API Gateway's are bounded by Lambda
+/// concurrency; a bound keeps one client from spawning without limit here).
+const INVOCATIONS_PER_CONNECTION: usize = 16;
+/// Read chunk of a WebSocket; bigger messages take several reads.
+const READ_BUFFER: usize = 4096;
+
+fn request_time(t: OffsetDateTime) -> String {
+    // API Gateway's format: 26/Nov/2026:01:02:03 +0000
+    let f = time::macros::format_description!(
+        "[day]/[month repr:short]/[year]:[hour]:[minute]:[second] +0000"
+    );
+    t.format(&f).unwrap_or_default()
+}
+
+impl Gateway {
+    pub fn new(handler: Arc<dyn WsHandler>, limits: WsLimits, domain: impl Into<String>) -> Self {
+        Self {
+            handler,
+            connections: Arc::default(),
+            limits,
+            domain: domain.into(),
+        }
+    }
+
+    /// `/ws` and the `@connections` API.
+    #[allow(clippy::disallowed_methods)] // emulator routes, not HTTP API routes
+    pub fn router(self) -> Router {
+        Router::new()
+            .route("/ws", get(upgrade))
+            .route(
+                "/@connections/{id}",
+                get(get_connection)
+                    .post(post_to_connection)
+                    .delete(delete_connection),
+            )
+            // The SDK may send the stage in the path when its endpoint includes one.
+            .route("/{stage}/@connections/{id}", any(staged))
+            .with_state(self)
+    }
+
+    /// Number of open connections (for tests and logs).
+    pub fn open_connections(&self) -> usize {
+        self.connections.read().map(|m| m.len()).unwrap_or(0)
+    }
+
+    fn lookup(&self, id: &str) -> Option<Arc<Connection>> {
+        self.connections.read().ok()?.get(id).cloned()
+    }
+
+    fn context(
+        &self,
+        connection_id: &str,
+        route: &str,
+        event_type: &str,
+        connected_at: i64,
+    ) -> Value {
+        let now = OffsetDateTime::now_utc();
+        json!({
+            "routeKey": route,
+            "eventType": event_type,
+            "messageDirection": "IN",
+            "stage": STAGE,
+            "apiId": API_ID,
+            "domainName": self.domain,
+            "connectionId": connection_id,
+            "connectedAt": connected_at,
+            "requestId": uuid::Uuid::new_v4().to_string(),
+            "extendedRequestId": uuid::Uuid::new_v4().to_string(),
+            "requestTime": request_time(now),
+            "requestTimeEpoch": lait_shared::clock::now_ms(),
+        })
+    }
+
+    async fn invoke(&self, event: Value) -> WsResponse {
+        match serde_json::from_value::<WsEvent>(event) {
+            Ok(event) => self.handler.handle(event).await,
+            Err(e) => {
+                // A bug in this emulator, not in the caller's input.
+                tracing::error!(error = %e, "could not build a WebSocket event");
+                ws::response(500, None)
+            }
+        }
+    }
+}
+
+fn headers_json(headers: &HeaderMap) -> (Value, Value) {
+    let mut single = serde_json::Map::new();
+    let mut multi: serde_json::Map<String, Value> = serde_json::Map::new();
+    for (name, value) in headers {
+        let Ok(v) = value.to_str() else { continue };
+        single.insert(name.as_str().to_owned(), json!(v));
+        match multi.get_mut(name.as_str()) {
+            Some(Value::Array(list)) => list.push(json!(v)),
+            _ => {
+                multi.insert(name.as_str().to_owned(), json!([v]));
+            }
+        }
+    }
+    (Value::Object(single), Value::Object(multi))
+}
+
+fn query_json(raw: Option<&str>) -> (Value, Value) {
+    let mut single = serde_json::Map::new();
+    let mut multi: serde_json::Map<String, Value> = serde_json::Map::new();
+    for (k, v) in form_urlencoded_pairs(raw.unwrap_or("")) {
+        single.insert(k.clone(), json!(v));
+        match multi.get_mut(&k) {
+            Some(Value::Array(list)) => list.push(json!(v)),
+            _ => {
+                multi.insert(k, json!([v]));
+            }
+        }
+    }
+    if single.is_empty() {
+        // API Gateway sends no query fields at all when the URL has none.
+        return (Value::Null, Value::Null);
+    }
+    (Value::Object(single), Value::Object(multi))
+}
+
+fn form_urlencoded_pairs(raw: &str) -> Vec<(String, String)> {
+    serde_urlencoded::from_str::<Vec<(String, String)>>(raw).unwrap_or_default()
+}
+
+fn status_of(res: &WsResponse) -> StatusCode {
+    u16::try_from(res.status_code)
+        .ok()
+        .and_then(|s| StatusCode::from_u16(s).ok())
+        .unwrap_or(StatusCode::BAD_GATEWAY)
+}
