@@ -1,14 +1,17 @@
 //! Chat fan-out under load: N WebSocket receivers and M senders in one room of lait-local; the
 //! senders send R messages/s in total (open loop, on a fixed schedule) for S seconds. Every
-//! message carries its send time; each receiver records send → receive latency per message and
-//! checks ids for loss, duplicates and order. Prints latency p50/p99/max, deliveries/s, frames/s
-//! (= successful PostToConnection calls), and the CPU seconds of the given processes.
+//! message carries its scheduled and its actual send time; each receiver records latency from
+//! both (a sender that falls behind its schedule shows in the first) and checks ids for loss,
+//! duplicates and order. Every send carries a request id, so acks are counted per send: exactly
+//! once, never, or more than once. Loss is counted against every send the server did not refuse,
+//! acked or not. Prints latency p50/p99/max, deliveries/s, frames/s (= successful
+//! PostToConnection calls), and the CPU seconds of the given processes.
 //!
 //! Usage: chat-load --base http://127.0.0.1:PORT [--clients 1000] [--senders 10] [--rate 20]
 //!        [--seconds 30] [--pids name=pid,name=pid]
 
 use std::{
-    collections::HashSet,
+    collections::{HashMap, HashSet},
     sync::{
         Arc,
         atomic::{AtomicBool, AtomicU64, Ordering},
@@ -182,6 +185,9 @@ fn parse_id(id: &str) -> Option<(u64, u64)> {
 
 /// What one receiver saw.
 struct Seen {
+    /// From the moment the schedule said to send.
+    scheduled: Histogram<u64>,
+    /// From the moment the sender actually sent.
     latency: Histogram<u64>,
     unique: u64,
     duplicated: u64,
@@ -191,8 +197,19 @@ struct Seen {
 
 #[derive(Default)]
 struct Sent {
+    /// Acks (or errors) seen per request id.
+    replies: std::sync::Mutex<HashMap<String, u32>>,
     acked: AtomicU64,
     refused: AtomicU64,
+}
+
+impl Sent {
+    fn reply(&self, v: &Value) {
+        if let Some(rid) = v["request_id"].as_str() {
+            let mut r = self.replies.lock().unwrap_or_else(|p| p.into_inner());
+            *r.entry(rid.to_owned()).or_default() += 1;
+        }
+    }
 }
 
 #[tokio::main]
@@ -285,9 +302,11 @@ async fn main() -> anyhow::Result<()> {
                         match v["type"].as_str() {
                             Some("ack") => {
                                 sent.acked.fetch_add(1, Ordering::Relaxed);
+                                sent.reply(&v);
                             }
                             Some("error") => {
                                 sent.refused.fetch_add(1, Ordering::Relaxed);
+                                sent.reply(&v);
                                 eprintln!("refused: {v}");
                             }
                             _ => {}
@@ -297,9 +316,15 @@ async fn main() -> anyhow::Result<()> {
             };
             let start = tokio::time::Instant::now() + offset;
             for seq in 0..count {
-                tokio::time::sleep_until(start + interval.mul_f64(seq as f64)).await;
+                let due = start + interval.mul_f64(seq as f64);
+                tokio::time::sleep_until(due).await;
+                let scheduled = (due.into_std() - epoch).as_micros() as u64;
                 let now = epoch.elapsed().as_micros() as u64;
-                let frame = json!({"action": "send", "text": format!("{i}:{seq}:{now}")});
+                let frame = json!({
+                    "action": "send",
+                    "request_id": format!("{i}:{seq}"),
+                    "text": format!("{i}:{seq}:{scheduled}:{now}"),
+                });
                 if tx.send(Message::text(frame.to_string())).await.is_err() {
                     break;
                 }
@@ -331,12 +356,14 @@ async fn main() -> anyhow::Result<()> {
     stop.store(true, Ordering::Relaxed);
 
     let mut latency = Histogram::<u64>::new_with_bounds(1, 120_000_000, 3)?;
+    let mut scheduled = Histogram::<u64>::new_with_bounds(1, 120_000_000, 3)?;
     let (mut unique, mut duplicated, mut reordered, mut frames) = (0u64, 0u64, 0u64, 0u64);
     let mut failed = 0;
     for r in receivers {
         match r.await? {
             Ok(s) => {
                 latency.add(&s.latency)?;
+                scheduled.add(&s.scheduled)?;
                 unique += s.unique;
                 duplicated += s.duplicated;
                 reordered += s.reordered;
@@ -350,7 +377,15 @@ async fn main() -> anyhow::Result<()> {
     }
     drop(keep);
     let acked = sent.acked.load(Ordering::Relaxed);
-    let expected = acked * a.clients as u64;
+    let refused = sent.refused.load(Ordering::Relaxed);
+    let (once, repeated, answered) = {
+        let r = sent.replies.lock().unwrap_or_else(|p| p.into_inner());
+        let once = r.values().filter(|n| **n == 1).count() as u64;
+        (once, r.len() as u64 - once, r.len() as u64)
+    };
+    let unanswered = total.saturating_sub(answered);
+    // Every send the server did not refuse must reach every receiver, acked or not.
+    let expected = total.saturating_sub(refused) * a.clients as u64;
     let lost = expected.saturating_sub(unique);
     let ms = |v: u64| v as f64 / 1000.0;
 
@@ -359,16 +394,20 @@ async fn main() -> anyhow::Result<()> {
         a.clients, a.senders, a.rate, a.seconds
     );
     println!(
-        "  sent {total}, acked {acked}, refused {}; receivers failed: {failed}",
-        sent.refused.load(Ordering::Relaxed)
+        "  sent {total}, acked {acked}, refused {refused}; receivers failed: {failed}"
     );
     println!(
-        "  delivery latency: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms ({} samples)",
-        ms(latency.value_at_quantile(0.5)),
-        ms(latency.value_at_quantile(0.99)),
-        ms(latency.max()),
-        latency.len()
+        "  replies per send: exactly one {once}, more than one {repeated}, none {unanswered}"
     );
+    for (what, h) in [("from the actual send", &latency), ("from the schedule", &scheduled)] {
+        println!(
+            "  delivery latency {what}: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms ({} samples)",
+            ms(h.value_at_quantile(0.5)),
+            ms(h.value_at_quantile(0.99)),
+            ms(h.max()),
+            h.len()
+        );
+    }
     println!(
         "  lost {lost}, duplicated {duplicated}, out of order {reordered} (of {expected} expected deliveries)"
     );
@@ -397,6 +436,7 @@ where
     S: StreamExt<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
 {
     let mut seen = Seen {
+        scheduled: Histogram::new_with_bounds(1, 120_000_000, 3)?,
         latency: Histogram::new_with_bounds(1, 120_000_000, 3)?,
         unique: 0,
         duplicated: 0,
@@ -439,13 +479,11 @@ where
             }
             last = last.max(id);
             seen.unique += 1;
-            if let Some(sent) = e
-                .text
-                .rsplit(':')
-                .next()
-                .and_then(|s| s.parse::<u64>().ok())
-            {
+            // `<sender>:<seq>:<scheduled µs>:<sent µs>`
+            let mut times = e.text.rsplit(':').map(|s| s.parse::<u64>().ok());
+            if let (Some(Some(sent)), Some(Some(due))) = (times.next(), times.next()) {
                 seen.latency.record(now.saturating_sub(sent).max(1))?;
+                seen.scheduled.record(now.saturating_sub(due).max(1))?;
             }
         }
     }

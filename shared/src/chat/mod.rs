@@ -51,7 +51,8 @@ pub const DEFAULT_HISTORY: usize = 50;
 
 #[derive(Debug, Clone)]
 pub struct ChatConfig {
-    /// How long a new flusher waits for more messages before sending a batch.
+    /// Least time between two flush rounds of a room; what arrives in between goes out in one
+    /// batch (a quiet room's message goes out at once).
     pub flush_window: Duration,
     /// PostToConnection calls in flight per flush.
     pub fanout_concurrency: usize,

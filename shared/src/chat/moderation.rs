@@ -146,7 +146,7 @@ impl Chat {
         Ok(self.store.audit(&m.channel_id, &entry).await?)
     }
 
-    /// Carries out a moderation action; returns whether the room has new events to flush.
+    /// Carries out a moderation action, audits it and flushes the room's resulting events.
     pub async fn moderate(
         &self,
         m: &Moderator,
