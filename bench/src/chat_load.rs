@@ -393,13 +393,12 @@ async fn main() -> anyhow::Result<()> {
         "chat-load: N={} receivers, M={} senders, R={} msg/s for {} s",
         a.clients, a.senders, a.rate, a.seconds
     );
-    println!(
-        "  sent {total}, acked {acked}, refused {refused}; receivers failed: {failed}"
-    );
-    println!(
-        "  replies per send: exactly one {once}, more than one {repeated}, none {unanswered}"
-    );
-    for (what, h) in [("from the actual send", &latency), ("from the schedule", &scheduled)] {
+    println!("  sent {total}, acked {acked}, refused {refused}; receivers failed: {failed}");
+    println!("  replies per send: exactly one {once}, more than one {repeated}, none {unanswered}");
+    for (what, h) in [
+        ("from the actual send", &latency),
+        ("from the schedule", &scheduled),
+    ] {
         println!(
             "  delivery latency {what}: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms ({} samples)",
             ms(h.value_at_quantile(0.5)),

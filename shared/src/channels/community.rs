@@ -173,10 +173,7 @@ impl Channels {
         limit: usize,
     ) -> ApiResult<Page<NoticeRecord>> {
         let channel = self.channel(channel).await?;
-        Ok(self
-            .store
-            .notices(&channel.id, cursor, limit as i32)
-            .await?)
+        Ok(self.store.notices(&channel.id, cursor, limit).await?)
     }
 
     pub async fn notice(&self, channel: &ChannelId, id: &NoticeId) -> ApiResult<NoticeRecord> {
@@ -283,7 +280,7 @@ impl Channels {
         limit: usize,
     ) -> ApiResult<Page<LiveRecord>> {
         let channel = self.channel(channel).await?;
-        Ok(self.store.vods(&channel.id, cursor, limit as i32).await?)
+        Ok(self.store.vods(&channel.id, cursor, limit).await?)
     }
 
     /// Drops a VOD from its channel's list (its media is deleted by the caller first).

@@ -189,10 +189,10 @@ impl Channels {
                 id: c.id,
                 name: c.name.clone(),
                 image_url: c.image_key.as_deref().map(|k| self.media_url(k)),
-                category: c.category.clone(),
+                category: c.category,
             },
             title: live.title.clone(),
-            category: live.category.clone(),
+            category: live.category,
             started_at: live.started_at.clone(),
             viewer_count,
             thumbnail_url: live
@@ -207,7 +207,7 @@ impl Channels {
         &self,
         live: &LiveRecord,
         title: Option<&str>,
-        category: Option<&str>,
+        category: Option<Category>,
     ) -> Result<LiveRecord, ApiError> {
         let updated = self.store.update_live(&live.id, title, category).await?;
         if updated.status == LiveStatus::Live {

@@ -112,7 +112,7 @@ impl Channels {
             id: LiveId::new(),
             channel_id,
             title: title.clone(),
-            category: channel.stream_category.clone().or(channel.category.clone()),
+            category: channel.stream_category.or(channel.category),
             started_at: now_rfc3339(),
             ended_at: None,
             status: LiveStatus::Live,

@@ -102,7 +102,7 @@ pub struct LiveSummary {
     pub id: LiveId,
     pub channel: ChannelSummary,
     pub title: String,
-    pub category: Option<String>,
+    pub category: Option<Category>,
     pub started_at: String,
     pub viewer_count: u64,
     /// The channel's rolling thumbnail (refreshed every ~10 s); absent until the first one is in
@@ -117,7 +117,7 @@ pub struct ChannelSummary {
     pub id: ChannelId,
     pub name: String,
     pub image_url: Option<String>,
-    pub category: Option<String>,
+    pub category: Option<Category>,
 }
 
 /// Stream key format: a recognizable prefix (secret scanners) and 256 random bits.

@@ -10,19 +10,64 @@ use crate::{
     error::FieldError,
 };
 
-/// The fixed category list.
-pub const CATEGORIES: &[&str] = &[
-    "just-chatting",
-    "games",
-    "music",
-    "art",
-    "sports",
-    "education",
-    "tech",
-    "food",
-    "travel",
-    "other",
-];
+/// The fixed category list; stored and sent as its kebab-case name (`just-chatting`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Category {
+    JustChatting,
+    Games,
+    Music,
+    Art,
+    Sports,
+    Education,
+    Tech,
+    Food,
+    Travel,
+    Other,
+}
+
+impl Category {
+    pub const ALL: [Category; 10] = [
+        Self::JustChatting,
+        Self::Games,
+        Self::Music,
+        Self::Art,
+        Self::Sports,
+        Self::Education,
+        Self::Tech,
+        Self::Food,
+        Self::Travel,
+        Self::Other,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::JustChatting => "just-chatting",
+            Self::Games => "games",
+            Self::Music => "music",
+            Self::Art => "art",
+            Self::Sports => "sports",
+            Self::Education => "education",
+            Self::Tech => "tech",
+            Self::Food => "food",
+            Self::Travel => "travel",
+            Self::Other => "other",
+        }
+    }
+}
+
+impl std::fmt::Display for Category {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Category {
+    type Err = ();
+    fn from_str(s: &str) -> Result<Self, ()> {
+        Self::ALL.into_iter().find(|c| c.as_str() == s).ok_or(())
+    }
+}
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ChannelRecord {
@@ -32,7 +77,7 @@ pub struct ChannelRecord {
     #[serde(default)]
     pub description: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub category: Option<String>,
+    pub category: Option<Category>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image_key: Option<String>,
     pub created_at: String,
@@ -44,7 +89,7 @@ pub struct ChannelRecord {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stream_title: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub stream_category: Option<String>,
+    pub stream_category: Option<Category>,
     /// The low-latency ladder profile (shorter segments).
     #[serde(default)]
     pub low_latency: bool,
@@ -55,9 +100,9 @@ pub struct ChannelRecord {
 pub struct ChannelPatch {
     pub name: Option<String>,
     pub description: Option<String>,
-    pub category: Option<Option<String>>,
+    pub category: Option<Option<Category>>,
     pub stream_title: Option<Option<String>>,
-    pub stream_category: Option<Option<String>>,
+    pub stream_category: Option<Option<Category>>,
     pub image_key: Option<String>,
     pub low_latency: Option<bool>,
 }
@@ -103,7 +148,7 @@ pub struct LiveRecord {
     pub channel_id: ChannelId,
     pub title: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub category: Option<String>,
+    pub category: Option<Category>,
     pub started_at: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ended_at: Option<String>,
@@ -194,12 +239,13 @@ pub fn optional_text(
     Ok(t)
 }
 
-pub fn category(field: &str, raw: &str) -> Result<String, FieldError> {
-    CATEGORIES
-        .iter()
-        .find(|c| **c == raw)
-        .map(|c| (*c).to_owned())
-        .ok_or_else(|| FieldError::new(field, format!("must be one of: {}", CATEGORIES.join(", "))))
+/// A category named in request field `field` (the body keeps it a string, so the error can list
+/// the choices).
+pub fn category(field: &str, raw: &str) -> Result<Category, FieldError> {
+    raw.parse().map_err(|()| {
+        let all: Vec<&str> = Category::ALL.iter().map(|c| c.as_str()).collect();
+        FieldError::new(field, format!("must be one of: {}", all.join(", ")))
+    })
 }
 
 #[cfg(test)]
@@ -213,7 +259,11 @@ mod tests {
         assert!(text("title", &"가".repeat(11), 10, false).is_err());
         assert!(text("title", &"가".repeat(10), 10, false).is_ok());
         assert_eq!(optional_text("d", "", 5, true).unwrap(), "");
-        assert!(category("category", "games").is_ok());
+        assert_eq!(category("category", "games"), Ok(Category::Games));
+        for c in Category::ALL {
+            assert_eq!(c.to_string().parse(), Ok(c));
+            assert_eq!(serde_json::to_value(c).unwrap(), c.as_str());
+        }
         assert_eq!(category("category", "nope").unwrap_err().field, "category");
     }
 }

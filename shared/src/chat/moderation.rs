@@ -311,7 +311,7 @@ impl Chat {
         cursor: Option<&str>,
         limit: usize,
     ) -> Result<crate::stores::dynamo::Page<Ban>, crate::stores::dynamo::StoreError> {
-        self.store.bans(&m.channel_id, cursor, limit as i32).await
+        self.store.bans(&m.channel_id, cursor, limit).await
     }
 
     /// The moderation audit log, newest first: the owner's only.
@@ -326,9 +326,6 @@ impl Chat {
                 "only the channel owner reads the audit log",
             ));
         }
-        Ok(self
-            .store
-            .audit_log(&m.channel_id, cursor, limit as i32)
-            .await?)
+        Ok(self.store.audit_log(&m.channel_id, cursor, limit).await?)
     }
 }

@@ -25,8 +25,7 @@ use super::model::{ChatMessage, ChatSettings, ChatUser, MessageId};
 use crate::{
     config::StoreConfig,
     domain::ids::{ChannelId, LiveId, UserId},
-    stores::dynamo::{self, Item, key, s},
-    stores::dynamo::{Page, StoreError, query_page},
+    stores::dynamo::{self, Item, Page, Partition, StoreError, key, s},
 };
 
 /// DynamoDB's limit of items per `BatchWriteItem`.
@@ -449,17 +448,10 @@ impl ChatStore {
         &self,
         ch: &ChannelId,
         cursor: Option<&str>,
-        limit: i32,
+        limit: usize,
     ) -> Result<Page<Ban>, StoreError> {
-        let pk = settings_pk(ch);
-        let q = self
-            .ddb
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("pk = :pk AND begins_with(sk, :ban)")
-            .expression_attribute_values(":pk", s(&pk))
-            .expression_attribute_values(":ban", s("BAN#"));
-        query_page(q, cursor, "pk", &pk, limit).await
+        let part = Partition::prefixed(settings_pk(ch), "BAN#");
+        dynamo::page(&self.ddb, &self.table, part, cursor, limit).await
     }
 
     // ---- audit ----
@@ -485,15 +477,9 @@ impl ChatStore {
         &self,
         ch: &ChannelId,
         cursor: Option<&str>,
-        limit: i32,
+        limit: usize,
     ) -> Result<Page<AuditEntry>, StoreError> {
-        let pk = audit_pk(ch);
-        let q = self
-            .ddb
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("pk = :pk")
-            .expression_attribute_values(":pk", s(&pk));
-        query_page(q, cursor, "pk", &pk, limit).await
+        let part = Partition::of(audit_pk(ch));
+        dynamo::page(&self.ddb, &self.table, part, cursor, limit).await
     }
 }

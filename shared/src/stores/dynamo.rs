@@ -170,9 +170,72 @@ pub struct Page<T> {
     pub next: Option<String>,
 }
 
+/// The items a listing pages through: one partition of the table or of an index, optionally only
+/// the sort keys (`sk`) that start with a prefix.
+pub struct Partition<'a> {
+    index: Option<&'a str>,
+    pk_attr: &'a str,
+    pk: String,
+    sk_prefix: Option<&'a str>,
+}
+
+impl<'a> Partition<'a> {
+    /// Every item of the table's partition `pk`.
+    pub fn of(pk: String) -> Self {
+        Self {
+            index: None,
+            pk_attr: "pk",
+            pk,
+            sk_prefix: None,
+        }
+    }
+
+    /// The items of partition `pk` whose `sk` starts with `prefix`.
+    pub fn prefixed(pk: String, prefix: &'a str) -> Self {
+        Self {
+            sk_prefix: Some(prefix),
+            ..Self::of(pk)
+        }
+    }
+
+    /// Partition `pk_attr = pk` of index `index`.
+    pub fn in_index(index: &'a str, pk_attr: &'a str, pk: String) -> Self {
+        Self {
+            index: Some(index),
+            pk_attr,
+            ..Self::of(pk)
+        }
+    }
+}
+
+/// One page of `part`, newest first, resumed from `cursor`.
+pub async fn page<T: serde::de::DeserializeOwned>(
+    ddb: &aws_sdk_dynamodb::Client,
+    table: &str,
+    part: Partition<'_>,
+    cursor: Option<&str>,
+    limit: usize,
+) -> Result<Page<T>, StoreError> {
+    let condition = match part.sk_prefix {
+        Some(_) => format!("{} = :pk AND begins_with(sk, :prefix)", part.pk_attr),
+        None => format!("{} = :pk", part.pk_attr),
+    };
+    let mut query = ddb
+        .query()
+        .table_name(table)
+        .set_index_name(part.index.map(str::to_owned))
+        .key_condition_expression(condition)
+        .expression_attribute_values(":pk", s(&part.pk));
+    if let Some(prefix) = part.sk_prefix {
+        query = query.expression_attribute_values(":prefix", s(prefix));
+    }
+    let limit = i32::try_from(limit).unwrap_or(i32::MAX);
+    query_page(query, cursor, part.pk_attr, &part.pk, limit).await
+}
+
 /// One page of a query, newest first, resumed from `cursor` (which must belong to the partition
 /// `pk_attr = pk`).
-pub async fn query_page<T: DeserializeOwned>(
+async fn query_page<T: DeserializeOwned>(
     query: aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder,
     cursor: Option<&str>,
     pk_attr: &str,

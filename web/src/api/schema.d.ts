@@ -653,6 +653,11 @@ export interface components {
             send: boolean;
         };
         /**
+         * @description The fixed category list; stored and sent as its kebab-case name (`just-chatting`).
+         * @enum {string}
+         */
+        Category: "just-chatting" | "games" | "music" | "art" | "sports" | "education" | "tech" | "food" | "travel" | "other";
+        /**
          * Format: uuid
          * @description A channel (one per user).
          */
@@ -671,14 +676,14 @@ export interface components {
             stream_title?: string | null;
         };
         ChannelSummary: {
-            category?: string | null;
+            category?: components["schemas"]["Category"] | null;
             id: components["schemas"]["ChannelId"];
             image_url?: string | null;
             name: string;
         };
         /** @description A channel as anyone sees it. Never carries the stream key. */
         ChannelView: {
-            category?: string | null;
+            category?: components["schemas"]["Category"] | null;
             created_at: string;
             description: string;
             /** Format: int64 */
@@ -692,7 +697,7 @@ export interface components {
             low_latency: boolean;
             name: string;
             owner: components["schemas"]["OwnerView"];
-            stream_category?: string | null;
+            stream_category?: components["schemas"]["Category"] | null;
             stream_title?: string | null;
         };
         /** @description A chat message as history returns it. */
@@ -898,7 +903,7 @@ export interface components {
         LiveStatus: "live" | "ended";
         /** @description A live in `GET /api/lives`. */
         LiveSummary: {
-            category?: string | null;
+            category?: components["schemas"]["Category"] | null;
             channel: components["schemas"]["ChannelSummary"];
             id: components["schemas"]["LiveId"];
             low_latency: boolean;
@@ -915,7 +920,7 @@ export interface components {
         };
         /** @description One live (or ended broadcast). */
         LiveView: {
-            category?: string | null;
+            category?: components["schemas"]["Category"] | null;
             channel_id: components["schemas"]["ChannelId"];
             /** Format: double */
             duration_secs?: number | null;
@@ -1023,7 +1028,7 @@ export interface components {
         /** @description One page of a listing. */
         Paged_LiveSummary: {
             items: {
-                category?: string | null;
+                category?: components["schemas"]["Category"] | null;
                 channel: components["schemas"]["ChannelSummary"];
                 id: components["schemas"]["LiveId"];
                 low_latency: boolean;
@@ -1044,7 +1049,7 @@ export interface components {
         /** @description One page of a listing. */
         Paged_LiveView: {
             items: {
-                category?: string | null;
+                category?: components["schemas"]["Category"] | null;
                 channel_id: components["schemas"]["ChannelId"];
                 /** Format: double */
                 duration_secs?: number | null;

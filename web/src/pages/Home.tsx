@@ -1,5 +1,5 @@
 import { useState } from "preact/hooks";
-import { api, unwrap } from "../api/client";
+import { api, unwrap, type Schemas } from "../api/client";
 import { me } from "../auth";
 import { t } from "../i18n";
 import { LiveCard } from "../ui/LiveCard";
@@ -15,9 +15,9 @@ export function Home() {
     [user?.id],
     30_000,
   );
-  const [category, setCategory] = useState<string | null>(null);
+  const [category, setCategory] = useState<Schemas["Category"] | null>(null);
   const all = lives.data ?? [];
-  const categories = [...new Set(all.map((l) => l.category).filter((c): c is string => !!c))].sort();
+  const categories = [...new Set(all.map((l) => l.category).filter((c): c is Schemas["Category"] => !!c))].sort();
   const shown = category ? all.filter((l) => l.category === category) : all;
   const followed = (following.data ?? []).filter((f) => f.live);
 

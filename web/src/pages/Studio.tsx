@@ -11,7 +11,12 @@ import { Player } from "../player/Player";
 import { Link } from "../router";
 import { uptime, useAction, useLoad, useTick } from "../ui/util";
 
-export const CATEGORIES = ["just-chatting", "games", "music", "art", "sports", "education", "tech", "food", "travel", "other"];
+// Keyed by the API's Category type, so a category added or dropped in Rust fails the type-check.
+const CATEGORY_SET: Record<Schemas["Category"], true> = {
+  "just-chatting": true, games: true, music: true, art: true, sports: true,
+  education: true, tech: true, food: true, travel: true, other: true,
+};
+export const CATEGORIES = Object.keys(CATEGORY_SET) as Schemas["Category"][];
 
 function Copy({ value, label }: { value: string; label: string }) {
   const [done, setDone] = useState(false);

@@ -88,6 +88,11 @@ pub struct ChannelPatchRequest {
     pub low_latency: Option<bool>,
 }
 
+/// The value of a field that parsed; a field that did not goes to `errors` (all are reported at once).
+fn keep<T>(errors: &mut Vec<FieldError>, parsed: Result<T, FieldError>) -> Option<T> {
+    parsed.map_err(|e| errors.push(e)).ok()
+}
+
 /// Change your channel (owner only).
 #[utoipa::path(patch, path = "/api/channels/{id}", tag = "channels", security(("bearer" = [])), params(("id" = String, Path)),
     request_body = ChannelPatchRequest,
@@ -103,27 +108,26 @@ async fn patch_channel(
     Json(req): Json<ChannelPatchRequest>,
 ) -> ApiResult<Json<ChannelView>> {
     let mut errors: Vec<FieldError> = Vec::new();
-    let mut ok = |r: Result<String, FieldError>| r.map_err(|e| errors.push(e)).ok();
     let patch = ChannelPatch {
         name: req
             .name
             .as_deref()
-            .and_then(|v| ok(text("name", v, 40, false))),
+            .and_then(|v| keep(&mut errors, text("name", v, 40, false))),
         description: req
             .description
             .as_deref()
-            .and_then(|v| ok(optional_text("description", v, 500, true))),
-        category: req
-            .category
-            .as_ref()
-            .map(|c| c.as_deref().and_then(|v| ok(category("category", v)))),
+            .and_then(|v| keep(&mut errors, optional_text("description", v, 500, true))),
+        category: req.category.as_ref().map(|c| {
+            c.as_deref()
+                .and_then(|v| keep(&mut errors, category("category", v)))
+        }),
         stream_title: req.stream_title.as_ref().map(|c| {
             c.as_deref()
-                .and_then(|v| ok(text("stream_title", v, 100, false)))
+                .and_then(|v| keep(&mut errors, text("stream_title", v, 100, false)))
         }),
         stream_category: req.stream_category.as_ref().map(|c| {
             c.as_deref()
-                .and_then(|v| ok(category("stream_category", v)))
+                .and_then(|v| keep(&mut errors, category("stream_category", v)))
         }),
         image_key: None,
         low_latency: req.low_latency,

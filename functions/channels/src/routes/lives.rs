@@ -103,7 +103,7 @@ async fn patch_live(
     };
     let updated = state
         .channels
-        .update_live(&live, title.as_deref(), cat.as_deref())
+        .update_live(&live, title.as_deref(), cat)
         .await?;
     Ok(Json(live_view(&state, updated).await?))
 }

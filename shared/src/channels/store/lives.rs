@@ -7,8 +7,8 @@ use crate::{
     channels::model::*,
     domain::ids::{ChannelId, LiveId},
     stores::dynamo::{
-        self, Item, Page, StoreError, applied, failed_conditions, is_conditional, key, n, put_new,
-        query_page, s,
+        self, Item, Page, Partition, StoreError, applied, failed_conditions, is_conditional, key,
+        n, put_new, s,
     },
 };
 
@@ -199,7 +199,7 @@ impl ChannelsStore {
         &self,
         id: &LiveId,
         title: Option<&str>,
-        category: Option<&str>,
+        category: Option<Category>,
     ) -> Result<LiveRecord, StoreError> {
         let mut sets = Vec::new();
         let mut req = self
@@ -215,7 +215,7 @@ impl ChannelsStore {
         }
         if let Some(c) = category {
             sets.push("category = :c");
-            req = req.expression_attribute_values(":c", s(c));
+            req = req.expression_attribute_values(":c", s(c.as_str()));
         }
         if sets.is_empty() {
             return self.live(id).await?.ok_or(StoreError::Conflict);
@@ -236,17 +236,10 @@ impl ChannelsStore {
         &self,
         channel: &ChannelId,
         cursor: Option<&str>,
-        limit: i32,
+        limit: usize,
     ) -> Result<Page<LiveRecord>, StoreError> {
-        let pk = format!("VODS#{channel}");
-        let query = self
-            .ddb
-            .query()
-            .table_name(&self.table)
-            .index_name("gsi2")
-            .key_condition_expression("gsi2pk = :pk")
-            .expression_attribute_values(":pk", s(pk.clone()));
-        query_page(query, cursor, "gsi2pk", &pk, limit).await
+        let part = Partition::in_index("gsi2", "gsi2pk", format!("VODS#{channel}"));
+        dynamo::page(&self.ddb, &self.table, part, cursor, limit).await
     }
 
     /// Drops a VOD from its channel's list.

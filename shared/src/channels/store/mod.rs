@@ -152,9 +152,10 @@ impl ChannelsStore {
         };
         field("#name", ":name", &patch.name.clone().map(Some));
         field("description", ":desc", &patch.description.clone().map(Some));
-        field("category", ":cat", &patch.category);
+        let name_of = |c: &Option<Option<Category>>| c.map(|c| c.map(|c| c.as_str().to_owned()));
+        field("category", ":cat", &name_of(&patch.category));
         field("stream_title", ":st", &patch.stream_title);
-        field("stream_category", ":sc", &patch.stream_category);
+        field("stream_category", ":sc", &name_of(&patch.stream_category));
         field("image_key", ":img", &patch.image_key.clone().map(Some));
         if let Some(ll) = patch.low_latency {
             sets.push("low_latency = :ll".into());

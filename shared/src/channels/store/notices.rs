@@ -4,7 +4,7 @@ use super::{ChannelsStore, channel_pk};
 use crate::{
     channels::model::*,
     domain::ids::{ChannelId, NoticeId},
-    stores::dynamo::{self, Page, StoreError, applied, is_conditional, key, query_page, s},
+    stores::dynamo::{self, Page, Partition, StoreError, applied, is_conditional, key},
 };
 
 impl ChannelsStore {
@@ -62,16 +62,9 @@ impl ChannelsStore {
         &self,
         channel: &ChannelId,
         cursor: Option<&str>,
-        limit: i32,
+        limit: usize,
     ) -> Result<Page<NoticeRecord>, StoreError> {
-        let pk = channel_pk(channel);
-        let query = self
-            .ddb
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("pk = :pk AND begins_with(sk, :n)")
-            .expression_attribute_values(":pk", s(pk.clone()))
-            .expression_attribute_values(":n", s("NOTICE#"));
-        query_page(query, cursor, "pk", &pk, limit).await
+        let part = Partition::prefixed(channel_pk(channel), "NOTICE#");
+        dynamo::page(&self.ddb, &self.table, part, cursor, limit).await
     }
 }
