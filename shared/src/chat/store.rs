@@ -25,7 +25,7 @@ use super::model::{ChatMessage, ChatSettings, ChatUser, MessageId};
 use crate::{
     config::StoreConfig,
     domain::ids::{ChannelId, LiveId, UserId},
-    stores::dynamo::{self, Item, Page, Partition, StoreError, key, s},
+    stores::dynamo::{self, Item, Page, Partition, StoreError, Table, key, s},
 };
 
 /// DynamoDB's limit of items per `BatchWriteItem`.
@@ -111,6 +111,9 @@ fn channel_index(ch: &ChannelId) -> String {
 fn settings_pk(ch: &ChannelId) -> String {
     format!("CHSET#{ch}")
 }
+fn ban_key(ch: &ChannelId, user: &UserId) -> Item {
+    key(settings_pk(ch), format!("BAN#{user}"))
+}
 fn audit_pk(ch: &ChannelId) -> String {
     format!("CHAUDIT#{ch}")
 }
@@ -126,15 +129,13 @@ pub enum Range {
 
 #[derive(Clone)]
 pub struct ChatStore {
-    ddb: Client,
-    table: String,
+    table: Table,
 }
 
 impl ChatStore {
     pub fn new(ddb: Client, stores: &StoreConfig) -> Self {
         Self {
-            ddb,
-            table: stores.table("chat"),
+            table: Table::new(ddb, stores.table("chat")),
         }
     }
 
@@ -187,13 +188,14 @@ impl ChatStore {
         let attempt = || async {
             let batch = std::mem::take(&mut *pending.lock().unwrap_or_else(|p| p.into_inner()));
             let left = self
-                .ddb
+                .table
+                .client()
                 .batch_write_item()
-                .request_items(&self.table, batch)
+                .request_items(self.table.name(), batch)
                 .send()
                 .await?
                 .unprocessed_items
-                .and_then(|mut m| m.remove(&self.table))
+                .and_then(|mut m| m.remove(self.table.name()))
                 .unwrap_or_default();
             if left.is_empty() {
                 return Ok(());
@@ -222,9 +224,8 @@ impl ChatStore {
         cleared_before: Option<MessageId>,
     ) -> anyhow::Result<Vec<ChatMessage>> {
         let mut q = self
-            .ddb
+            .table
             .query()
-            .table_name(&self.table)
             .index_name("gsi1")
             .expression_attribute_values(":pk", s(channel_index(ch)));
         q = match range {
@@ -253,9 +254,8 @@ impl ChatStore {
         cleared_before: Option<MessageId>,
     ) -> anyhow::Result<Vec<ChatMessage>> {
         let q = self
-            .ddb
+            .table
             .query()
-            .table_name(&self.table)
             .key_condition_expression("pk = :pk AND sk > :after")
             .expression_attribute_values(":pk", s(message_pk(ch, Some(live))))
             .expression_attribute_values(
@@ -307,9 +307,8 @@ impl ChatStore {
     /// Marks a message deleted; false if it is not archived.
     pub async fn mark_deleted(&self, ch: &ChannelId, id: MessageId) -> anyhow::Result<bool> {
         let found = self
-            .ddb
+            .table
             .query()
-            .table_name(&self.table)
             .index_name("gsi1")
             .key_condition_expression("gsi1pk = :pk AND gsi1sk = :id")
             .expression_attribute_values(":pk", s(channel_index(ch)))
@@ -322,11 +321,8 @@ impl ChatStore {
         let (Some(pk), Some(sk)) = (item.get("pk").cloned(), item.get("sk").cloned()) else {
             return Ok(false);
         };
-        self.ddb
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", pk)
-            .key("sk", sk)
+        self.table
+            .update(Item::from([("pk".to_owned(), pk), ("sk".to_owned(), sk)]))
             .update_expression("SET deleted = :t")
             .expression_attribute_values(":t", AttributeValue::Bool(true))
             .condition_expression("attribute_exists(pk)")
@@ -338,15 +334,7 @@ impl ChatStore {
     // ---- settings ----
 
     async fn settings_item(&self, ch: &ChannelId) -> anyhow::Result<Option<Item>> {
-        Ok(self
-            .ddb
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key(settings_pk(ch), "SETTINGS")))
-            .consistent_read(true)
-            .send()
-            .await?
-            .item)
+        self.table.get(key(settings_pk(ch), "SETTINGS")).await
     }
 
     pub async fn settings(&self, ch: &ChannelId) -> anyhow::Result<ChatSettings> {
@@ -378,27 +366,16 @@ impl ChatStore {
             let mut new = dynamo::to_item(&settings)?;
             new.extend(key(settings_pk(ch), "SETTINGS"));
             new.insert("rev".into(), dynamo::n(rev.unwrap_or(0) + 1));
-            let put = self
-                .ddb
-                .put_item()
-                .table_name(&self.table)
-                .set_item(Some(new));
+            let put = self.table.put_when(new);
             let put = match rev {
                 Some(r) => put
                     .condition_expression("rev = :rev")
                     .expression_attribute_values(":rev", dynamo::n(r)),
                 None => put.condition_expression("attribute_not_exists(pk)"),
             };
-            match put.send().await {
-                Ok(_) => return Ok(Ok(settings)),
-                Err(e) => {
-                    let conflict = e
-                        .as_service_error()
-                        .is_some_and(|e| e.is_conditional_check_failed_exception());
-                    if !conflict {
-                        return Err(e.into());
-                    }
-                }
+            // Not applied: another edit came first; read it and try again.
+            if dynamo::applied(put.send().await)? {
+                return Ok(Ok(settings));
             }
         }
         anyhow::bail!("chat settings of {ch} kept changing under us")
@@ -408,40 +385,17 @@ impl ChatStore {
 
     pub async fn put_ban(&self, ch: &ChannelId, ban: &Ban) -> anyhow::Result<()> {
         let mut item = dynamo::to_item(ban)?;
-        item.extend(key(settings_pk(ch), format!("BAN#{}", ban.user_id)));
-        self.ddb
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .send()
-            .await?;
-        Ok(())
+        item.extend(ban_key(ch, &ban.user_id));
+        self.table.put(item).await
     }
 
     /// Lifts a ban; false if there was none.
     pub async fn delete_ban(&self, ch: &ChannelId, user: &UserId) -> anyhow::Result<bool> {
-        let out = self
-            .ddb
-            .delete_item()
-            .table_name(&self.table)
-            .set_key(Some(key(settings_pk(ch), format!("BAN#{user}"))))
-            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
-            .send()
-            .await?;
-        Ok(out.attributes.is_some_and(|a| !a.is_empty()))
+        self.table.delete(ban_key(ch, user)).await
     }
 
     pub async fn is_banned(&self, ch: &ChannelId, user: &UserId) -> anyhow::Result<bool> {
-        Ok(self
-            .ddb
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key(settings_pk(ch), format!("BAN#{user}"))))
-            .consistent_read(true)
-            .send()
-            .await?
-            .item
-            .is_some())
+        Ok(self.table.get(ban_key(ch, user)).await?.is_some())
     }
 
     pub async fn bans(
@@ -451,7 +405,7 @@ impl ChatStore {
         limit: usize,
     ) -> Result<Page<Ban>, StoreError> {
         let part = Partition::prefixed(settings_pk(ch), "BAN#");
-        dynamo::page(&self.ddb, &self.table, part, cursor, limit).await
+        self.table.page(part, cursor, limit).await
     }
 
     // ---- audit ----
@@ -463,13 +417,7 @@ impl ChatStore {
             "expires_at".into(),
             dynamo::n(crate::clock::now_secs() + AUDIT_TTL_SECS),
         );
-        self.ddb
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .send()
-            .await?;
-        Ok(())
+        self.table.put(item).await
     }
 
     /// The audit log, newest first.
@@ -480,6 +428,6 @@ impl ChatStore {
         limit: usize,
     ) -> Result<Page<AuditEntry>, StoreError> {
         let part = Partition::of(audit_pk(ch));
-        dynamo::page(&self.ddb, &self.table, part, cursor, limit).await
+        self.table.page(part, cursor, limit).await
     }
 }

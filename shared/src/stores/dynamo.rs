@@ -2,8 +2,17 @@
 //! which part of a transaction was cancelled.
 
 use aws_sdk_dynamodb::{
-    error::SdkError, operation::transact_write_items::TransactWriteItemsError,
-    types::AttributeValue,
+    Client,
+    error::SdkError,
+    operation::{
+        put_item::builders::PutItemFluentBuilder, query::builders::QueryFluentBuilder,
+        transact_write_items::TransactWriteItemsError,
+        update_item::builders::UpdateItemFluentBuilder,
+    },
+    types::{
+        AttributeValue, Delete, Put, ReturnValue, TransactWriteItem, Update,
+        builders::UpdateBuilder,
+    },
 };
 use serde::{Serialize, de::DeserializeOwned};
 use std::collections::HashMap;
@@ -35,42 +44,9 @@ pub fn key(pk: impl Into<String>, sk: impl Into<String>) -> Item {
     HashMap::from([("pk".to_owned(), s(pk)), ("sk".to_owned(), s(sk))])
 }
 
-/// Every item a query matches, following `LastEvaluatedKey` page by page.
-pub async fn query_all(
-    query: aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder,
-) -> anyhow::Result<Vec<Item>> {
-    let mut out = Vec::new();
-    let mut start = None;
-    loop {
-        let page = query.clone().set_exclusive_start_key(start).send().await?;
-        out.extend(page.items.unwrap_or_default());
-        start = page.last_evaluated_key;
-        if start.is_none() {
-            return Ok(out);
-        }
-    }
-}
-
-/// A transaction `Put` that must create the item.
-pub fn put_new(
-    table: &str,
-    item: Item,
-) -> anyhow::Result<aws_sdk_dynamodb::types::TransactWriteItem> {
-    use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
-    Ok(TransactWriteItem::builder()
-        .put(
-            Put::builder()
-                .table_name(table)
-                .set_item(Some(item))
-                .condition_expression("attribute_not_exists(pk)")
-                .build()?,
-        )
-        .build())
-}
-
 /// For a cancelled transaction, the indexes of the items whose condition failed.
 /// `Ok(None)` means the error was something else.
-pub fn failed_conditions<R>(err: &SdkError<TransactWriteItemsError, R>) -> Option<Vec<usize>> {
+fn failed_conditions<R>(err: &SdkError<TransactWriteItemsError, R>) -> Option<Vec<usize>> {
     let SdkError::ServiceError(e) = err else {
         return None;
     };
@@ -151,6 +127,19 @@ impl From<StoreError> for crate::ApiError {
     }
 }
 
+/// A conditional write's result, its condition failing being a conflict.
+pub fn or_conflict<T, E, R>(res: Result<T, SdkError<E, R>>) -> Result<T, StoreError>
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    match res {
+        Ok(out) => Ok(out),
+        Err(e) if is_conditional(&e) => Err(StoreError::Conflict),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// Whether a conditional write applied: `false` when its condition failed.
 pub fn applied<T, E, R>(res: Result<T, SdkError<E, R>>) -> anyhow::Result<bool>
 where
@@ -208,35 +197,219 @@ impl<'a> Partition<'a> {
     }
 }
 
-/// One page of `part`, newest first, resumed from `cursor`.
-pub async fn page<T: serde::de::DeserializeOwned>(
-    ddb: &aws_sdk_dynamodb::Client,
-    table: &str,
-    part: Partition<'_>,
-    cursor: Option<&str>,
-    limit: usize,
-) -> Result<Page<T>, StoreError> {
-    let condition = match part.sk_prefix {
-        Some(_) => format!("{} = :pk AND begins_with(sk, :prefix)", part.pk_attr),
-        None => format!("{} = :pk", part.pk_attr),
-    };
-    let mut query = ddb
-        .query()
-        .table_name(table)
-        .set_index_name(part.index.map(str::to_owned))
-        .key_condition_expression(condition)
-        .expression_attribute_values(":pk", s(&part.pk));
-    if let Some(prefix) = part.sk_prefix {
-        query = query.expression_attribute_values(":prefix", s(prefix));
+/// A cancelled or failed transaction.
+#[derive(Debug, thiserror::Error)]
+pub enum TxError {
+    /// The conditions of these items (by index in the transaction) failed.
+    #[error("transaction refused by the conditions of items {0:?}")]
+    Refused(Vec<usize>),
+    #[error(transparent)]
+    Other(#[from] anyhow::Error),
+}
+
+impl TxError {
+    /// Whether item `i`'s condition failed.
+    pub fn refused(&self, i: usize) -> bool {
+        matches!(self, Self::Refused(failed) if failed.contains(&i))
     }
-    let limit = i32::try_from(limit).unwrap_or(i32::MAX);
-    query_page(query, cursor, part.pk_attr, &part.pk, limit).await
+}
+
+/// One table and the operations every store repeats; a store reaches for [`Table::client`] only
+/// for what is particular to it.
+#[derive(Clone)]
+pub struct Table {
+    ddb: Client,
+    name: String,
+}
+
+impl Table {
+    pub fn new(ddb: Client, name: String) -> Self {
+        Self { ddb, name }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.ddb
+    }
+
+    /// An `UpdateItem` of the item at `key`, to be given its expression and sent.
+    pub fn update(&self, key: Item) -> UpdateItemFluentBuilder {
+        self.ddb
+            .update_item()
+            .table_name(&self.name)
+            .set_key(Some(key))
+    }
+
+    /// A `PutItem` of `item`, to be given its condition and sent.
+    pub fn put_when(&self, item: Item) -> PutItemFluentBuilder {
+        self.ddb
+            .put_item()
+            .table_name(&self.name)
+            .set_item(Some(item))
+    }
+
+    /// A `Query` of this table, to be given its key condition and sent.
+    pub fn query(&self) -> QueryFluentBuilder {
+        self.ddb.query().table_name(&self.name)
+    }
+
+    /// A transaction's `Update` of the item at `key`, to be given its expression and built with
+    /// [`tx_update`].
+    pub fn tx_update(&self, key: Item) -> UpdateBuilder {
+        Update::builder().table_name(&self.name).set_key(Some(key))
+    }
+
+    /// One item, read strongly consistent (a store reads what it has just written).
+    pub async fn get(&self, key: Item) -> anyhow::Result<Option<Item>> {
+        Ok(self
+            .ddb
+            .get_item()
+            .table_name(&self.name)
+            .set_key(Some(key))
+            .consistent_read(true)
+            .send()
+            .await?
+            .item)
+    }
+
+    /// One item, deserialized.
+    pub async fn get_as<T: DeserializeOwned>(&self, key: Item) -> anyhow::Result<Option<T>> {
+        self.get(key).await?.map(from_item).transpose()
+    }
+
+    /// Writes an item (replacing one with the same key).
+    pub async fn put(&self, item: Item) -> anyhow::Result<()> {
+        self.ddb
+            .put_item()
+            .table_name(&self.name)
+            .set_item(Some(item))
+            .send()
+            .await?;
+        Ok(())
+    }
+
+    /// Deletes the item at `key`; whether there was one.
+    pub async fn delete(&self, key: Item) -> anyhow::Result<bool> {
+        let out = self
+            .ddb
+            .delete_item()
+            .table_name(&self.name)
+            .set_key(Some(key))
+            .return_values(ReturnValue::AllOld)
+            .send()
+            .await?;
+        Ok(out.attributes.is_some_and(|a| !a.is_empty()))
+    }
+
+    fn partition_query(&self, part: &Partition<'_>) -> QueryFluentBuilder {
+        let condition = match part.sk_prefix {
+            Some(_) => format!("{} = :pk AND begins_with(sk, :prefix)", part.pk_attr),
+            None => format!("{} = :pk", part.pk_attr),
+        };
+        let query = self
+            .query()
+            .set_index_name(part.index.map(str::to_owned))
+            .key_condition_expression(condition)
+            .expression_attribute_values(":pk", s(&part.pk));
+        match part.sk_prefix {
+            Some(prefix) => query.expression_attribute_values(":prefix", s(prefix)),
+            None => query,
+        }
+    }
+
+    /// Every item of `part`, in key order, following `LastEvaluatedKey` page by page.
+    pub async fn all(&self, part: Partition<'_>) -> anyhow::Result<Vec<Item>> {
+        let query = self.partition_query(&part);
+        let mut out = Vec::new();
+        let mut start = None;
+        loop {
+            let page = query.clone().set_exclusive_start_key(start).send().await?;
+            out.extend(page.items.unwrap_or_default());
+            start = page.last_evaluated_key;
+            if start.is_none() {
+                return Ok(out);
+            }
+        }
+    }
+
+    /// One page of `part`, newest first, resumed from `cursor`.
+    pub async fn page<T: DeserializeOwned>(
+        &self,
+        part: Partition<'_>,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<T>, StoreError> {
+        let limit = i32::try_from(limit).unwrap_or(i32::MAX);
+        query_page(
+            self.partition_query(&part),
+            cursor,
+            part.pk_attr,
+            &part.pk,
+            limit,
+        )
+        .await
+    }
+
+    /// A transaction's `Put` that must create the item.
+    pub fn put_new(&self, item: Item) -> anyhow::Result<TransactWriteItem> {
+        let put = Put::builder()
+            .table_name(&self.name)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    /// A transaction's `Delete` (of an item that must exist when `must_exist`).
+    pub fn tx_delete(&self, key: Item, must_exist: bool) -> anyhow::Result<TransactWriteItem> {
+        let delete = Delete::builder()
+            .table_name(&self.name)
+            .set_key(Some(key))
+            .set_condition_expression(must_exist.then(|| "attribute_exists(pk)".to_owned()))
+            .build()?;
+        Ok(TransactWriteItem::builder().delete(delete).build())
+    }
+
+    /// Runs a transaction (its items may name other tables too).
+    pub async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<(), TxError> {
+        let res = self
+            .ddb
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(()),
+            Err(e) => match failed_conditions(&e) {
+                Some(failed) => Err(TxError::Refused(failed)),
+                None => Err(TxError::Other(e.into())),
+            },
+        }
+    }
+}
+
+impl From<TxError> for StoreError {
+    /// A refused transaction is a conflict: something changed in between.
+    fn from(e: TxError) -> Self {
+        match e {
+            TxError::Refused(_) => StoreError::Conflict,
+            TxError::Other(e) => StoreError::Other(e),
+        }
+    }
+}
+
+/// A transaction item from an `Update` made by [`Table::tx_update`].
+pub fn tx_update(update: UpdateBuilder) -> anyhow::Result<TransactWriteItem> {
+    Ok(TransactWriteItem::builder().update(update.build()?).build())
 }
 
 /// One page of a query, newest first, resumed from `cursor` (which must belong to the partition
 /// `pk_attr = pk`).
 async fn query_page<T: DeserializeOwned>(
-    query: aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder,
+    query: QueryFluentBuilder,
     cursor: Option<&str>,
     pk_attr: &str,
     pk: &str,

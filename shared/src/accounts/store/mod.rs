@@ -14,15 +14,12 @@ mod sessions;
 
 pub use sessions::{RefreshRecord, RotateError};
 
-use aws_sdk_dynamodb::{
-    Client,
-    types::{Delete, ReturnValue, TransactWriteItem, Update},
-};
+use aws_sdk_dynamodb::{Client, types::TransactWriteItem};
 use serde::{Deserialize, Serialize};
 
 use super::user::{Bio, Email, Nickname};
 use crate::clock::{now_rfc3339, now_secs};
-use crate::stores::dynamo::{self, Item, b, failed_conditions, key, n, put_new, s};
+use crate::stores::dynamo::{self, Item, Table, TxError, b, key, n, s, tx_update};
 use crate::{
     config::StoreConfig,
     domain::ids::{ChannelId, FamilyId, UserId},
@@ -113,23 +110,21 @@ const UNIQUE: &str = "UNIQUE";
 
 #[derive(Clone)]
 pub struct UsersStore {
-    ddb: Client,
-    users: String,
-    channels: String,
+    users: Table,
+    channels: Table,
 }
 
-fn claim(table: &str, pk: String, user: &UserId) -> anyhow::Result<TransactWriteItem> {
+fn claim(table: &Table, pk: String, user: &UserId) -> anyhow::Result<TransactWriteItem> {
     let mut item = key(pk, UNIQUE);
     item.insert("user_id".into(), s(user.to_string()));
-    put_new(table, item)
+    table.put_new(item)
 }
 
 impl UsersStore {
     pub fn new(ddb: Client, stores: &StoreConfig) -> Self {
         Self {
-            ddb,
-            users: stores.table("users"),
-            channels: stores.table("channels"),
+            users: Table::new(ddb.clone(), stores.table("users")),
+            channels: Table::new(ddb, stores.table("channels")),
         }
     }
 
@@ -154,12 +149,12 @@ impl UsersStore {
         let mut owner = key(format!("OWNER#{}", user.id), "CHANNEL");
         owner.insert("channel_id".into(), s(user.channel_id.to_string()));
 
-        // Order matters: failed_conditions reports indexes.
+        // Order matters: a refusal names the items by index.
         let mut items = vec![
-            put_new(&self.users, profile)?,
+            self.users.put_new(profile)?,
             claim(&self.users, nick_pk(&user.nickname_key), &user.id)?,
-            put_new(&self.channels, channel)?,
-            put_new(&self.channels, owner)?,
+            self.channels.put_new(channel)?,
+            self.channels.put_new(owner)?,
         ];
         let mut email_at = None;
         if let Some(e) = &user.email {
@@ -172,50 +167,24 @@ impl UsersStore {
             ident_at = Some(items.len() - 1);
         }
 
-        match self
-            .ddb
-            .transact_write_items()
-            .set_transact_items(Some(items))
-            .send()
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(err) => match failed_conditions(&err) {
-                Some(failed) if email_at.is_some_and(|i| failed.contains(&i)) => {
-                    Err(ClaimError::EmailTaken)
-                }
-                Some(failed) if failed.contains(&1) => Err(ClaimError::NicknameTaken),
-                Some(failed) if ident_at.is_some_and(|i| failed.contains(&i)) => {
-                    Err(ClaimError::IdentityTaken)
-                }
-                _ => Err(ClaimError::Store(
-                    anyhow::Error::new(err).context("creating a user"),
-                )),
-            },
+        match self.users.transact(items).await {
+            Ok(()) => Ok(()),
+            Err(e) if email_at.is_some_and(|i| e.refused(i)) => Err(ClaimError::EmailTaken),
+            Err(e) if e.refused(1) => Err(ClaimError::NicknameTaken),
+            Err(e) if ident_at.is_some_and(|i| e.refused(i)) => Err(ClaimError::IdentityTaken),
+            Err(e) => Err(ClaimError::Store(
+                anyhow::Error::new(e).context("creating a user"),
+            )),
         }
     }
 
     pub async fn get(&self, id: &UserId) -> anyhow::Result<Option<UserRecord>> {
-        let out = self
-            .ddb
-            .get_item()
-            .table_name(&self.users)
-            .set_key(Some(key(user_pk(id), "PROFILE")))
-            .send()
-            .await?;
-        out.item.map(dynamo::from_item).transpose()
+        self.users.get_as(key(user_pk(id), "PROFILE")).await
     }
 
     async fn claimed_by(&self, pk: String) -> anyhow::Result<Option<UserId>> {
-        let out = self
-            .ddb
-            .get_item()
-            .table_name(&self.users)
-            .set_key(Some(key(pk, UNIQUE)))
-            .consistent_read(true)
-            .send()
-            .await?;
-        Ok(out.item.and_then(|i| {
+        let item = self.users.get(key(pk, UNIQUE)).await?;
+        Ok(item.and_then(|i| {
             i.get("user_id")
                 .and_then(|v| v.as_s().ok())
                 .and_then(|v| v.parse().ok())
@@ -239,25 +208,14 @@ impl UsersStore {
         user: &UserId,
         identity: &ExternalIdentity,
     ) -> Result<(), ClaimError> {
-        let TransactWriteItem { put, .. } = claim(&self.users, ident_pk(identity), user)?;
-        let put = put.expect("claim builds a put");
-        let res = self
-            .ddb
-            .put_item()
-            .table_name(&self.users)
-            .set_item(Some(put.item))
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await;
-        match res {
-            Ok(_) => Ok(()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Err(ClaimError::IdentityTaken)
-            }
-            Err(e) => Err(ClaimError::Store(e.into())),
+        match self
+            .users
+            .transact(vec![claim(&self.users, ident_pk(identity), user)?])
+            .await
+        {
+            Ok(()) => Ok(()),
+            Err(TxError::Refused(_)) => Err(ClaimError::IdentityTaken),
+            Err(TxError::Other(e)) => Err(ClaimError::Store(e)),
         }
     }
 
@@ -276,61 +234,45 @@ impl UsersStore {
         if let Some(bio) = bio {
             next.bio = bio.as_str().to_owned();
         }
-        let update = Update::builder()
-            .table_name(&self.users)
-            .set_key(Some(key(user_pk(&current.id), "PROFILE")))
+        let update = self
+            .users
+            .tx_update(key(user_pk(&current.id), "PROFILE"))
             .update_expression("SET nickname = :nick, nickname_key = :key, bio = :bio")
             // Guards against a concurrent nickname change.
             .condition_expression("nickname_key = :old")
             .expression_attribute_values(":nick", s(next.nickname.clone()))
             .expression_attribute_values(":key", s(next.nickname_key.clone()))
             .expression_attribute_values(":bio", s(next.bio.clone()))
-            .expression_attribute_values(":old", s(current.nickname_key.clone()))
-            .build()
-            .map_err(anyhow::Error::from)?;
-        let mut items = vec![TransactWriteItem::builder().update(update).build()];
+            .expression_attribute_values(":old", s(current.nickname_key.clone()));
+        let mut items = vec![tx_update(update)?];
         if next.nickname_key != current.nickname_key {
             items.push(claim(
                 &self.users,
                 nick_pk(&next.nickname_key),
                 &current.id,
             )?);
-            items.push(
-                TransactWriteItem::builder()
-                    .delete(
-                        Delete::builder()
-                            .table_name(&self.users)
-                            .set_key(Some(key(nick_pk(&current.nickname_key), UNIQUE)))
-                            .condition_expression("user_id = :me")
-                            .expression_attribute_values(":me", s(current.id.to_string()))
-                            .build()
-                            .map_err(anyhow::Error::from)?,
-                    )
-                    .build(),
-            );
+            // The old claim goes only if it is still ours.
+            let drop_old = aws_sdk_dynamodb::types::Delete::builder()
+                .table_name(self.users.name())
+                .set_key(Some(key(nick_pk(&current.nickname_key), UNIQUE)))
+                .condition_expression("user_id = :me")
+                .expression_attribute_values(":me", s(current.id.to_string()))
+                .build()
+                .map_err(anyhow::Error::from)?;
+            items.push(TransactWriteItem::builder().delete(drop_old).build());
         }
-        match self
-            .ddb
-            .transact_write_items()
-            .set_transact_items(Some(items))
-            .send()
-            .await
-        {
-            Ok(_) => Ok(next),
-            Err(err) => match failed_conditions(&err) {
-                Some(failed) if failed.contains(&1) => Err(ClaimError::NicknameTaken),
-                _ => Err(ClaimError::Store(
-                    anyhow::Error::new(err).context("updating a profile"),
-                )),
-            },
+        match self.users.transact(items).await {
+            Ok(()) => Ok(next),
+            Err(e) if e.refused(1) => Err(ClaimError::NicknameTaken),
+            Err(e) => Err(ClaimError::Store(
+                anyhow::Error::new(e).context("updating a profile"),
+            )),
         }
     }
 
     pub async fn set_avatar(&self, id: &UserId, avatar_key: &str) -> anyhow::Result<()> {
-        self.ddb
-            .update_item()
-            .table_name(&self.users)
-            .set_key(Some(key(user_pk(id), "PROFILE")))
+        self.users
+            .update(key(user_pk(id), "PROFILE"))
             .update_expression("SET avatar_key = :k")
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_values(":k", s(avatar_key))

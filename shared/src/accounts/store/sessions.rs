@@ -2,6 +2,7 @@
 //! (`FAMILY#…`, `REFRESH#<sha256>`).
 
 use super::*;
+use crate::stores::dynamo::Partition;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RotateError {
@@ -46,25 +47,17 @@ impl UsersStore {
             ("gsi1pk".to_owned(), s(format!("USERFAM#{}", first.user_id))),
             ("gsi1sk".to_owned(), s(format!("{now}#{}", first.family_id))),
         ]);
-        self.ddb
-            .transact_write_items()
-            .transact_items(put_new(&self.users, family)?)
-            .transact_items(put_new(&self.users, self.refresh_item(first)?)?)
-            .send()
-            .await?;
-        Ok(())
+        let items = vec![
+            self.users.put_new(family)?,
+            self.users.put_new(self.refresh_item(first)?)?,
+        ];
+        Ok(self.users.transact(items).await?)
     }
 
     pub async fn refresh_record(&self, token_hash: &str) -> anyhow::Result<Option<RefreshRecord>> {
-        let out = self
-            .ddb
-            .get_item()
-            .table_name(&self.users)
-            .set_key(Some(key(refresh_pk(token_hash), "REFRESH")))
-            .consistent_read(true)
-            .send()
-            .await?;
-        out.item.map(dynamo::from_item).transpose()
+        self.users
+            .get_as(key(refresh_pk(token_hash), "REFRESH"))
+            .await
     }
 
     /// Marks `old` used and stores `next` in the same family, atomically; fails if `old` was
@@ -75,79 +68,55 @@ impl UsersStore {
         next: &RefreshRecord,
     ) -> Result<(), RotateError> {
         let now = now_secs();
-        let mark_used = Update::builder()
-            .table_name(&self.users)
-            .set_key(Some(key(refresh_pk(&old.token_hash), "REFRESH")))
+        let mark_used = self
+            .users
+            .tx_update(key(refresh_pk(&old.token_hash), "REFRESH"))
             .update_expression("SET used_at = :now")
             .condition_expression("attribute_exists(pk) AND attribute_not_exists(used_at)")
-            .expression_attribute_values(":now", n(now))
-            .build()
-            .map_err(anyhow::Error::from)?;
-        let extend_family = Update::builder()
-            .table_name(&self.users)
-            .set_key(Some(key(family_pk(&old.family_id), "FAMILY")))
+            .expression_attribute_values(":now", n(now));
+        let extend_family = self
+            .users
+            .tx_update(key(family_pk(&old.family_id), "FAMILY"))
             .update_expression("SET expires_at = :exp")
             .condition_expression("revoked = :false AND expires_at > :now")
             .expression_attribute_values(":exp", n(next.expires_at))
             .expression_attribute_values(":false", b(false))
-            .expression_attribute_values(":now", n(now))
-            .build()
-            .map_err(anyhow::Error::from)?;
-        let res = self
-            .ddb
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().update(mark_used).build())
-            .transact_items(TransactWriteItem::builder().update(extend_family).build())
-            .transact_items(put_new(&self.users, self.refresh_item(next)?)?)
-            .send()
-            .await;
-        match res {
-            Ok(_) => Ok(()),
-            Err(err) => match failed_conditions(&err) {
-                Some(failed) if failed.contains(&0) => Err(RotateError::Reused),
-                Some(failed) if failed.contains(&1) => Err(RotateError::Revoked),
-                _ => Err(RotateError::Store(
-                    anyhow::Error::new(err).context("rotating a refresh token"),
-                )),
-            },
+            .expression_attribute_values(":now", n(now));
+        let items = vec![
+            tx_update(mark_used)?,
+            tx_update(extend_family)?,
+            self.users.put_new(self.refresh_item(next)?)?,
+        ];
+        match self.users.transact(items).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.refused(0) => Err(RotateError::Reused),
+            Err(e) if e.refused(1) => Err(RotateError::Revoked),
+            Err(e) => Err(RotateError::Store(
+                anyhow::Error::new(e).context("rotating a refresh token"),
+            )),
         }
     }
 
     /// Revokes one session; its refresh tokens stop working.
     pub async fn revoke_family(&self, family: &FamilyId) -> anyhow::Result<()> {
         let res = self
-            .ddb
-            .update_item()
-            .table_name(&self.users)
-            .set_key(Some(key(family_pk(family), "FAMILY")))
+            .users
+            .update(key(family_pk(family), "FAMILY"))
             .update_expression("SET revoked = :true")
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_values(":true", b(true))
-            .return_values(ReturnValue::None)
             .send()
             .await;
-        match res {
-            Ok(_) => Ok(()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(())
-            }
-            Err(e) => Err(e.into()),
-        }
+        // Not applied: there is no such session, which is as revoked as it gets.
+        dynamo::applied(res).map(drop)
     }
 
     /// Every session of a user (live or not), newest last.
     pub async fn families(&self, user: &UserId) -> anyhow::Result<Vec<FamilyId>> {
-        let query = self
-            .ddb
-            .query()
-            .table_name(&self.users)
-            .index_name("gsi1")
-            .key_condition_expression("gsi1pk = :pk")
-            .expression_attribute_values(":pk", s(format!("USERFAM#{user}")));
-        Ok(dynamo::query_all(query)
+        let part = Partition::in_index("gsi1", "gsi1pk", format!("USERFAM#{user}"));
+        Ok(self
+            .users
+            .all(part)
             .await?
             .iter()
             .filter_map(|i| {
@@ -163,15 +132,8 @@ impl UsersStore {
 
     /// True when the session exists and is not revoked.
     pub async fn family_active(&self, family: &FamilyId) -> anyhow::Result<bool> {
-        let out = self
-            .ddb
-            .get_item()
-            .table_name(&self.users)
-            .set_key(Some(key(family_pk(family), "FAMILY")))
-            .consistent_read(true)
-            .send()
-            .await?;
-        Ok(out.item.is_some_and(|i| {
+        let item = self.users.get(key(family_pk(family), "FAMILY")).await?;
+        Ok(item.is_some_and(|i| {
             matches!(
                 i.get("revoked"),
                 Some(aws_sdk_dynamodb::types::AttributeValue::Bool(false))

@@ -1,19 +1,18 @@
 //! Stream keys: the key itself (owner only) and its hash → channel lookup.
 
-use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
 
 use super::{ChannelsStore, StreamKeyRecord, channel_pk, skey_pk};
 use crate::{
     domain::ids::ChannelId,
-    stores::dynamo::{self, Item, StoreError, failed_conditions, key, put_new, s},
+    stores::dynamo::{self, Item, StoreError, TxError, key, s},
 };
 
 impl ChannelsStore {
     pub async fn stream_key(&self, channel: &ChannelId) -> anyhow::Result<Option<StreamKeyRecord>> {
-        self.get_item(channel_pk(channel), "STREAMKEY")
-            .await?
-            .map(dynamo::from_item)
-            .transpose()
+        self.table
+            .get_as(key(channel_pk(channel), "STREAMKEY"))
+            .await
     }
 
     fn key_items(
@@ -38,21 +37,15 @@ impl ChannelsStore {
             return Ok(existing);
         }
         let (stored, lookup) = self.key_items(channel, &fresh)?;
-        let res = self
-            .ddb
-            .transact_write_items()
-            .transact_items(put_new(&self.table, stored)?)
-            .transact_items(put_new(&self.table, lookup)?)
-            .send()
-            .await;
-        match res {
-            Ok(_) => Ok(fresh),
+        let items = vec![self.table.put_new(stored)?, self.table.put_new(lookup)?];
+        match self.table.transact(items).await {
+            Ok(()) => Ok(fresh),
             // A concurrent first request won; use its key.
-            Err(e) if failed_conditions(&e).is_some() => self
+            Err(TxError::Refused(_)) => self
                 .stream_key(channel)
                 .await?
                 .ok_or_else(|| anyhow::anyhow!("stream key vanished")),
-            Err(e) => Err(e.into()),
+            Err(TxError::Other(e)) => Err(e),
         }
     }
 
@@ -66,36 +59,26 @@ impl ChannelsStore {
     ) -> Result<(), StoreError> {
         let (stored, lookup) = self.key_items(channel, next)?;
         let replace = Put::builder()
-            .table_name(&self.table)
+            .table_name(self.table.name())
             .set_item(Some(stored))
             .condition_expression("#h = :old")
             .expression_attribute_names("#h", "hash")
             .expression_attribute_values(":old", s(old.hash.clone()))
             .build()
             .map_err(anyhow::Error::from)?;
-        let drop_old = Delete::builder()
-            .table_name(&self.table)
-            .set_key(Some(key(skey_pk(&old.hash), "KEY")))
-            .build()
-            .map_err(anyhow::Error::from)?;
-        let res = self
-            .ddb
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().put(replace).build())
-            .transact_items(TransactWriteItem::builder().delete(drop_old).build())
-            .transact_items(put_new(&self.table, lookup)?)
-            .send()
-            .await;
-        match res {
-            Ok(_) => Ok(()),
-            Err(e) if failed_conditions(&e).is_some() => Err(StoreError::Conflict),
-            Err(e) => Err(StoreError::Other(e.into())),
-        }
+        let items = vec![
+            TransactWriteItem::builder().put(replace).build(),
+            self.table
+                .tx_delete(key(skey_pk(&old.hash), "KEY"), false)?,
+            self.table.put_new(lookup)?,
+        ];
+        Ok(self.table.transact(items).await?)
     }
 
     pub async fn channel_by_key_hash(&self, hash: &str) -> anyhow::Result<Option<ChannelId>> {
         Ok(self
-            .get_item(skey_pk(hash), "KEY")
+            .table
+            .get(key(skey_pk(hash), "KEY"))
             .await?
             .and_then(|i| i.get("channel_id")?.as_s().ok()?.parse().ok()))
     }

@@ -1,14 +1,14 @@
 //! Lives and VODs: the live record, heartbeats, the end, the VOD index.
 
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 
 use super::{ChannelsStore, channel_pk, heartbeat_update, live_pk};
 use crate::{
     channels::model::*,
     domain::ids::{ChannelId, LiveId},
     stores::dynamo::{
-        self, Item, Page, Partition, StoreError, applied, failed_conditions, is_conditional, key,
-        n, put_new, s,
+        self, Item, Page, Partition, StoreError, TxError, applied, is_conditional, key, n,
+        or_conflict, s, tx_update,
     },
 };
 
@@ -28,35 +28,19 @@ impl ChannelsStore {
 
     /// Records a new live and takes the channel's one-live lock, atomically.
     pub async fn start_live(&self, live: &LiveRecord) -> Result<(), StoreError> {
-        let lock = Update::builder()
-            .table_name(&self.table)
-            .set_key(Some(key(channel_pk(&live.channel_id), "META")))
+        let lock = self
+            .table
+            .tx_update(key(channel_pk(&live.channel_id), "META"))
             .update_expression("SET current_live_id = :lid")
             .condition_expression("attribute_exists(pk) AND attribute_not_exists(current_live_id)")
-            .expression_attribute_values(":lid", s(live.id.to_string()))
-            .build()
-            .map_err(anyhow::Error::from)?;
-        let res = self
-            .ddb
-            .transact_write_items()
-            .transact_items(put_new(&self.table, self.live_item(live)?)?)
-            .transact_items(TransactWriteItem::builder().update(lock).build())
-            .send()
-            .await;
-        match res {
-            Ok(_) => Ok(()),
-            Err(e) if failed_conditions(&e).is_some_and(|f| !f.is_empty()) => {
-                Err(StoreError::Conflict)
-            }
-            Err(e) => Err(StoreError::Other(e.into())),
-        }
+            .expression_attribute_values(":lid", s(live.id.to_string()));
+        let items = vec![self.table.put_new(self.live_item(live)?)?, tx_update(lock)?];
+        // Refused: the channel is gone or already live.
+        Ok(self.table.transact(items).await?)
     }
 
     pub async fn live(&self, id: &LiveId) -> anyhow::Result<Option<LiveRecord>> {
-        self.get_item(live_pk(id), "META")
-            .await?
-            .map(dynamo::from_item)
-            .transpose()
+        self.table.get_as(key(live_pk(id), "META")).await
     }
 
     /// Records a heartbeat of a running live (and `ready` once the node says so); returns the
@@ -68,10 +52,8 @@ impl ChannelsStore {
         now: i64,
     ) -> anyhow::Result<Option<LiveRecord>> {
         let res = self
-            .ddb
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key(live_pk(id), "META")))
+            .table
+            .update(key(live_pk(id), "META"))
             .update_expression(heartbeat_update(health))
             .set_expression_attribute_values(
                 (health.ready || health.thumbnail)
@@ -102,9 +84,9 @@ impl ChannelsStore {
             return Ok(None);
         }
         let mut set = vec!["#st = :ended", "ended_at = :at", "end_reason = :why"];
-        let mut update = Update::builder()
-            .table_name(&self.table)
-            .set_key(Some(key(live_pk(id), "META")))
+        let mut update = self
+            .table
+            .tx_update(key(live_pk(id), "META"))
             .condition_expression("#st = :live")
             .expression_attribute_names("#st", "status")
             .expression_attribute_values(":ended", s("ended"))
@@ -124,29 +106,22 @@ impl ChannelsStore {
                 .expression_attribute_values(":vpk", s(format!("VODS#{}", live.channel_id)))
                 .expression_attribute_values(":vsk", s(format!("{}#{}", live.started_at, live.id)));
         }
-        let update = update
-            .update_expression(format!("SET {} REMOVE gsi1pk, gsi1sk", set.join(", ")))
-            .build()
-            .map_err(anyhow::Error::from)?;
-        let unlock = Update::builder()
-            .table_name(&self.table)
-            .set_key(Some(key(channel_pk(&live.channel_id), "META")))
+        let update =
+            update.update_expression(format!("SET {} REMOVE gsi1pk, gsi1sk", set.join(", ")));
+        let unlock = self
+            .table
+            .tx_update(key(channel_pk(&live.channel_id), "META"))
             .update_expression("REMOVE current_live_id")
             .condition_expression("current_live_id = :lid")
-            .expression_attribute_values(":lid", s(id.to_string()))
-            .build()
-            .map_err(anyhow::Error::from)?;
-        let res = self
-            .ddb
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().update(update).build())
-            .transact_items(TransactWriteItem::builder().update(unlock).build())
-            .send()
-            .await;
-        match res {
-            Ok(_) => Ok(self.live(id).await?),
-            Err(e) if failed_conditions(&e).is_some() => Ok(None),
-            Err(e) => Err(e.into()),
+            .expression_attribute_values(":lid", s(id.to_string()));
+        match self
+            .table
+            .transact(vec![tx_update(update)?, tx_update(unlock)?])
+            .await
+        {
+            Ok(()) => Ok(self.live(id).await?),
+            Err(TxError::Refused(_)) => Ok(None),
+            Err(TxError::Other(e)) => Err(e),
         }
     }
 
@@ -160,10 +135,8 @@ impl ChannelsStore {
         duration_secs: f64,
     ) -> anyhow::Result<bool> {
         let res = self
-            .ddb
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key(live_pk(&live.id), "META")))
+            .table
+            .update(key(live_pk(&live.id), "META"))
             .update_expression(
                 "SET vod_key = :vod, duration_secs = :dur, gsi2pk = :vpk, gsi2sk = :vsk",
             )
@@ -181,14 +154,9 @@ impl ChannelsStore {
 
     /// Every live now (the sparse index).
     pub async fn lives_now(&self) -> anyhow::Result<Vec<LiveRecord>> {
-        let query = self
-            .ddb
-            .query()
-            .table_name(&self.table)
-            .index_name("gsi1")
-            .key_condition_expression("gsi1pk = :pk")
-            .expression_attribute_values(":pk", s("LIVE"));
-        dynamo::query_all(query)
+        let part = Partition::in_index("gsi1", "gsi1pk", "LIVE".to_owned());
+        self.table
+            .all(part)
             .await?
             .into_iter()
             .map(dynamo::from_item)
@@ -203,10 +171,8 @@ impl ChannelsStore {
     ) -> Result<LiveRecord, StoreError> {
         let mut sets = Vec::new();
         let mut req = self
-            .ddb
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key(live_pk(id), "META")))
+            .table
+            .update(key(live_pk(id), "META"))
             .condition_expression("attribute_exists(pk)")
             .return_values(ReturnValue::AllNew);
         if let Some(t) = title {
@@ -220,15 +186,9 @@ impl ChannelsStore {
         if sets.is_empty() {
             return self.live(id).await?.ok_or(StoreError::Conflict);
         }
-        match req
-            .update_expression(format!("SET {}", sets.join(", ")))
-            .send()
-            .await
-        {
-            Ok(out) => Ok(dynamo::from_item(out.attributes.unwrap_or_default())?),
-            Err(e) if is_conditional(&e) => Err(StoreError::Conflict),
-            Err(e) => Err(e.into()),
-        }
+        let req = req.update_expression(format!("SET {}", sets.join(", ")));
+        let out = or_conflict(req.send().await)?;
+        Ok(dynamo::from_item(out.attributes.unwrap_or_default())?)
     }
 
     /// A channel's VODs, newest first.
@@ -239,15 +199,13 @@ impl ChannelsStore {
         limit: usize,
     ) -> Result<Page<LiveRecord>, StoreError> {
         let part = Partition::in_index("gsi2", "gsi2pk", format!("VODS#{channel}"));
-        dynamo::page(&self.ddb, &self.table, part, cursor, limit).await
+        self.table.page(part, cursor, limit).await
     }
 
     /// Drops a VOD from its channel's list.
     pub async fn forget_vod(&self, id: &LiveId) -> anyhow::Result<()> {
-        self.ddb
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key(live_pk(id), "META")))
+        self.table
+            .update(key(live_pk(id), "META"))
             .update_expression("REMOVE gsi2pk, gsi2sk, vod_key SET vod_deleted = :t")
             .expression_attribute_values(":t", AttributeValue::Bool(true))
             .send()

@@ -29,13 +29,12 @@ use super::model::*;
 use crate::{
     config::StoreConfig,
     domain::ids::{ChannelId, LiveId, UserId},
-    stores::dynamo::{self, Item, StoreError, is_conditional, key, s},
+    stores::dynamo::{self, StoreError, Table, key, or_conflict, s},
 };
 
 #[derive(Clone)]
 pub struct ChannelsStore {
-    pub(super) ddb: Client,
-    pub(super) table: String,
+    pub(super) table: Table,
 }
 
 pub(super) fn channel_pk(id: &ChannelId) -> String {
@@ -71,33 +70,18 @@ pub struct StreamKeyRecord {
 impl ChannelsStore {
     pub fn new(ddb: Client, stores: &StoreConfig) -> Self {
         Self {
-            ddb,
-            table: stores.table("channels"),
+            table: Table::new(ddb, stores.table("channels")),
         }
     }
 
-    pub(super) async fn get_item(&self, pk: String, sk: &str) -> anyhow::Result<Option<Item>> {
-        Ok(self
-            .ddb
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key(pk, sk)))
-            .consistent_read(true)
-            .send()
-            .await?
-            .item)
-    }
-
     pub async fn channel(&self, id: &ChannelId) -> anyhow::Result<Option<ChannelRecord>> {
-        self.get_item(channel_pk(id), "META")
-            .await?
-            .map(dynamo::from_item)
-            .transpose()
+        self.table.get_as(key(channel_pk(id), "META")).await
     }
 
     pub async fn channel_of(&self, owner: &UserId) -> anyhow::Result<Option<ChannelId>> {
         Ok(self
-            .get_item(format!("OWNER#{owner}"), "CHANNEL")
+            .table
+            .get(key(format!("OWNER#{owner}"), "CHANNEL"))
             .await?
             .and_then(|i| i.get("channel_id")?.as_s().ok()?.parse().ok()))
     }
@@ -110,18 +94,20 @@ impl ChannelsStore {
             for id in chunk {
                 keys = keys.keys(key(channel_pk(id), "META"));
             }
+            let name = self.table.name();
             let mut request = Some(std::collections::HashMap::from([(
-                self.table.clone(),
+                name.to_owned(),
                 keys.build()?,
             )]));
             while let Some(req) = request.take().filter(|r| !r.is_empty()) {
                 let res = self
-                    .ddb
+                    .table
+                    .client()
                     .batch_get_item()
                     .set_request_items(Some(req))
                     .send()
                     .await?;
-                if let Some(items) = res.responses.and_then(|mut r| r.remove(&self.table)) {
+                if let Some(items) = res.responses.and_then(|mut r| r.remove(name)) {
                     for item in items {
                         out.push(dynamo::from_item(item)?);
                     }
@@ -172,10 +158,8 @@ impl ChannelsStore {
             return self.channel(id).await?.ok_or(StoreError::Conflict);
         }
         let mut req = self
-            .ddb
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key(channel_pk(id), "META")))
+            .table
+            .update(key(channel_pk(id), "META"))
             .update_expression(expr.trim())
             .condition_expression("attribute_exists(pk)")
             .return_values(ReturnValue::AllNew);
@@ -185,10 +169,7 @@ impl ChannelsStore {
         for (k, v) in values {
             req = req.expression_attribute_values(k, v);
         }
-        match req.send().await {
-            Ok(out) => Ok(dynamo::from_item(out.attributes.unwrap_or_default())?),
-            Err(e) if is_conditional(&e) => Err(StoreError::Conflict),
-            Err(e) => Err(e.into()),
-        }
+        let out = or_conflict(req.send().await)?;
+        Ok(dynamo::from_item(out.attributes.unwrap_or_default())?)
     }
 }

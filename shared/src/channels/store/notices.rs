@@ -4,7 +4,7 @@ use super::{ChannelsStore, channel_pk};
 use crate::{
     channels::model::*,
     domain::ids::{ChannelId, NoticeId},
-    stores::dynamo::{self, Page, Partition, StoreError, applied, is_conditional, key},
+    stores::dynamo::{self, Page, Partition, StoreError, key, or_conflict},
 };
 
 impl ChannelsStore {
@@ -19,19 +19,9 @@ impl ChannelsStore {
         } else {
             "attribute_exists(pk)"
         };
-        match self
-            .ddb
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression(cond)
-            .send()
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) if is_conditional(&e) => Err(StoreError::Conflict),
-            Err(e) => Err(e.into()),
-        }
+        let put = self.table.put_when(item).condition_expression(cond);
+        or_conflict(put.send().await)?;
+        Ok(())
     }
 
     pub async fn notice(
@@ -39,22 +29,13 @@ impl ChannelsStore {
         channel: &ChannelId,
         id: &NoticeId,
     ) -> anyhow::Result<Option<NoticeRecord>> {
-        self.get_item(channel_pk(channel), &format!("NOTICE#{id}"))
-            .await?
-            .map(dynamo::from_item)
-            .transpose()
+        let sk = format!("NOTICE#{id}");
+        self.table.get_as(key(channel_pk(channel), sk)).await
     }
 
     pub async fn delete_notice(&self, channel: &ChannelId, id: &NoticeId) -> anyhow::Result<bool> {
-        let res = self
-            .ddb
-            .delete_item()
-            .table_name(&self.table)
-            .set_key(Some(key(channel_pk(channel), format!("NOTICE#{id}"))))
-            .condition_expression("attribute_exists(pk)")
-            .send()
-            .await;
-        applied(res)
+        let sk = format!("NOTICE#{id}");
+        self.table.delete(key(channel_pk(channel), sk)).await
     }
 
     /// Newest first.
@@ -65,6 +46,6 @@ impl ChannelsStore {
         limit: usize,
     ) -> Result<Page<NoticeRecord>, StoreError> {
         let part = Partition::prefixed(channel_pk(channel), "NOTICE#");
-        dynamo::page(&self.ddb, &self.table, part, cursor, limit).await
+        self.table.page(part, cursor, limit).await
     }
 }
