@@ -119,13 +119,13 @@ pub struct ApiError {
     source: Option<anyhow::Error>,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Serialize)]
 struct ProblemBody<'a> {
     #[serde(rename = "type")]
     type_: String,
     title: &'static str,
     status: u16,
-    #[serde(skip_serializing_if = "Option::is_none")]
     detail: Option<&'a str>,
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
     errors: &'a [FieldError],

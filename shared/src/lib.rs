@@ -23,3 +23,6 @@ pub mod uploads;
 pub mod ws;
 
 pub use error::{ApiError, ApiResult, FieldError};
+/// Omits `None` fields when serializing (what every stored record and optional answer field wants),
+/// so each struct says it once instead of on every field.
+pub use serde_with::skip_serializing_none;

@@ -166,12 +166,12 @@ fn message_id(field: &str, raw: Option<&str>) -> ApiResult<Option<MessageId>> {
         .transpose()
 }
 
+#[lait_shared::skip_serializing_none]
 #[derive(Debug, Serialize, ToSchema)]
 pub struct HistoryPage {
     /// Oldest first.
     pub messages: Vec<ChatMessage>,
     /// Pass as `before` for older messages; absent when there are none.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub next_before: Option<MessageId>,
 }
 
@@ -196,13 +196,13 @@ async fn channel_history(
     }))
 }
 
+#[lait_shared::skip_serializing_none]
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ReplayPage {
     pub channel_id: ChannelId,
     /// Oldest first.
     pub messages: Vec<ChatMessage>,
     /// Pass as `after` for the next page; absent on the last one.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub next_after: Option<MessageId>,
 }
 

@@ -12,11 +12,11 @@ use serde::Serialize;
 
 const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
 
+#[lait_shared::skip_serializing_none]
 #[derive(Debug, Serialize)]
 pub struct Probe {
     pub status: &'static str,
     pub latency_ms: f64,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
 

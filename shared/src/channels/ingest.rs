@@ -54,10 +54,10 @@ impl HeartbeatAction {
     }
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct HeartbeatResponse {
     pub action: HeartbeatAction,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
 }
 

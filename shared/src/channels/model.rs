@@ -69,6 +69,7 @@ impl std::str::FromStr for Category {
     }
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ChannelRecord {
     pub id: ChannelId,
@@ -76,19 +77,14 @@ pub struct ChannelRecord {
     pub name: String,
     #[serde(default)]
     pub description: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub category: Option<Category>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image_key: Option<String>,
     pub created_at: String,
     #[serde(default)]
     pub follower_count: i64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub current_live_id: Option<LiveId>,
     /// "Next stream" defaults, copied onto a live when it starts.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stream_title: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stream_category: Option<Category>,
     /// The low-latency ladder profile (shorter segments).
     #[serde(default)]
@@ -115,6 +111,7 @@ pub enum LiveStatus {
 }
 
 /// Stream health reported by the media node.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Health {
     #[serde(default)]
@@ -138,32 +135,26 @@ pub struct Health {
     #[serde(default)]
     pub passthrough: bool,
     /// Why the node cannot carry this stream (e.g. audio-only), when it cannot.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LiveRecord {
     pub id: LiveId,
     pub channel_id: ChannelId,
     pub title: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub category: Option<Category>,
     pub started_at: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ended_at: Option<String>,
     pub status: LiveStatus,
     pub node_id: String,
     /// Hash of the stream key that started it: a rotation makes it stale.
     pub key_hash: String,
     pub last_heartbeat: i64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub health: Option<Health>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vod_key: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duration_secs: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub end_reason: Option<String>,
     #[serde(default)]
     pub low_latency: bool,

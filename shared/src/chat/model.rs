@@ -136,21 +136,23 @@ pub struct Connection {
 
 /// Where a sent message's ack goes. The ack is posted by the flusher once the message is
 /// archived, so an acked message survives losing Redis.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AckTo {
     #[serde(rename = "c")]
     pub connection_id: String,
-    #[serde(rename = "r", default, skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "r")]
     pub request_id: Option<super::protocol::RequestId>,
 }
 
 /// Kept beside a message in the stream for the flusher; never sent to the room.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct EntryMeta {
     /// The live the message was sent during (its archive partition).
-    #[serde(rename = "l", default, skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "l")]
     pub live_id: Option<LiveId>,
-    #[serde(rename = "a", default, skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "a")]
     pub ack: Option<AckTo>,
 }
 
@@ -253,6 +255,7 @@ fn default_burst() -> u32 {
 }
 
 /// A channel's chat settings (DynamoDB, cached in Redis).
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ChatSettings {
     /// Seconds between two messages of one user; 0 = off. Owner and moderators are exempt.
@@ -273,7 +276,6 @@ pub struct ChatSettings {
     #[serde(default)]
     pub words_version: u64,
     /// Messages before this id were cleared.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cleared_before: Option<MessageId>,
 }
 

@@ -121,6 +121,7 @@ fn default_timeout() -> u32 {
 }
 
 /// A frame a client sends; `action` selects the WebSocket API route.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(tag = "action", rename_all = "snake_case")]
 pub enum ClientFrame {
@@ -130,9 +131,7 @@ pub enum ClientFrame {
     },
     /// The messages after `after` (resume), or the newest `limit` (default 50).
     History {
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         after: Option<MessageId>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         limit: Option<HistoryLimit>,
     },
     /// Hide a message (owner, moderators).
@@ -149,7 +148,6 @@ pub enum ClientFrame {
     Ban {
         user_id: UserId,
         /// At most 200 characters.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         reason: Option<String>,
     },
     Unban {
@@ -253,40 +251,36 @@ pub enum ErrorCode {
 }
 
 /// A frame the server sends.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ServerFrame {
     /// Everything that happened in the room since the previous batch, in id order.
-    Batch { messages: Vec<Event> },
+    Batch {
+        messages: Vec<Event>,
+    },
     /// The answer to `history`, oldest first; `more`: ask again after the last id.
     History {
         messages: Vec<ChatMessage>,
         more: bool,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         request_id: Option<RequestId>,
     },
     /// An action succeeded; for `send`, `id` is the stored message's id.
     Ack {
         action: Action,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         id: Option<MessageId>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         request_id: Option<RequestId>,
     },
     Pong {
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         request_id: Option<RequestId>,
     },
     Error {
         code: ErrorCode,
         message: String,
         /// The action refused, when the frame named a known one.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         action: Option<Action>,
         /// When the same frame may succeed (rate limits, slow mode, timeouts, duplicates).
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         retry_after_ms: Option<u64>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         request_id: Option<RequestId>,
     },
 }

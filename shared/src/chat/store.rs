@@ -42,6 +42,7 @@ struct Unprocessed(usize);
 /// Audit entries are kept for a year.
 const AUDIT_TTL_SECS: i64 = 365 * 24 * 3600;
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct ArchivedMessage {
     pk: String,
@@ -50,7 +51,6 @@ struct ArchivedMessage {
     gsi1sk: String,
     id: MessageId,
     channel_id: ChannelId,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     live_id: Option<LiveId>,
     user: ChatUser,
     text: String,
@@ -85,13 +85,12 @@ pub struct Ban {
 }
 
 /// One moderation action.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AuditEntry {
     pub action: String,
     pub actor: UserId,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target_user: Option<UserId>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message_id: Option<MessageId>,
     /// Action-specific detail (reason, seconds, words…).
     #[serde(default)]

@@ -456,11 +456,11 @@ impl PageQuery {
 }
 
 /// One page of a listing.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Paged<T> {
     pub items: Vec<T>,
     /// Cursor of the next page; absent on the last one.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub next: Option<String>,
 }
 

@@ -26,18 +26,16 @@ use crate::{
 };
 
 /// An account as stored.
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Serialize, Deserialize)]
 pub struct UserRecord {
     pub id: UserId,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
     pub nickname: String,
     pub nickname_key: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password_hash: Option<String>,
     #[serde(default)]
     pub bio: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub avatar_key: Option<String>,
     pub channel_id: ChannelId,
     pub created_at: String,

@@ -17,6 +17,7 @@ pub enum RotateError {
 }
 
 /// A stored refresh token.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RefreshRecord {
     pub token_hash: String,
@@ -24,7 +25,6 @@ pub struct RefreshRecord {
     pub user_id: UserId,
     pub expires_at: i64,
     // Absent, not NULL: rotation's condition is `attribute_not_exists(used_at)`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub used_at: Option<i64>,
 }
 
