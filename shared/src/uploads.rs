@@ -4,9 +4,28 @@
 use std::time::Duration;
 
 use aws_sdk_s3::presigning::PresigningConfig;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-use crate::error::{ApiError, FieldError};
+use crate::{
+    error::{ApiError, FieldError},
+    runtime::Deps,
+};
+
+/// The file a browser is about to upload.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct UploadRequest {
+    /// image/jpeg, image/png or image/webp
+    pub content_type: String,
+    /// Bytes; at most 2 MB.
+    pub content_length: u64,
+}
+
+/// An upload the browser has finished.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct UploadConfirm {
+    /// The `key` of the presigned upload.
+    pub key: String,
+}
 
 /// What may be uploaded for an image slot.
 #[derive(Debug, Clone, Copy)]
@@ -78,17 +97,21 @@ impl ImagePolicy {
     /// A presigned PUT for `<prefix>/<random>.<ext>` with type and length signed in.
     pub async fn presign(
         &self,
-        s3: &aws_sdk_s3::Client,
-        bucket: &str,
+        deps: &Deps,
         prefix: &str,
-        content_type: &str,
-        content_length: u64,
+        upload: &UploadRequest,
     ) -> Result<PresignedUpload, ApiError> {
+        let UploadRequest {
+            content_type,
+            content_length,
+        } = upload;
+        let (content_type, content_length) = (content_type.as_str(), *content_length);
         let ext = self.check(content_type, content_length)?;
         let key = format!("{prefix}/{}.{ext}", uuid::Uuid::new_v4());
-        let req = s3
+        let req = deps
+            .s3
             .put_object()
-            .bucket(bucket)
+            .bucket(&deps.stores.media_bucket)
             .key(&key)
             .content_type(content_type)
             .content_length(content_length as i64)
@@ -109,13 +132,8 @@ impl ImagePolicy {
     }
 
     /// Checks an uploaded object under `prefix`; deletes it and answers 400 if it breaks the policy.
-    pub async fn confirm(
-        &self,
-        s3: &aws_sdk_s3::Client,
-        bucket: &str,
-        prefix: &str,
-        key: &str,
-    ) -> Result<(), ApiError> {
+    pub async fn confirm(&self, deps: &Deps, prefix: &str, key: &str) -> Result<(), ApiError> {
+        let (s3, bucket) = (&deps.s3, &deps.stores.media_bucket);
         let bad_key = || ApiError::field("key", "is not an upload of yours");
         if !key.starts_with(&format!("{prefix}/")) || key.contains("..") {
             return Err(bad_key());

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use axum::{Router, extract::FromRef};
+use axum::extract::FromRef;
 use lait_shared::{
     accounts::oauth::{Provider, ProviderConfig},
     accounts::store::UsersStore,
@@ -77,15 +77,4 @@ pub fn routes() -> OpenApiRouter<State> {
         .merge(routes::users::routes())
 }
 
-pub fn router(state: State) -> Router {
-    routes().split_for_parts().0.with_state(state)
-}
-
-pub fn openapi() -> utoipa::openapi::OpenApi {
-    routes().split_for_parts().1
-}
-
-pub fn app(state: State) -> Router {
-    let http = state.deps.http.clone();
-    lait_shared::http::finish(router(state), &http)
-}
+lait_shared::http_function!(routes);

@@ -4,7 +4,6 @@
 use std::sync::Arc;
 
 use axum::{
-    Router,
     extract::{FromRef, State as S},
     http::StatusCode,
 };
@@ -71,18 +70,7 @@ pub fn routes() -> OpenApiRouter<State> {
         .routes(routes!(audit_log))
 }
 
-pub fn router(state: State) -> Router {
-    routes().split_for_parts().0.with_state(state)
-}
-
-pub fn openapi() -> utoipa::openapi::OpenApi {
-    routes().split_for_parts().1
-}
-
-pub fn app(state: State) -> Router {
-    let http = state.deps.http.clone();
-    lait_shared::http::finish(router(state), &http)
-}
+lait_shared::http_function!(routes);
 
 // ---- tickets ----
 
@@ -237,7 +225,7 @@ async fn list_bans(
     ChannelModerator(m): ChannelModerator,
     Query(q): Query<PageQuery>,
 ) -> ApiResult<Json<Paged<Ban>>> {
-    let page = state.chat.bans(&m, q.cursor.as_deref(), q.limit()?).await?;
+    let page = state.chat.bans(&m, &q.paging()?).await?;
     Ok(Json(page.into()))
 }
 
@@ -482,9 +470,6 @@ async fn audit_log(
     ChannelModerator(m): ChannelModerator,
     Query(q): Query<PageQuery>,
 ) -> ApiResult<Json<Paged<AuditEntry>>> {
-    let page = state
-        .chat
-        .audit_log(&m, q.cursor.as_deref(), q.limit()?)
-        .await?;
+    let page = state.chat.audit_log(&m, &q.paging()?).await?;
     Ok(Json(page.into()))
 }

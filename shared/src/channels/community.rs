@@ -169,11 +169,10 @@ impl Channels {
     pub async fn notices(
         &self,
         channel: &ChannelId,
-        cursor: Option<&str>,
-        limit: usize,
+        paging: &crate::stores::dynamo::Paging,
     ) -> ApiResult<Page<NoticeRecord>> {
         let channel = self.channel(channel).await?;
-        Ok(self.store.notices(&channel.id, cursor, limit).await?)
+        Ok(self.store.notices(&channel.id, paging).await?)
     }
 
     pub async fn notice(&self, channel: &ChannelId, id: &NoticeId) -> ApiResult<NoticeRecord> {
@@ -276,11 +275,10 @@ impl Channels {
     pub async fn vods(
         &self,
         channel: &ChannelId,
-        cursor: Option<&str>,
-        limit: usize,
+        paging: &crate::stores::dynamo::Paging,
     ) -> ApiResult<Page<LiveRecord>> {
         let channel = self.channel(channel).await?;
-        Ok(self.store.vods(&channel.id, cursor, limit).await?)
+        Ok(self.store.vods(&channel.id, paging).await?)
     }
 
     /// Drops a VOD from its channel's list (its media is deleted by the caller first).

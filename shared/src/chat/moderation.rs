@@ -308,24 +308,22 @@ impl Chat {
     pub async fn bans(
         &self,
         m: &Moderator,
-        cursor: Option<&str>,
-        limit: usize,
+        paging: &crate::stores::dynamo::Paging,
     ) -> Result<crate::stores::dynamo::Page<Ban>, crate::stores::dynamo::StoreError> {
-        self.store.bans(&m.channel_id, cursor, limit).await
+        self.store.bans(&m.channel_id, paging).await
     }
 
     /// The moderation audit log, newest first: the owner's only.
     pub async fn audit_log(
         &self,
         m: &Moderator,
-        cursor: Option<&str>,
-        limit: usize,
+        paging: &crate::stores::dynamo::Paging,
     ) -> Result<crate::stores::dynamo::Page<AuditEntry>, crate::ApiError> {
         if !m.is_owner {
             return Err(crate::ApiError::forbidden(
                 "only the channel owner reads the audit log",
             ));
         }
-        Ok(self.store.audit_log(&m.channel_id, cursor, limit).await?)
+        Ok(self.store.audit_log(&m.channel_id, paging).await?)
     }
 }

@@ -25,7 +25,7 @@ use super::model::{ChatMessage, ChatSettings, ChatUser, MessageId};
 use crate::{
     config::StoreConfig,
     domain::ids::{ChannelId, LiveId, UserId},
-    stores::dynamo::{self, Item, Page, Partition, StoreError, Table, key, s},
+    stores::dynamo::{self, Item, Page, Paging, Partition, StoreError, Table, key, s},
 };
 
 /// DynamoDB's limit of items per `BatchWriteItem`.
@@ -397,14 +397,9 @@ impl ChatStore {
         Ok(self.table.get(ban_key(ch, user)).await?.is_some())
     }
 
-    pub async fn bans(
-        &self,
-        ch: &ChannelId,
-        cursor: Option<&str>,
-        limit: usize,
-    ) -> Result<Page<Ban>, StoreError> {
+    pub async fn bans(&self, ch: &ChannelId, paging: &Paging) -> Result<Page<Ban>, StoreError> {
         let part = Partition::prefixed(settings_pk(ch), "BAN#");
-        self.table.page(part, cursor, limit).await
+        self.table.page(part, paging).await
     }
 
     // ---- audit ----
@@ -423,10 +418,9 @@ impl ChatStore {
     pub async fn audit_log(
         &self,
         ch: &ChannelId,
-        cursor: Option<&str>,
-        limit: usize,
+        paging: &Paging,
     ) -> Result<Page<AuditEntry>, StoreError> {
         let part = Partition::of(audit_pk(ch));
-        self.table.page(part, cursor, limit).await
+        self.table.page(part, paging).await
     }
 }

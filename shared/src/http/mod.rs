@@ -252,6 +252,31 @@ async fn method_not_allowed() -> ApiError {
         .with_detail("this route does not accept that method")
 }
 
+/// The entry points of an HTTP function crate, from its `routes()` (public, described in the
+/// OpenAPI document) and optionally routes kept out of the document (`internal: …`):
+/// `router(state)` for lait-local and tests, `openapi()` for the document, and `app(state)` (the
+/// router with [`finish`]'s layers) for `lambda_http::run`. The crate's `State` must hold
+/// `deps: Deps`.
+#[macro_export]
+macro_rules! http_function {
+    ($routes:path $(, internal: $internal:path)?) => {
+        pub fn router(state: State) -> ::axum::Router {
+            let router = $routes().split_for_parts().0;
+            $(let router = router.merge($internal().split_for_parts().0);)?
+            router.with_state(state)
+        }
+
+        pub fn openapi() -> ::utoipa::openapi::OpenApi {
+            $routes().split_for_parts().1
+        }
+
+        pub fn app(state: State) -> ::axum::Router {
+            let http = state.deps.http.clone();
+            $crate::http::finish(router(state), &http)
+        }
+    };
+}
+
 /// Wraps a function's complete router with the layers every entry point must have and the
 /// problem+json 404 fallback. Apply once, at the top.
 pub fn finish(router: Router, config: &HttpConfig) -> Router {
@@ -446,6 +471,14 @@ pub struct PageQuery {
 }
 
 impl PageQuery {
+    /// The page asked for, with its limit checked.
+    pub fn paging(self) -> Result<crate::stores::dynamo::Paging, ApiError> {
+        Ok(crate::stores::dynamo::Paging {
+            limit: self.limit()?,
+            cursor: self.cursor,
+        })
+    }
+
     pub fn limit(&self) -> Result<usize, ApiError> {
         match self.limit {
             None => Ok(20),

@@ -153,6 +153,13 @@ where
     }
 }
 
+/// Where a listing resumes (the previous page's opaque `next`) and how many items it returns.
+#[derive(Debug, Clone, Default)]
+pub struct Paging {
+    pub cursor: Option<String>,
+    pub limit: usize,
+}
+
 /// One page of a listing.
 pub struct Page<T> {
     pub items: Vec<T>,
@@ -339,18 +346,11 @@ impl Table {
     pub async fn page<T: DeserializeOwned>(
         &self,
         part: Partition<'_>,
-        cursor: Option<&str>,
-        limit: usize,
+        paging: &Paging,
     ) -> Result<Page<T>, StoreError> {
-        let limit = i32::try_from(limit).unwrap_or(i32::MAX);
-        query_page(
-            self.partition_query(&part),
-            cursor,
-            part.pk_attr,
-            &part.pk,
-            limit,
-        )
-        .await
+        let limit = i32::try_from(paging.limit).unwrap_or(i32::MAX);
+        let (query, cursor) = (self.partition_query(&part), paging.cursor.as_deref());
+        query_page(query, cursor, part.pk_attr, &part.pk, limit).await
     }
 
     /// A transaction's `Put` that must create the item.

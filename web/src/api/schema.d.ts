@@ -623,19 +623,6 @@ export interface components {
             message_id?: components["schemas"]["MessageId"] | null;
             target_user?: components["schemas"]["UserId"] | null;
         };
-        AvatarConfirm: {
-            /** @description The `key` of the presigned upload. */
-            key: string;
-        };
-        AvatarUploadRequest: {
-            /**
-             * Format: int64
-             * @description Bytes; at most 2 MB.
-             */
-            content_length: number;
-            /** @description image/jpeg, image/png or image/webp */
-            content_type: string;
-        };
         /** @enum {string} */
         Badge: "owner" | "moderator";
         /** @description A ban as the owner's list shows it. */
@@ -865,14 +852,6 @@ export interface components {
             /** @description The matched channel name or live title. */
             text: string;
             type: components["schemas"]["Kind"];
-        };
-        ImageConfirm: {
-            key: string;
-        };
-        ImageUploadRequest: {
-            /** Format: int64 */
-            content_length: number;
-            content_type: string;
         };
         /** @enum {string} */
         Kind: "channel" | "live";
@@ -1240,10 +1219,25 @@ export interface components {
             token_type: string;
             user_id: components["schemas"]["UserId"];
         };
+        /** @description An upload the browser has finished. */
+        UploadConfirm: {
+            /** @description The `key` of the presigned upload. */
+            key: string;
+        };
         UploadHeaders: {
             /** Format: int64 */
             "content-length": number;
             "content-type": string;
+        };
+        /** @description The file a browser is about to upload. */
+        UploadRequest: {
+            /**
+             * Format: int64
+             * @description Bytes; at most 2 MB.
+             */
+            content_length: number;
+            /** @description image/jpeg, image/png or image/webp */
+            content_type: string;
         };
         /**
          * Format: uuid
@@ -2094,7 +2088,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": components["schemas"]["ImageConfirm"];
+                "application/json": components["schemas"]["UploadConfirm"];
             };
         };
         responses: {
@@ -2135,7 +2129,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": components["schemas"]["ImageUploadRequest"];
+                "application/json": components["schemas"]["UploadRequest"];
             };
         };
         responses: {
@@ -2881,7 +2875,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": components["schemas"]["AvatarConfirm"];
+                "application/json": components["schemas"]["UploadConfirm"];
             };
         };
         responses: {
@@ -2913,7 +2907,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": components["schemas"]["AvatarUploadRequest"];
+                "application/json": components["schemas"]["UploadRequest"];
             };
         };
         responses: {

@@ -9,7 +9,7 @@ use lait_shared::{
     domain::ids::{ChannelId, UserId},
     http::{Json, PathId},
     openapi::problem,
-    uploads::{self, PresignedUpload},
+    uploads::{self, PresignedUpload, UploadConfirm, UploadRequest},
 };
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -115,16 +115,8 @@ async fn patch_me(
     Ok(Json(me(&state.config, updated)))
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
-pub struct AvatarUploadRequest {
-    /// image/jpeg, image/png or image/webp
-    pub content_type: String,
-    /// Bytes; at most 2 MB.
-    pub content_length: u64,
-}
-
 /// Get a presigned URL to upload a new avatar (PUT it, then confirm with `PUT /api/users/me/avatar`).
-#[utoipa::path(post, path = "/api/users/me/avatar", tag = "users", security(("bearer" = [])), request_body = AvatarUploadRequest,
+#[utoipa::path(post, path = "/api/users/me/avatar", tag = "users", security(("bearer" = [])), request_body = UploadRequest,
     responses(
         (status = 200, body = PresignedUpload),
         (status = 400, description = "type not allowed or too large", body = lait_shared::openapi::Problem, content_type = "application/problem+json"),
@@ -132,28 +124,16 @@ pub struct AvatarUploadRequest {
 async fn avatar_upload(
     S(state): S<State>,
     user: AuthUser,
-    Json(req): Json<AvatarUploadRequest>,
+    Json(req): Json<UploadRequest>,
 ) -> ApiResult<Json<PresignedUpload>> {
-    let upload = uploads::AVATAR
-        .presign(
-            &state.deps.s3,
-            &state.deps.stores.media_bucket,
-            &lait_shared::media_keys::avatars(&user.id),
-            &req.content_type,
-            req.content_length,
-        )
-        .await?;
-    Ok(Json(upload))
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-pub struct AvatarConfirm {
-    /// The `key` of the presigned upload.
-    pub key: String,
+    let prefix = lait_shared::media_keys::avatars(&user.id);
+    Ok(Json(
+        uploads::AVATAR.presign(&state.deps, &prefix, &req).await?,
+    ))
 }
 
 /// Point the profile at an uploaded avatar, after checking its type and size.
-#[utoipa::path(put, path = "/api/users/me/avatar", tag = "users", security(("bearer" = [])), request_body = AvatarConfirm,
+#[utoipa::path(put, path = "/api/users/me/avatar", tag = "users", security(("bearer" = [])), request_body = UploadConfirm,
     responses(
         (status = 200, body = Me),
         (status = 400, description = "not your upload, missing, or not an allowed image", body = lait_shared::openapi::Problem, content_type = "application/problem+json"),
@@ -161,15 +141,11 @@ pub struct AvatarConfirm {
 async fn avatar_confirm(
     S(state): S<State>,
     user: AuthUser,
-    Json(req): Json<AvatarConfirm>,
+    Json(req): Json<UploadConfirm>,
 ) -> ApiResult<Json<Me>> {
+    let prefix = lait_shared::media_keys::avatars(&user.id);
     uploads::AVATAR
-        .confirm(
-            &state.deps.s3,
-            &state.deps.stores.media_bucket,
-            &lait_shared::media_keys::avatars(&user.id),
-            &req.key,
-        )
+        .confirm(&state.deps, &prefix, &req.key)
         .await?;
     let updated = state.accounts.set_avatar(&user.id, &req.key).await?;
     Ok(Json(me(&state.config, updated)))

@@ -9,7 +9,7 @@ use lait_shared::{
     http::{Json, OwnedChannel, PathId},
     media_keys::{self},
     openapi::{Problem, problem},
-    uploads::{self, PresignedUpload},
+    uploads::{self, PresignedUpload, UploadConfirm, UploadRequest},
 };
 use serde::Deserialize;
 use utoipa::ToSchema;
@@ -139,54 +139,33 @@ async fn patch_channel(
     Ok(Json(view(&state, updated, Some(&owner.id)).await?))
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
-pub struct ImageUploadRequest {
-    pub content_type: String,
-    pub content_length: u64,
-}
-
 /// Presigned upload of a channel image (owner only); confirm with PUT.
 #[utoipa::path(post, path = "/api/channels/{id}/image", tag = "channels", security(("bearer" = [])), params(("id" = String, Path)),
-    request_body = ImageUploadRequest,
+    request_body = UploadRequest,
     responses((status = 200, body = PresignedUpload), problem::BadRequest, problem::Forbidden))]
 async fn image_upload(
     S(state): S<State>,
     OwnedChannel { channel: c, .. }: OwnedChannel,
-    Json(req): Json<ImageUploadRequest>,
+    Json(req): Json<UploadRequest>,
 ) -> ApiResult<Json<PresignedUpload>> {
-    let up = uploads::AVATAR
-        .presign(
-            &state.deps.s3,
-            &state.deps.stores.media_bucket,
-            &media_keys::channel_images(&c.id),
-            &req.content_type,
-            req.content_length,
-        )
-        .await?;
-    Ok(Json(up))
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-pub struct ImageConfirm {
-    pub key: String,
+    let prefix = media_keys::channel_images(&c.id);
+    Ok(Json(
+        uploads::AVATAR.presign(&state.deps, &prefix, &req).await?,
+    ))
 }
 
 /// Point the channel at an uploaded image (owner only).
 #[utoipa::path(put, path = "/api/channels/{id}/image", tag = "channels", security(("bearer" = [])), params(("id" = String, Path)),
-    request_body = ImageConfirm,
+    request_body = UploadConfirm,
     responses((status = 200, body = ChannelView), problem::BadRequest, problem::Forbidden))]
 async fn image_confirm(
     S(state): S<State>,
     OwnedChannel { channel: c, owner }: OwnedChannel,
-    Json(req): Json<ImageConfirm>,
+    Json(req): Json<UploadConfirm>,
 ) -> ApiResult<Json<ChannelView>> {
+    let prefix = media_keys::channel_images(&c.id);
     uploads::AVATAR
-        .confirm(
-            &state.deps.s3,
-            &state.deps.stores.media_bucket,
-            &media_keys::channel_images(&c.id),
-            &req.key,
-        )
+        .confirm(&state.deps, &prefix, &req.key)
         .await?;
     let patch = ChannelPatch {
         image_key: Some(req.key),

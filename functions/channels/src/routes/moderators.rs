@@ -37,13 +37,10 @@ async fn list_moderators(
     responses((status = 204), problem::Forbidden, problem::NotFound))]
 async fn add_moderator(
     S(state): S<State>,
-    owned: OwnedChannel,
+    OwnedChannel { channel, .. }: OwnedChannel,
     PathId((_channel, target)): PathId<(ChannelId, UserId)>,
 ) -> ApiResult<StatusCode> {
-    state
-        .channels
-        .add_moderator(&owned.channel, &target)
-        .await?;
+    state.channels.add_moderator(&channel, &target).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -53,12 +50,9 @@ async fn add_moderator(
     responses((status = 204), problem::Forbidden, problem::NotFound))]
 async fn remove_moderator(
     S(state): S<State>,
-    owned: OwnedChannel,
+    OwnedChannel { channel, .. }: OwnedChannel,
     PathId((_channel, target)): PathId<(ChannelId, UserId)>,
 ) -> ApiResult<StatusCode> {
-    state
-        .channels
-        .remove_moderator(&owned.channel, &target)
-        .await?;
+    state.channels.remove_moderator(&channel, &target).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -31,10 +31,7 @@ async fn list(
     PathId(id): PathId<ChannelId>,
     Query(q): Query<PageQuery>,
 ) -> ApiResult<Json<Paged<NoticeView>>> {
-    let page = state
-        .channels
-        .notices(&id, q.cursor.as_deref(), q.limit()?)
-        .await?;
+    let page = state.channels.notices(&id, &q.paging()?).await?;
     Ok(Json(page.into()))
 }
 

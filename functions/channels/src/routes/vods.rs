@@ -28,10 +28,7 @@ async fn list_vods(
     PathId(id): PathId<ChannelId>,
     Query(q): Query<PageQuery>,
 ) -> ApiResult<Json<Paged<LiveView>>> {
-    let page = state
-        .channels
-        .vods(&id, q.cursor.as_deref(), q.limit()?)
-        .await?;
+    let page = state.channels.vods(&id, &q.paging()?).await?;
     let mut items = Vec::with_capacity(page.items.len());
     for l in page.items {
         items.push(live_view(&state, l).await?);

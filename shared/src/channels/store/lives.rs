@@ -7,7 +7,7 @@ use crate::{
     channels::model::*,
     domain::ids::{ChannelId, LiveId},
     stores::dynamo::{
-        self, Item, Page, Partition, StoreError, TxError, applied, is_conditional, key, n,
+        self, Item, Page, Paging, Partition, StoreError, TxError, applied, is_conditional, key, n,
         or_conflict, s, tx_update,
     },
 };
@@ -195,11 +195,10 @@ impl ChannelsStore {
     pub async fn vods(
         &self,
         channel: &ChannelId,
-        cursor: Option<&str>,
-        limit: usize,
+        paging: &Paging,
     ) -> Result<Page<LiveRecord>, StoreError> {
         let part = Partition::in_index("gsi2", "gsi2pk", format!("VODS#{channel}"));
-        self.table.page(part, cursor, limit).await
+        self.table.page(part, paging).await
     }
 
     /// Drops a VOD from its channel's list.

@@ -4,7 +4,7 @@ use super::{ChannelsStore, channel_pk};
 use crate::{
     channels::model::*,
     domain::ids::{ChannelId, NoticeId},
-    stores::dynamo::{self, Page, Partition, StoreError, key, or_conflict},
+    stores::dynamo::{self, Page, Paging, Partition, StoreError, key, or_conflict},
 };
 
 impl ChannelsStore {
@@ -42,10 +42,9 @@ impl ChannelsStore {
     pub async fn notices(
         &self,
         channel: &ChannelId,
-        cursor: Option<&str>,
-        limit: usize,
+        paging: &Paging,
     ) -> Result<Page<NoticeRecord>, StoreError> {
         let part = Partition::prefixed(channel_pk(channel), "NOTICE#");
-        self.table.page(part, cursor, limit).await
+        self.table.page(part, paging).await
     }
 }
