@@ -159,6 +159,16 @@ impl ApiError {
         e
     }
 
+    /// Two fields parsed together: both values, or a 400 naming every field that failed.
+    pub fn both<A, B>(a: Result<A, FieldError>, b: Result<B, FieldError>) -> Result<(A, B), Self> {
+        match (a, b) {
+            (Ok(a), Ok(b)) => Ok((a, b)),
+            (a, b) => Err(Self::validation(
+                [a.err(), b.err()].into_iter().flatten().collect(),
+            )),
+        }
+    }
+
     pub fn field(field: impl Into<String>, message: impl Into<String>) -> Self {
         Self::validation(vec![FieldError::new(field, message)])
     }
@@ -283,3 +293,33 @@ impl IntoResponse for ApiError {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_names_every_field_that_failed() {
+        let bad = |f: &str| Err::<(), _>(FieldError::new(f, "bad"));
+        assert_eq!(
+            ApiError::both(Ok::<_, FieldError>(1), Ok::<_, FieldError>(2)).ok(),
+            Some((1, 2))
+        );
+        let one = ApiError::both(bad("a"), Ok::<_, FieldError>(2)).unwrap_err();
+        assert_eq!(
+            one.errors
+                .iter()
+                .map(|e| e.field.as_str())
+                .collect::<Vec<_>>(),
+            ["a"]
+        );
+        let two = ApiError::both(bad("a"), bad("b")).unwrap_err();
+        assert_eq!(
+            two.errors
+                .iter()
+                .map(|e| e.field.as_str())
+                .collect::<Vec<_>>(),
+            ["a", "b"]
+        );
+    }
+}

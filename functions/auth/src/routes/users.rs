@@ -100,14 +100,7 @@ async fn patch_me(
 ) -> ApiResult<Json<Me>> {
     let nickname = req.nickname.as_deref().map(Nickname::parse).transpose();
     let bio = req.bio.as_deref().map(Bio::parse).transpose();
-    let (nickname, bio) = match (nickname, bio) {
-        (Ok(n), Ok(b)) => (n, b),
-        (n, b) => {
-            return Err(ApiError::validation(
-                [n.err(), b.err()].into_iter().flatten().collect(),
-            ));
-        }
-    };
+    let (nickname, bio) = ApiError::both(nickname, bio)?;
     let updated = state
         .accounts
         .update_profile(&user.id, nickname.as_ref(), bio.as_ref())

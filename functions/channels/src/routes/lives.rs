@@ -93,14 +93,7 @@ async fn patch_live(
         .as_deref()
         .map(|c| category("category", c))
         .transpose();
-    let (title, cat) = match (title, cat) {
-        (Ok(t), Ok(c)) => (t, c),
-        (t, c) => {
-            return Err(ApiError::validation(
-                [t.err(), c.err()].into_iter().flatten().collect(),
-            ));
-        }
-    };
+    let (title, cat) = ApiError::both(title, cat)?;
     let updated = state
         .channels
         .update_live(&live, title.as_deref(), cat)
