@@ -16,17 +16,14 @@ say "building (profile perf)"
 
 # Two sockets per client (client and server side) plus the @connections pool.
 ulimit -n "$(ulimit -Hn)"
-REDIS_PORT="$(free_port)"; MOTO_PORT="$(free_port)"; PORT="$(free_port)"
-start_redis "$REDIS_PORT" "$TMP/redis"; REDIS_PID="${PIDS[-1]}"
-start_moto "$MOTO_PORT" "$TMP/moto.log"; MOTO_PID="${PIDS[-1]}"
-export_env "$REDIS_PORT" "$MOTO_PORT"
-init_stores
+PORT="$(free_port)"
+start_stores "$TMP"
 export LAIT_SIGNUP_LIMIT="1000000/60"
 LAIT_BIND="127.0.0.1:$PORT" RUST_LOG="${RUST_LOG:-warn}" "$CARGO_TARGET_DIR/perf/lait-local" >"$TMP/lait-local.log" 2>&1 &
 LOCAL_PID=$!
 PIDS+=("$LOCAL_PID")
 wait_port "$PORT" lait-local
 
-say "machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, $(uname -r)"
+say_machine
 "$CARGO_TARGET_DIR/perf/chat-load" --base "http://127.0.0.1:$PORT" \
   --pids "lait-local=$LOCAL_PID,redis=$REDIS_PID,moto=$MOTO_PID" "$@"

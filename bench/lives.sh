@@ -13,11 +13,8 @@ install_all
 say "building (profile perf)"
 (cd "$REPO" && cargo build --profile perf -p lait-local -p lait-bench)
 
-REDIS_PORT="$(free_port)"; MOTO_PORT="$(free_port)"; PORT="$(free_port)"
-start_redis "$REDIS_PORT" "$TMP/redis"
-start_moto "$MOTO_PORT" "$TMP/moto.log"
-export_env "$REDIS_PORT" "$MOTO_PORT"
-init_stores
+PORT="$(free_port)"
+start_stores "$TMP"
 # Seeding signs up N users from one address.
 export LAIT_SIGNUP_LIMIT="1000000/60"
 # No media node sends heartbeats here; keep the reaper off the seeded lives.
@@ -26,5 +23,5 @@ LAIT_BIND="127.0.0.1:$PORT" RUST_LOG=warn "$CARGO_TARGET_DIR/perf/lait-local" >"
 PIDS+=($!)
 wait_port "$PORT" lait-local
 
-say "machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, $(uname -r)"
+say_machine
 "$CARGO_TARGET_DIR/perf/lives-load" --base "http://127.0.0.1:$PORT" "$@"

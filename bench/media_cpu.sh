@@ -11,12 +11,7 @@ install_all
 say "building (the scripts/run build)"
 build_rust -q
 export LAIT_E2E_PROFILE=debug
-REDIS_PORT="$(free_port)"; MOTO_PORT="$(free_port)"
-start_redis "$REDIS_PORT" "$TMP/redis"
-export LAIT_BENCH_REDIS_PID="${PIDS[-1]}"
-start_moto "$MOTO_PORT" "$TMP/moto.log"
-export LAIT_BENCH_MOTO_PID="${PIDS[-1]}"
-export_env "$REDIS_PORT" "$MOTO_PORT"
-init_stores >/dev/null
-say "machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB"
+start_stores "$TMP"
+export LAIT_BENCH_REDIS_PID="$REDIS_PID" LAIT_BENCH_MOTO_PID="$MOTO_PID"
+say_machine
 "$VENV/bin/python" "$REPO/bench/media_cpu.py" "${1:-30}" "${@:2}"

@@ -12,10 +12,6 @@ install_all
 say "building (the scripts/run build)"
 build_rust -q
 export LAIT_E2E_PROFILE=debug
-REDIS_PORT="$(free_port)"; MOTO_PORT="$(free_port)"
-start_redis "$REDIS_PORT" "$TMP/redis"
-start_moto "$MOTO_PORT" "$TMP/moto.log"
-export_env "$REDIS_PORT" "$MOTO_PORT"
-init_stores >/dev/null
-say "machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB"
+start_stores "$TMP"
+say_machine
 "$VENV/bin/python" "$REPO/bench/upload_lag.py" "${1:-60}"

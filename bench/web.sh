@@ -10,12 +10,8 @@ install_all
 install_test_tools
 build_rust -q
 build_web
-REDIS_PORT="$(free_port)"; MOTO_PORT="$(free_port)"
 TMP="$(mktemp -d /tmp/lait-webbench.XXXXXX)"
 trap 'stop_all; rm -rf "$TMP"' EXIT
-start_redis "$REDIS_PORT" "$TMP/redis"
-start_moto "$MOTO_PORT" "$TMP/moto.log"
-export_env "$REDIS_PORT" "$MOTO_PORT"
-init_stores >/dev/null
-say "machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, $(date -u +%F)"
+start_stores "$TMP"
+say_machine
 "$VENV/bin/python" "$REPO/bench/web.py" "${1:-7}"

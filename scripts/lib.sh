@@ -154,6 +154,21 @@ start_moto() { # port logfile
   wait_port "$1" moto_server
 }
 
+# A bench's own stores: Redis and moto on free ports under <dir>, the environment pointing at
+# them, tables and buckets created. Sets REDIS_PORT, MOTO_PORT, REDIS_PID and MOTO_PID.
+start_stores() { # dir
+  REDIS_PORT="$(free_port)"; MOTO_PORT="$(free_port)"
+  start_redis "$REDIS_PORT" "$1/redis"; REDIS_PID="${PIDS[-1]}"
+  start_moto "$MOTO_PORT" "$1/moto.log"; MOTO_PID="${PIDS[-1]}"
+  export_env "$REDIS_PORT" "$MOTO_PORT"
+  init_stores >/dev/null
+}
+
+# The line every bench prints first, so a figure says where it was measured.
+say_machine() {
+  say "machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, $(uname -r), $(date -u +%F)"
+}
+
 init_stores() {
   "$VENV/bin/python" "$REPO/localstack/init/ready.d/10-lait-resources.py" >&2
 }
