@@ -3,7 +3,7 @@
 
 Starts it on free ports in its own session, as a terminal would, waits for the base-URL line,
 checks /health reports every dependency up, presses Ctrl-C (SIGINT to the process group) and
-checks that nothing it started is left behind. Standard library only.
+checks that nothing it started is left behind. Standard library only (and lait_e2e's helpers).
 """
 import json
 import os
@@ -16,21 +16,7 @@ import time
 import urllib.error
 import urllib.request
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-RESULTS = []
-
-
-def check(name, cond, detail=""):
-    RESULTS.append(cond)
-    print(f"{'ok  ' if cond else 'FAIL'} {name}{(' - ' + detail) if detail and not cond else ''}")
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+from lait_e2e import REPO, RESULTS, check, free_port
 
 
 def session_pids(sid):
