@@ -20,9 +20,8 @@ async function problem(res: Response): Promise<string> {
   }
 }
 
-export function Login() {
-  const [email, setEmail] = useState("");
-  const [password, setPassword] = useState("");
+/** A form's submit handler: busy while `send` runs, and the error it returns (or a network error) shown. */
+function useSubmit(send: () => Promise<string | null>) {
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
   const submit = async (e: Event) => {
@@ -30,15 +29,25 @@ export function Login() {
     setBusy(true);
     setError(null);
     try {
-      const res = await login(email, password);
-      if (res.ok) navigate(next(), true);
-      else setError(res.status === 401 ? t("auth.failed") : await problem(res));
+      setError(await send());
     } catch {
       setError(t("err.network"));
     } finally {
       setBusy(false);
     }
   };
+  return { submit, busy, error };
+}
+
+export function Login() {
+  const [email, setEmail] = useState("");
+  const [password, setPassword] = useState("");
+  const { submit, busy, error } = useSubmit(async () => {
+    const res = await login(email, password);
+    if (!res.ok) return res.status === 401 ? t("auth.failed") : await problem(res);
+    navigate(next(), true);
+    return null;
+  });
   return (
     <div class="page narrow">
       <h1>{t("auth.signinTitle")}</h1>
@@ -72,26 +81,13 @@ export function Signup() {
   const [email, setEmail] = useState("");
   const [nickname, setNickname] = useState("");
   const [password, setPassword] = useState("");
-  const [error, setError] = useState<string | null>(null);
-  const [busy, setBusy] = useState(false);
-  const submit = async (e: Event) => {
-    e.preventDefault();
-    setBusy(true);
-    setError(null);
-    try {
-      const res = await signup(email, nickname, password);
-      if (!res.ok) {
-        setError(await problem(res));
-        return;
-      }
-      const session = await login(email, password);
-      navigate(session.ok ? next() === "/" ? "/studio" : next() : "/login", true);
-    } catch {
-      setError(t("err.network"));
-    } finally {
-      setBusy(false);
-    }
-  };
+  const { submit, busy, error } = useSubmit(async () => {
+    const res = await signup(email, nickname, password);
+    if (!res.ok) return await problem(res);
+    const session = await login(email, password);
+    navigate(session.ok ? next() === "/" ? "/studio" : next() : "/login", true);
+    return null;
+  });
   return (
     <div class="page narrow">
       <h1>{t("auth.signupTitle")}</h1>

@@ -5,13 +5,14 @@ import { mediaUrl } from "../config";
 import { formatDate, t } from "../i18n";
 import { Link } from "../router";
 import { useAction, useLoad } from "../ui/util";
+import { PageError, PageLoading } from "../ui/Page";
 import { VodList } from "./Watch";
 
 export function Profile({ id }: { id: string }) {
   const user = useLoad(async () => unwrap(await api().GET("/api/users/{id}", { params: { path: { id } } })), [id]);
-  if (user.error) return <div class="page"><p class="error" role="alert">{user.error}</p></div>;
+  if (user.error) return <PageError message={user.error} />;
   const u = user.data;
-  if (!u) return <div class="page" aria-busy="true" />;
+  if (!u) return <PageLoading />;
   return (
     <div class="page">
       <header class="channel-head">

@@ -9,6 +9,7 @@ import { mediaUrl } from "../config";
 import { formatDate, formatDuration, formatNumber, t } from "../i18n";
 import { Player } from "../player/Player";
 import { Link } from "../router";
+import { PageError, PageLoading } from "../ui/Page";
 import { uptime, useAction, useLoad, useTick } from "../ui/util";
 
 // Keyed by the API's Category type, so a category added or dropped in Rust fails the type-check.
@@ -160,6 +161,24 @@ function StreamInfo({ live, onSaved }: { live: Schemas["LiveView"]; onSaved: () 
   );
 }
 
+/** One labelled field and an Add button; the field clears once `onAdd` succeeds. */
+function AddForm({ label, maxLength, onAdd }: { label: string; maxLength?: number; onAdd: (value: string) => Promise<boolean> }) {
+  const [value, setValue] = useState("");
+  const submit = async (e: Event) => {
+    e.preventDefault();
+    if (await onAdd(value)) setValue("");
+  };
+  return (
+    <form class="form inline" onSubmit={submit}>
+      <label>
+        {label}
+        <input value={value} required maxLength={maxLength} onInput={(e) => setValue(e.currentTarget.value)} />
+      </label>
+      <button type="submit">{t("studio.add")}</button>
+    </form>
+  );
+}
+
 function CategorySelect({ value, onChange }: { value: string; onChange: (v: string) => void }) {
   return (
     <label>
@@ -223,8 +242,6 @@ function Moderation({ channelId, client }: { channelId: string; client: ChatClie
   const bans = useLoad(async () => unwrap(await api().GET("/api/channels/{id}/chat/bans", { params: { path: { id: channelId }, query: { limit: 100 } } })).items, [channelId], 10_000);
   const mods = useLoad(async () => unwrap(await api().GET("/api/channels/{id}/moderators", path)), [channelId]);
   const audit = useLoad(async () => unwrap(await api().GET("/api/channels/{id}/chat/audit", { params: { path: { id: channelId }, query: { limit: 50 } } })).items, [channelId], 10_000);
-  const [word, setWord] = useState("");
-  const [modId, setModId] = useState("");
   const { note, run } = useAction();
   const s = settings.data;
   return (
@@ -291,22 +308,11 @@ function Moderation({ channelId, client }: { channelId: string; client: ChatClie
           </li>
         ))}
       </ul>
-      <form
-        class="form inline"
-        onSubmit={(e) => {
-          e.preventDefault();
-          void run(async () => unwrap(await api().POST("/api/channels/{id}/chat/words", { ...path, body: { word } })), () => {
-            setWord("");
-            words.reload();
-          });
-        }}
-      >
-        <label>
-          {t("studio.addWord")}
-          <input value={word} required maxLength={50} onInput={(e) => setWord(e.currentTarget.value)} />
-        </label>
-        <button type="submit">{t("studio.add")}</button>
-      </form>
+      <AddForm
+        label={t("studio.addWord")}
+        maxLength={50}
+        onAdd={(word) => run(async () => unwrap(await api().POST("/api/channels/{id}/chat/words", { ...path, body: { word } })), words.reload)}
+      />
       <h3>{t("studio.bans")}</h3>
       {bans.data && bans.data.length === 0 && <p class="empty">{t("studio.noBans")}</p>}
       <ul class="rows">
@@ -343,22 +349,10 @@ function Moderation({ channelId, client }: { channelId: string; client: ChatClie
           </li>
         ))}
       </ul>
-      <form
-        class="form inline"
-        onSubmit={(e) => {
-          e.preventDefault();
-          void run(async () => unwrap(await api().PUT("/api/channels/{id}/moderators/{user_id}", { params: { path: { id: channelId, user_id: modId.trim() } } })), () => {
-            setModId("");
-            mods.reload();
-          });
-        }}
-      >
-        <label>
-          {t("studio.addModerator")}
-          <input value={modId} required onInput={(e) => setModId(e.currentTarget.value)} />
-        </label>
-        <button type="submit">{t("studio.add")}</button>
-      </form>
+      <AddForm
+        label={t("studio.addModerator")}
+        onAdd={(id) => run(async () => unwrap(await api().PUT("/api/channels/{id}/moderators/{user_id}", { params: { path: { id: channelId, user_id: id.trim() } } })), mods.reload)}
+      />
       <h3>{t("studio.audit")}</h3>
       {audit.data && audit.data.length === 0 && <p class="empty">{t("studio.noAudit")}</p>}
       <ul class="rows audit">
@@ -449,8 +443,8 @@ export function Studio() {
   const mine = useLoad(async () => unwrap(await api().GET("/api/channels/mine")), [user?.id], 3000);
   const [client, setClient] = useState<ChatClient | null>(null);
   const m = mine.data;
-  if (mine.error && !m) return <div class="page"><p class="error" role="alert">{mine.error}</p></div>;
-  if (!m) return <div class="page" aria-busy="true" />;
+  if (mine.error && !m) return <PageError message={mine.error} />;
+  if (!m) return <PageLoading />;
   return (
     <div class="page studio">
       <h1>

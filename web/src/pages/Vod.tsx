@@ -9,6 +9,7 @@ import { formatDate, t } from "../i18n";
 import { Player } from "../player/Player";
 import { Link } from "../router";
 import { Icon } from "../ui/Icon";
+import { PageError, PageLoading } from "../ui/Page";
 import { useLoad } from "../ui/util";
 
 const MAX_PAGES = 40;
@@ -51,15 +52,9 @@ export function Vod({ id }: { id: string }) {
     if (el) el.scrollTop = el.scrollHeight;
   }, [count]);
 
-  if (live.error) {
-    return (
-      <div class="page">
-        <p class="error" role="alert">{live.error}</p>
-      </div>
-    );
-  }
+  if (live.error) return <PageError message={live.error} />;
   const l = live.data;
-  if (!l) return <div class="page" aria-busy="true" />;
+  if (!l) return <PageLoading />;
   const visible = timed.slice(Math.max(0, count - SHOWN), count);
   return (
     <div class="watch">

@@ -6,6 +6,7 @@ import { mediaUrl } from "../config";
 import { count, formatDate, formatDuration, t } from "../i18n";
 import { Player } from "../player/Player";
 import { Link, navigate } from "../router";
+import { PageError, PageLoading } from "../ui/Page";
 import { message, uptime, useLoad, useTick } from "../ui/util";
 
 export function VodList({ channelId, limit = 12 }: { channelId: string; limit?: number }) {
@@ -114,15 +115,9 @@ export function Watch({ id }: { id: string }) {
   );
   const [tab, setTab] = useState<"vods" | "notices">("vods");
 
-  if (channel.error && !channel.data) {
-    return (
-      <div class="page">
-        <p class="error" role="alert">{channel.error}</p>
-      </div>
-    );
-  }
+  if (channel.error && !channel.data) return <PageError message={channel.error} />;
   const c = channel.data;
-  if (!c) return <div class="page" aria-busy="true" />;
+  if (!c) return <PageLoading />;
   const current = live.data && live.data.status === "live" && live.data.id === liveId ? live.data : null;
   return (
     <div class="watch">
