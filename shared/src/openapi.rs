@@ -39,7 +39,7 @@ pub mod problem {
     };
 
     macro_rules! problems {
-        ($($(#[$doc:meta])* $name:ident = $status:literal;)*) => {$(
+        ($($(#[$doc:meta])* $name:ident = $status:literal, $description:literal;)*) => {$(
             $(#[$doc])*
             pub struct $name;
 
@@ -47,6 +47,7 @@ pub mod problem {
                 fn responses() -> BTreeMap<String, RefOr<Response>> {
                     let body = Content::new(Some(Ref::from_schema_name("Problem")));
                     let response = ResponseBuilder::new()
+                        .description($description)
                         .content("application/problem+json", body)
                         .build();
                     BTreeMap::from([($status.to_owned(), RefOr::T(response))])
@@ -55,17 +56,22 @@ pub mod problem {
         )*};
     }
 
+    // A route says what is particular to it (which field, what is taken) in its doc comment.
     problems! {
         /// 400: a field failed validation or the request is malformed.
-        BadRequest = "400";
-        /// 401: no valid access token.
-        Unauthorized = "401";
+        BadRequest = "400", "invalid request: the problem's `errors` name each field";
+        /// 401: no valid credentials.
+        Unauthorized = "401", "not authenticated";
         /// 403: signed in, but not allowed.
-        Forbidden = "403";
+        Forbidden = "403", "not allowed";
         /// 404: no such resource (a malformed id included).
-        NotFound = "404";
+        NotFound = "404", "not found";
+        /// 409: the resource is taken or changed meanwhile.
+        Conflict = "409", "conflict: taken, or changed meanwhile";
         /// 429: rate limited (`Retry-After` says when to retry).
-        TooManyRequests = "429";
+        TooManyRequests = "429", "too many requests (see Retry-After)";
+        /// 502: an upstream (the OAuth provider) failed.
+        BadGateway = "502", "an upstream service failed";
     }
 }
 

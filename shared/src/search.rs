@@ -8,6 +8,7 @@
 
 use std::collections::BTreeSet;
 
+use redis::AsyncCommands;
 use serde::Serialize;
 use unicode_normalization::UnicodeNormalization;
 
@@ -96,11 +97,7 @@ impl SearchIndex {
     ) -> redis::RedisResult<()> {
         let doc = format!("{}:{id}", kind.prefix());
         let mut conn = self.redis.conn().await?;
-        let old: Option<String> = redis::cmd("HGET")
-            .arg(doc_key(&doc))
-            .arg("norm")
-            .query_async(&mut conn)
-            .await?;
+        let old: Option<String> = conn.hget(doc_key(&doc), "norm").await?;
         let norm = normalize(text);
         let new_grams = grams(&norm);
         let mut pipe = redis::pipe();
@@ -130,11 +127,7 @@ impl SearchIndex {
     pub async fn remove(&self, kind: Kind, id: &str) -> redis::RedisResult<()> {
         let doc = format!("{}:{id}", kind.prefix());
         let mut conn = self.redis.conn().await?;
-        let old: Option<String> = redis::cmd("HGET")
-            .arg(doc_key(&doc))
-            .arg("norm")
-            .query_async(&mut conn)
-            .await?;
+        let old: Option<String> = conn.hget(doc_key(&doc), "norm").await?;
         let mut pipe = redis::pipe();
         pipe.atomic();
         for g in grams(&old.unwrap_or_default()) {

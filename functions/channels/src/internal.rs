@@ -19,7 +19,7 @@ use serde::de::DeserializeOwned;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::State;
-use lait_shared::openapi::{Problem, problem};
+use lait_shared::openapi::problem;
 
 pub fn routes() -> OpenApiRouter<State> {
     OpenApiRouter::new()
@@ -54,11 +54,13 @@ impl<T: DeserializeOwned> FromRequest<State> for Signed<T> {
 }
 
 /// nginx-rtmp `on_publish`, through the agent: authorize the stream key and start a live.
+///
+/// Problems: 403 bad signature or unknown key; 409 the channel is already live.
 #[utoipa::path(post, path = "/internal/media/publish", tag = "internal", request_body = PublishRequest,
     responses(
         (status = 200, body = PublishResponse),
-        (status = 403, description = "bad signature or unknown key", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "the channel is already live", body = Problem, content_type = "application/problem+json"),
+        problem::Forbidden,
+        problem::Conflict,
     ))]
 async fn publish(
     S(state): S<State>,

@@ -14,6 +14,7 @@ export interface paths {
         /**
          * The provider's redirect back: checks `state`, exchanges the code, links or creates the
          *     account, starts a session (refresh cookie) and sends the browser to the web app.
+         * @description Problems: 400 missing, forged or expired state; refused consent; rejected code; 502 the provider failed.
          */
         get: operations["kakao_callback"];
         put?: never;
@@ -31,7 +32,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Start a Kakao login: redirects to the provider with `state` and a PKCE challenge. */
+        /**
+         * Start a Kakao login: redirects to the provider with `state` and a PKCE challenge.
+         * @description Problems: 404 Kakao login not configured.
+         */
         get: operations["kakao_start"];
         put?: never;
         post?: never;
@@ -50,7 +54,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Log in with email and password. */
+        /**
+         * Log in with email and password.
+         * @description Problems: 401 invalid email or password (one answer for both); 429 too many failed logins.
+         */
         post: operations["login"];
         delete?: never;
         options?: never;
@@ -104,6 +111,7 @@ export interface paths {
         /**
          * Rotate a refresh token (cookie or body): the old one dies, a new pair is issued. Presenting a
          *     token that was already rotated revokes the whole session.
+         * @description Problems: 401 unknown, expired, revoked or reused refresh token.
          */
         post: operations["refresh"];
         delete?: never;
@@ -121,7 +129,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Create an account (and its channel). */
+        /**
+         * Create an account (and its channel).
+         * @description Problems: 400 invalid field(s); 409 email or nickname taken; 429 too many sign-ups from this address.
+         */
         post: operations["signup"];
         delete?: never;
         options?: never;
@@ -180,7 +191,10 @@ export interface paths {
         delete?: never;
         options?: never;
         head?: never;
-        /** Change your channel (owner only). */
+        /**
+         * Change your channel (owner only).
+         * @description Problems: 403 not your channel.
+         */
         patch: operations["patch_channel"];
         trace?: never;
     };
@@ -531,7 +545,10 @@ export interface paths {
         delete?: never;
         options?: never;
         head?: never;
-        /** Change nickname and/or bio. */
+        /**
+         * Change nickname and/or bio.
+         * @description Problems: 409 nickname taken.
+         */
         patch: operations["patch_me"];
         trace?: never;
     };
@@ -543,9 +560,15 @@ export interface paths {
             cookie?: never;
         };
         get?: never;
-        /** Point the profile at an uploaded avatar, after checking its type and size. */
+        /**
+         * Point the profile at an uploaded avatar, after checking its type and size.
+         * @description Problems: 400 not your upload, missing, or not an allowed image.
+         */
         put: operations["avatar_confirm"];
-        /** Get a presigned URL to upload a new avatar (PUT it, then confirm with `PUT /api/users/me/avatar`). */
+        /**
+         * Get a presigned URL to upload a new avatar (PUT it, then confirm with `PUT /api/users/me/avatar`).
+         * @description Problems: 400 type not allowed or too large.
+         */
         post: operations["avatar_upload"];
         delete?: never;
         options?: never;
@@ -1286,7 +1309,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description missing, forged or expired state; refused consent; rejected code */
+            /** @description invalid request: the problem's `errors` name each field */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1295,7 +1318,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description the provider failed */
+            /** @description an upstream service failed */
             502: {
                 headers: {
                     [name: string]: unknown;
@@ -1322,7 +1345,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Kakao login not configured */
+            /** @description not found */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1355,7 +1378,7 @@ export interface operations {
                     "application/json": components["schemas"]["TokenResponse"];
                 };
             };
-            /** @description invalid email or password (one answer for both) */
+            /** @description not authenticated */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1364,7 +1387,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description too many failed logins */
+            /** @description too many requests (see Retry-After) */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -1396,6 +1419,7 @@ export interface operations {
                 };
                 content?: never;
             };
+            /** @description not authenticated */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1422,6 +1446,7 @@ export interface operations {
                 };
                 content?: never;
             };
+            /** @description not authenticated */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1454,7 +1479,7 @@ export interface operations {
                     "application/json": components["schemas"]["TokenResponse"];
                 };
             };
-            /** @description unknown, expired, revoked or reused refresh token */
+            /** @description not authenticated */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1486,7 +1511,7 @@ export interface operations {
                     "application/json": components["schemas"]["Me"];
                 };
             };
-            /** @description invalid field(s) */
+            /** @description invalid request: the problem's `errors` name each field */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1495,7 +1520,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description email or nickname taken */
+            /** @description conflict: taken, or changed meanwhile */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -1504,7 +1529,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description too many sign-ups from this address */
+            /** @description too many requests (see Retry-After) */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -1532,6 +1557,7 @@ export interface operations {
                     "application/json": components["schemas"]["MineView"];
                 };
             };
+            /** @description not authenticated */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1559,6 +1585,7 @@ export interface operations {
                     "application/json": components["schemas"]["MineView"];
                 };
             };
+            /** @description not authenticated */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1588,6 +1615,7 @@ export interface operations {
                     "application/json": components["schemas"]["ChannelView"];
                 };
             };
+            /** @description not found */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1621,6 +1649,7 @@ export interface operations {
                     "application/json": components["schemas"]["ChannelView"];
                 };
             };
+            /** @description invalid request: the problem's `errors` name each field */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1629,7 +1658,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description not your channel */
+            /** @description not allowed */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1638,6 +1667,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description not found */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1672,6 +1702,7 @@ export interface operations {
                     "application/json": components["schemas"]["HistoryPage"];
                 };
             };
+            /** @description invalid request: the problem's `errors` name each field */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1680,6 +1711,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description not found */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1714,6 +1746,7 @@ export interface operations {
                     "application/json": components["schemas"]["Paged_AuditEntry"];
                 };
             };
+            /** @description not allowed */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1722,6 +1755,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description not found */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1756,6 +1790,7 @@ export interface operations {
                     "application/json": components["schemas"]["Paged_Ban"];
                 };
             };
+            /** @description not allowed */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1764,6 +1799,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description not found */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1793,6 +1829,7 @@ export interface operations {
                     "application/json": components["schemas"]["SettingsView"];
                 };
             };
+            /** @description not allowed */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1801,6 +1838,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description not found */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1834,6 +1872,7 @@ export interface operations {
                     "application/json": components["schemas"]["SettingsView"];
                 };
             };
+            /** @description invalid request: the problem's `errors` name each field */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1842,6 +1881,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description not allowed */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1850,6 +1890,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description not found */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1879,6 +1920,7 @@ export interface operations {
                     "application/json": components["schemas"]["WordsView"];
                 };
             };
+            /** @description not allowed */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1887,6 +1929,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description not found */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1920,6 +1963,7 @@ export interface operations {
                     "application/json": components["schemas"]["WordsView"];
                 };
             };
+            /** @description invalid request: the problem's `errors` name each field */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1928,6 +1972,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description not allowed */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1936,6 +1981,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description not found */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1969,6 +2015,7 @@ export interface operations {
                     "application/json": components["schemas"]["WordsView"];
                 };
             };
+            /** @description invalid request: the problem's `errors` name each field */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1977,6 +2024,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description not allowed */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1985,6 +2033,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description not found */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -2013,6 +2062,7 @@ export interface operations {
                 };
                 content?: never;
             };
+            /** @description not allowed */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2021,6 +2071,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description not found */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -2048,6 +2099,7 @@ export interface operations {
                 };
                 content?: never;
             };
+            /** @description not found */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -2100,6 +2152,7 @@ export interface operations {
                     "application/json": components["schemas"]["ChannelView"];
                 };
             };
+            /** @description invalid request: the problem's `errors` name each field */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2108,6 +2161,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description not allowed */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2141,6 +2195,7 @@ export interface operations {
                     "application/json": components["schemas"]["PresignedUpload"];
                 };
             };
+            /** @description invalid request: the problem's `errors` name each field */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2149,6 +2204,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description not allowed */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2178,6 +2234,7 @@ export interface operations {
                     "application/json": components["schemas"]["ModeratorView"][];
                 };
             };
+            /** @description not allowed */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2186,6 +2243,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description not found */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -2214,6 +2272,7 @@ export interface operations {
                 };
                 content?: never;
             };
+            /** @description not allowed */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2222,6 +2281,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description not found */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -2250,6 +2310,7 @@ export interface operations {
                 };
                 content?: never;
             };
+            /** @description not allowed */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2258,6 +2319,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description not found */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -2292,6 +2354,7 @@ export interface operations {
                     "application/json": components["schemas"]["Paged_NoticeRecord"];
                 };
             };
+            /** @description not found */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -2325,6 +2388,7 @@ export interface operations {
                     "application/json": components["schemas"]["NoticeRecord"];
                 };
             };
+            /** @description invalid request: the problem's `errors` name each field */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2333,6 +2397,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description not allowed */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2341,6 +2406,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description not found */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -2371,6 +2437,7 @@ export interface operations {
                     "application/json": components["schemas"]["NoticeRecord"];
                 };
             };
+            /** @description not found */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -2399,6 +2466,7 @@ export interface operations {
                 };
                 content?: never;
             };
+            /** @description not allowed */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2407,6 +2475,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description not found */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -2441,6 +2510,7 @@ export interface operations {
                     "application/json": components["schemas"]["NoticeRecord"];
                 };
             };
+            /** @description invalid request: the problem's `errors` name each field */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2449,6 +2519,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description not allowed */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2457,6 +2528,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description not found */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -2491,6 +2563,7 @@ export interface operations {
                     "application/json": components["schemas"]["Paged_LiveView"];
                 };
             };
+            /** @description not found */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -2522,6 +2595,7 @@ export interface operations {
                     "application/json": components["schemas"]["TicketView"];
                 };
             };
+            /** @description invalid request: the problem's `errors` name each field */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2530,6 +2604,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description not authenticated */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2538,6 +2613,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description not allowed */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2546,6 +2622,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description not found */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -2554,6 +2631,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description too many requests (see Retry-After) */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -2586,6 +2664,7 @@ export interface operations {
                     "application/json": components["schemas"]["Paged_LiveSummary"];
                 };
             };
+            /** @description invalid request: the problem's `errors` name each field */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2615,6 +2694,7 @@ export interface operations {
                     "application/json": components["schemas"]["LiveView"];
                 };
             };
+            /** @description not found */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -2648,6 +2728,7 @@ export interface operations {
                     "application/json": components["schemas"]["LiveView"];
                 };
             };
+            /** @description invalid request: the problem's `errors` name each field */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2656,6 +2737,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description not allowed */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2664,6 +2746,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description not found */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -2698,6 +2781,7 @@ export interface operations {
                     "application/json": components["schemas"]["ReplayPage"];
                 };
             };
+            /** @description invalid request: the problem's `errors` name each field */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2706,6 +2790,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description not found */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -2735,6 +2820,7 @@ export interface operations {
                     "application/json": components["schemas"]["LiveHealthView"];
                 };
             };
+            /** @description not authenticated */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2743,6 +2829,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description not allowed */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2751,6 +2838,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description not found */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -2781,6 +2869,7 @@ export interface operations {
                     "application/json": components["schemas"]["Hit"][];
                 };
             };
+            /** @description invalid request: the problem's `errors` name each field */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2789,6 +2878,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description too many requests (see Retry-After) */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -2816,6 +2906,7 @@ export interface operations {
                     "application/json": components["schemas"]["Me"];
                 };
             };
+            /** @description not authenticated */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2847,6 +2938,7 @@ export interface operations {
                     "application/json": components["schemas"]["Me"];
                 };
             };
+            /** @description invalid request: the problem's `errors` name each field */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2855,7 +2947,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description nickname taken */
+            /** @description conflict: taken, or changed meanwhile */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -2887,7 +2979,7 @@ export interface operations {
                     "application/json": components["schemas"]["Me"];
                 };
             };
-            /** @description not your upload, missing, or not an allowed image */
+            /** @description invalid request: the problem's `errors` name each field */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2919,7 +3011,7 @@ export interface operations {
                     "application/json": components["schemas"]["PresignedUpload"];
                 };
             };
-            /** @description type not allowed or too large */
+            /** @description invalid request: the problem's `errors` name each field */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2947,6 +3039,7 @@ export interface operations {
                     "application/json": components["schemas"]["FollowedChannel"][];
                 };
             };
+            /** @description not authenticated */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2977,6 +3070,7 @@ export interface operations {
                     "application/json": components["schemas"]["PublicUser"];
                 };
             };
+            /** @description not found */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -3004,6 +3098,7 @@ export interface operations {
                 };
                 content?: never;
             };
+            /** @description not allowed */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3012,6 +3107,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description not found */
             404: {
                 headers: {
                     [name: string]: unknown;

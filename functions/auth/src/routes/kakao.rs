@@ -10,6 +10,7 @@ use lait_shared::{
     ApiError, ApiResult,
     accounts::oauth::{Provider, STATE_TTL},
     http::{Query, cookie},
+    openapi::problem,
 };
 use serde::Deserialize;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -44,10 +45,12 @@ fn state_cookie(value: &str, max_age: u64) -> HeaderValue {
 }
 
 /// Start a Kakao login: redirects to the provider with `state` and a PKCE challenge.
+///
+/// Problems: 404 Kakao login not configured.
 #[utoipa::path(get, path = "/api/auth/kakao/start", tag = "auth",
     responses(
         (status = 302, description = "to the provider's consent page; sets the state cookie"),
-        (status = 404, description = "Kakao login not configured", body = lait_shared::openapi::Problem, content_type = "application/problem+json"),
+        problem::NotFound,
     ))]
 async fn kakao_start(S(state): S<State>) -> ApiResult<Response> {
     let auth = kakao(&state)?.start().await?;
@@ -74,11 +77,13 @@ pub struct CallbackQuery {
 
 /// The provider's redirect back: checks `state`, exchanges the code, links or creates the
 /// account, starts a session (refresh cookie) and sends the browser to the web app.
+///
+/// Problems: 400 missing, forged or expired state; refused consent; rejected code; 502 the provider failed.
 #[utoipa::path(get, path = "/api/auth/kakao/callback", tag = "auth", params(CallbackQuery),
     responses(
         (status = 303, description = "to the web app, with the refresh cookie set"),
-        (status = 400, description = "missing, forged or expired state; refused consent; rejected code", body = lait_shared::openapi::Problem, content_type = "application/problem+json"),
-        (status = 502, description = "the provider failed", body = lait_shared::openapi::Problem, content_type = "application/problem+json"),
+        problem::BadRequest,
+        problem::BadGateway,
     ))]
 async fn kakao_callback(
     S(state): S<State>,

@@ -107,12 +107,14 @@ pub struct SignupRequest {
 }
 
 /// Create an account (and its channel).
+///
+/// Problems: 400 invalid field(s); 409 email or nickname taken; 429 too many sign-ups from this address.
 #[utoipa::path(post, path = "/api/auth/signup", tag = "auth", request_body = SignupRequest,
     responses(
         (status = 201, body = Me),
-        (status = 400, description = "invalid field(s)", body = lait_shared::openapi::Problem, content_type = "application/problem+json"),
-        (status = 409, description = "email or nickname taken", body = lait_shared::openapi::Problem, content_type = "application/problem+json"),
-        (status = 429, description = "too many sign-ups from this address", body = lait_shared::openapi::Problem, content_type = "application/problem+json"),
+        problem::BadRequest,
+        problem::Conflict,
+        problem::TooManyRequests,
     ))]
 async fn signup(
     S(state): S<State>,
@@ -133,11 +135,13 @@ pub struct LoginRequest {
 }
 
 /// Log in with email and password.
+///
+/// Problems: 401 invalid email or password (one answer for both); 429 too many failed logins.
 #[utoipa::path(post, path = "/api/auth/login", tag = "auth", request_body = LoginRequest,
     responses(
         (status = 200, body = TokenResponse, description = "also sets the refresh cookie"),
-        (status = 401, description = "invalid email or password (one answer for both)", body = lait_shared::openapi::Problem, content_type = "application/problem+json"),
-        (status = 429, description = "too many failed logins", body = lait_shared::openapi::Problem, content_type = "application/problem+json"),
+        problem::Unauthorized,
+        problem::TooManyRequests,
     ))]
 async fn login(
     S(state): S<State>,
@@ -165,10 +169,12 @@ fn presented_refresh(headers: &HeaderMap, body: Option<RefreshRequest>) -> Optio
 
 /// Rotate a refresh token (cookie or body): the old one dies, a new pair is issued. Presenting a
 /// token that was already rotated revokes the whole session.
+///
+/// Problems: 401 unknown, expired, revoked or reused refresh token.
 #[utoipa::path(post, path = "/api/auth/refresh", tag = "auth", request_body(content = RefreshRequest, description = "optional when the cookie is sent"),
     responses(
         (status = 200, body = TokenResponse),
-        (status = 401, description = "unknown, expired, revoked or reused refresh token", body = lait_shared::openapi::Problem, content_type = "application/problem+json"),
+        problem::Unauthorized,
     ))]
 async fn refresh(
     S(state): S<State>,

@@ -87,11 +87,13 @@ pub struct PatchMe {
 }
 
 /// Change nickname and/or bio.
+///
+/// Problems: 409 nickname taken.
 #[utoipa::path(patch, path = "/api/users/me", tag = "users", security(("bearer" = [])), request_body = PatchMe,
     responses(
         (status = 200, body = Me),
         problem::BadRequest,
-        (status = 409, description = "nickname taken", body = lait_shared::openapi::Problem, content_type = "application/problem+json"),
+        problem::Conflict,
     ))]
 async fn patch_me(
     S(state): S<State>,
@@ -109,10 +111,12 @@ async fn patch_me(
 }
 
 /// Get a presigned URL to upload a new avatar (PUT it, then confirm with `PUT /api/users/me/avatar`).
+///
+/// Problems: 400 type not allowed or too large.
 #[utoipa::path(post, path = "/api/users/me/avatar", tag = "users", security(("bearer" = [])), request_body = UploadRequest,
     responses(
         (status = 200, body = PresignedUpload),
-        (status = 400, description = "type not allowed or too large", body = lait_shared::openapi::Problem, content_type = "application/problem+json"),
+        problem::BadRequest,
     ))]
 async fn avatar_upload(
     S(state): S<State>,
@@ -126,10 +130,12 @@ async fn avatar_upload(
 }
 
 /// Point the profile at an uploaded avatar, after checking its type and size.
+///
+/// Problems: 400 not your upload, missing, or not an allowed image.
 #[utoipa::path(put, path = "/api/users/me/avatar", tag = "users", security(("bearer" = [])), request_body = UploadConfirm,
     responses(
         (status = 200, body = Me),
-        (status = 400, description = "not your upload, missing, or not an allowed image", body = lait_shared::openapi::Problem, content_type = "application/problem+json"),
+        problem::BadRequest,
     ))]
 async fn avatar_confirm(
     S(state): S<State>,

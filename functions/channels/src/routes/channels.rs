@@ -8,7 +8,7 @@ use lait_shared::{
     domain::ids::{ChannelId, UserId},
     http::{Json, OwnedChannel, PathId},
     media_keys::{self},
-    openapi::{Problem, problem},
+    openapi::problem,
     uploads::{self, PresignedUpload, UploadConfirm, UploadRequest},
 };
 use serde::Deserialize;
@@ -94,12 +94,14 @@ fn keep<T>(errors: &mut Vec<FieldError>, parsed: Result<T, FieldError>) -> Optio
 }
 
 /// Change your channel (owner only).
+///
+/// Problems: 403 not your channel.
 #[utoipa::path(patch, path = "/api/channels/{id}", tag = "channels", security(("bearer" = [])), params(("id" = String, Path)),
     request_body = ChannelPatchRequest,
     responses(
         (status = 200, body = ChannelView),
         problem::BadRequest,
-        (status = 403, description = "not your channel", body = Problem, content_type = "application/problem+json"),
+        problem::Forbidden,
         problem::NotFound,
     ))]
 async fn patch_channel(
