@@ -5,6 +5,7 @@ mod common;
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use common::*;
 use lait_shared::stores::dynamo::key;
+use lait_test_kit::{Session, invalid_fields};
 use serde_json::{Value, json};
 
 #[tokio::test]
@@ -25,11 +26,11 @@ async fn signup_returns_the_user_and_creates_the_channel() {
     let channel_id = user["channel_id"].as_str().unwrap();
 
     // The channel was written in the same transaction.
-    let item = api
-        .deps
+    let deps = &api.state.deps;
+    let item = deps
         .dynamodb
         .get_item()
-        .table_name(api.deps.stores.table("channels"))
+        .table_name(deps.stores.table("channels"))
         .set_key(Some(key(format!("CHANNEL#{channel_id}"), "META")))
         .send()
         .await
@@ -47,24 +48,17 @@ async fn signup_returns_the_user_and_creates_the_channel() {
 async fn duplicate_email_and_nickname_are_409() {
     let api = start(&[]).await;
     let (email, _, user) = api.new_user().await;
-    let res = api
-        .signup(&email.to_uppercase(), &unique("x"), "another good password")
-        .await;
-    let (status, body) = problem(res).await;
-    assert_eq!(status, 409);
-    assert_eq!(body["errors"][0]["field"], "email");
-
     let nick = user["nickname"].as_str().unwrap();
-    let res = api
-        .signup(
-            &format!("{}@example.com", unique("y")),
-            &nick.to_uppercase(),
-            "another good password",
-        )
-        .await;
-    let (status, body) = problem(res).await;
-    assert_eq!(status, 409);
-    assert_eq!(body["errors"][0]["field"], "nickname");
+    let other_email = format!("{}@example.com", unique("y"));
+    for (field, email, nick) in [
+        ("email", email.to_uppercase(), unique("x")),
+        ("nickname", other_email, nick.to_uppercase()),
+    ] {
+        let res = api.signup(&email, &nick, "another good password").await;
+        let (status, body) = problem(res).await;
+        assert_eq!(status, 409, "{field}");
+        assert_eq!(body["errors"][0]["field"], field);
+    }
 }
 
 #[tokio::test]
@@ -75,40 +69,21 @@ async fn invalid_fields_are_400_and_named() {
     assert_eq!(status, 400);
     assert_eq!(body["errors"][0]["field"], "password");
 
-    let (status, body) = problem(
-        api.signup(&email, &unique("n"), &email.to_uppercase())
-            .await,
-    )
-    .await;
+    let password = email.to_uppercase();
+    let (status, body) = problem(api.signup(&email, &unique("n"), &password).await).await;
     assert_eq!(status, 400);
     assert_eq!(body["errors"][0]["field"], "password");
-    assert!(
-        body["errors"][0]["message"]
-            .as_str()
-            .unwrap()
-            .contains("email")
-    );
+    let message = body["errors"][0]["message"].as_str().unwrap();
+    assert!(message.contains("email"), "{message}");
 
     // Every bad field at once.
     let (status, body) = problem(api.signup("nope", "a", "short").await).await;
     assert_eq!(status, 400);
-    let fields: Vec<&str> = body["errors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["field"].as_str().unwrap())
-        .collect();
-    assert_eq!(fields, ["email", "nickname", "password"]);
+    assert_eq!(invalid_fields(&body), ["email", "nickname", "password"]);
 
     // Mistyped JSON is named too.
-    let (status, body) = problem(
-        api.post(
-            "/api/auth/signup",
-            json!({"email": 5, "nickname": "ab", "password": "x"}),
-        )
-        .await,
-    )
-    .await;
+    let mistyped = json!({"email": 5, "nickname": "ab", "password": "x"});
+    let (status, body) = api.post("/api/auth/signup").json(mistyped).problem().await;
     assert_eq!(status, 400);
     assert_eq!(body["errors"][0]["field"], "email");
 }
@@ -186,12 +161,7 @@ async fn login_issues_tokens_and_a_strict_cookie() {
     }
     assert_eq!(claims["sub"], user["id"]);
 
-    let me: Value = api
-        .get_auth("/api/users/me", access)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let (_, me) = api.get("/api/users/me").bearer(access).answer().await;
     assert_eq!(me["id"], user["id"]);
     assert_eq!(me["email"], email);
 }
@@ -284,49 +254,23 @@ async fn refresh_rotates_and_reuse_revokes_the_family() {
     let api = start(&[]).await;
     let (email, password, _) = api.new_user().await;
     let first = api.session(&email, &password).await;
-    let r1 = first["refresh_token"].as_str().unwrap();
+    let second = api.refreshed(&first.refresh).await;
+    assert_ne!(first.refresh, second.refresh);
+    assert_eq!(api.me_status(&second.access).await, 200);
 
-    let res = api
-        .post("/api/auth/refresh", json!({"refresh_token": r1}))
-        .await;
-    assert_eq!(res.status(), 200);
-    let second: Value = res.json().await.unwrap();
-    let r2 = second["refresh_token"].as_str().unwrap();
-    let a2 = second["access_token"].as_str().unwrap();
-    assert_ne!(r1, r2);
-    assert_eq!(api.get_auth("/api/users/me", a2).await.status(), 200);
-
-    // r1 again: reuse. The whole family dies, including r2 and its access token.
-    let (status, _) = problem(
-        api.post("/api/auth/refresh", json!({"refresh_token": r1}))
-            .await,
-    )
-    .await;
-    assert_eq!(status, 401);
-    let (status, _) = problem(
-        api.post("/api/auth/refresh", json!({"refresh_token": r2}))
-            .await,
-    )
-    .await;
-    assert_eq!(status, 401);
-    let res = api.get_auth("/api/users/me", a2).await;
+    // The first token again: reuse. The whole family dies, including the second and its access
+    // token.
+    for reused in [&first.refresh, &second.refresh] {
+        assert_eq!(problem(api.refresh(reused).await).await.0, 401);
+    }
+    let res = api.get("/api/users/me").bearer(&second.access).send().await;
     assert_eq!(res.status(), 401);
-    assert!(
-        res.headers()["www-authenticate"]
-            .to_str()
-            .unwrap()
-            .contains("invalid_token")
-    );
+    let challenge = res.headers()["www-authenticate"].to_str().unwrap();
+    assert!(challenge.contains("invalid_token"), "{challenge}");
 
     // Other sessions of the same user are untouched.
     let other = api.session(&email, &password).await;
-    let res = api
-        .post(
-            "/api/auth/refresh",
-            json!({"refresh_token": other["refresh_token"]}),
-        )
-        .await;
-    assert_eq!(res.status(), 200);
+    assert_eq!(api.refresh(&other.refresh).await.status(), 200);
 }
 
 #[tokio::test]
@@ -334,16 +278,12 @@ async fn refresh_works_from_the_cookie_and_needs_a_token() {
     let api = start(&[]).await;
     let (email, password, _) = api.new_user().await;
     let s = api.session(&email, &password).await;
+    let cookie = format!("lait_refresh={}", s.refresh);
     let res = api
-        .http
-        .post(api.url("/api/auth/refresh"))
-        .header(
-            "cookie",
-            format!("lait_refresh={}", s["refresh_token"].as_str().unwrap()),
-        )
+        .post("/api/auth/refresh")
+        .header("cookie", cookie)
         .send()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(res.status(), 200);
     assert!(
         set_cookies(&res)
@@ -351,19 +291,14 @@ async fn refresh_works_from_the_cookie_and_needs_a_token() {
             .any(|c| c.starts_with("lait_refresh=") && !c.contains("Max-Age=0"))
     );
 
-    let res = api
-        .http
-        .post(api.url("/api/auth/refresh"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(problem(res).await.0, 401);
-    let (status, _) = problem(
-        api.post("/api/auth/refresh", json!({"refresh_token": "made-up"}))
-            .await,
-    )
-    .await;
-    assert_eq!(status, 401);
+    assert_eq!(api.post("/api/auth/refresh").problem().await.0, 401);
+    assert_eq!(problem(api.refresh("made-up").await).await.0, 401);
+}
+
+/// Neither of the session's tokens works any more.
+async fn assert_ended(api: &Api, session: &Session) {
+    assert_eq!(api.refresh(&session.refresh).await.status(), 401);
+    assert_eq!(api.me_status(&session.access).await, 401);
 }
 
 #[tokio::test]
@@ -375,83 +310,25 @@ async fn logout_and_logout_all_end_sessions() {
     let s3 = api.session(&email, &password).await;
 
     // Logout by refresh token ends that session only.
-    let res = api
-        .post(
-            "/api/auth/logout",
-            json!({"refresh_token": s1["refresh_token"]}),
-        )
-        .await;
+    let res = api.logout(&s1.refresh).await;
     assert_eq!(res.status(), 204);
     assert!(set_cookies(&res).iter().any(|c| c.contains("Max-Age=0")));
-    assert_eq!(
-        api.post(
-            "/api/auth/refresh",
-            json!({"refresh_token": s1["refresh_token"]})
-        )
-        .await
-        .status(),
-        401
-    );
-    assert_eq!(
-        api.get_auth("/api/users/me", s1["access_token"].as_str().unwrap())
-            .await
-            .status(),
-        401
-    );
-    assert_eq!(
-        api.get_auth("/api/users/me", s2["access_token"].as_str().unwrap())
-            .await
-            .status(),
-        200
-    );
+    assert_ended(&api, &s1).await;
+    assert_eq!(api.me_status(&s2.access).await, 200);
 
     // Logout by access token.
-    let res = api
-        .post_auth(
-            "/api/auth/logout",
-            s2["access_token"].as_str().unwrap(),
-            None,
-        )
-        .await;
-    assert_eq!(res.status(), 204);
-    assert_eq!(
-        api.post(
-            "/api/auth/refresh",
-            json!({"refresh_token": s2["refresh_token"]})
-        )
-        .await
-        .status(),
-        401
-    );
+    let logout = api.post("/api/auth/logout").bearer(&s2.access);
+    assert_eq!(logout.status().await, 204);
+    assert_eq!(api.refresh(&s2.refresh).await.status(), 401);
 
     // Logout-all ends the rest.
-    let res = api
-        .post_auth(
-            "/api/auth/logout-all",
-            s3["access_token"].as_str().unwrap(),
-            None,
-        )
-        .await;
-    assert_eq!(res.status(), 204);
-    assert_eq!(
-        api.post(
-            "/api/auth/refresh",
-            json!({"refresh_token": s3["refresh_token"]})
-        )
-        .await
-        .status(),
-        401
-    );
-    assert_eq!(
-        api.get_auth("/api/users/me", s3["access_token"].as_str().unwrap())
-            .await
-            .status(),
-        401
-    );
+    let logout_all = api.post("/api/auth/logout-all").bearer(&s3.access);
+    assert_eq!(logout_all.status().await, 204);
+    assert_ended(&api, &s3).await;
     // A new login still works.
     api.session(&email, &password).await;
 
-    let (status, _) = problem(api.post("/api/auth/logout", json!({})).await).await;
+    let (status, _) = problem(api.post("/api/auth/logout").json(json!({})).send().await).await;
     assert_eq!(status, 401);
 }
 
@@ -469,7 +346,7 @@ async fn bad_access_tokens_are_401() {
     let api = start(&[]).await;
     let (email, password, user) = api.new_user().await;
     let s = api.session(&email, &password).await;
-    let good = s["access_token"].as_str().unwrap();
+    let good = s.access.as_str();
     let secret = std::env::var("LAIT_JWT_SECRET").unwrap();
     let parts: Vec<&str> = good.split('.').collect();
     let mut claims: Value =
@@ -507,7 +384,7 @@ async fn bad_access_tokens_are_401() {
         ("tampered", tampered),
         ("garbage", "abc.def.ghi".to_owned()),
     ] {
-        let res = api.get_auth("/api/users/me", &token).await;
+        let res = api.get("/api/users/me").bearer(&token).send().await;
         assert_eq!(res.status(), 401, "{name}");
         let challenge = res.headers()["www-authenticate"]
             .to_str()
@@ -516,10 +393,10 @@ async fn bad_access_tokens_are_401() {
         assert!(challenge.starts_with("Bearer"), "{name}: {challenge}");
         assert_eq!(problem(res).await.1["status"], 401);
     }
-    let res = api.http.get(api.url("/api/users/me")).send().await.unwrap();
+    let res = api.get("/api/users/me").send().await;
     assert_eq!(res.status(), 401);
     assert_eq!(res.headers()["www-authenticate"], "Bearer");
-    assert_eq!(api.get_auth("/api/users/me", good).await.status(), 200);
+    assert_eq!(api.me_status(good).await, 200);
     let _ = user;
 }
 
@@ -528,11 +405,9 @@ async fn public_profile_never_shows_email_or_hash() {
     let api = start(&[]).await;
     let (email, _, user) = api.new_user().await;
     let res = api
-        .http
-        .get(api.url(&format!("/api/users/{}", user["id"].as_str().unwrap())))
+        .get(format!("/api/users/{}", user["id"].as_str().unwrap()))
         .send()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(res.status(), 200);
     let text = res.text().await.unwrap();
     assert!(
@@ -562,129 +437,59 @@ async fn public_profile_never_shows_email_or_hash() {
         ]
     );
 
-    let (status, _) = problem(
-        api.http
-            .get(api.url("/api/users/not-a-uuid"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(status, 404);
-    let (status, _) = problem(
-        api.http
-            .get(api.url(&format!("/api/users/{}", uuid::Uuid::now_v7())))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(status, 404);
+    let ghost = format!("/api/users/{}", uuid::Uuid::now_v7());
+    for path in ["/api/users/not-a-uuid", &ghost] {
+        assert_eq!(api.get(path).problem().await.0, 404, "{path}");
+    }
 }
 
 #[tokio::test]
 async fn profile_updates_move_the_nickname_claim() {
     let api = start(&[]).await;
     let (ea, pa, a) = api.new_user().await;
-    let (eb, pb, b) = api.new_user().await;
-    let ta = api.session(&ea, &pa).await["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let tb = api.session(&eb, &pb).await["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (eb, pb, _) = api.new_user().await;
+    let ta = api.session(&ea, &pa).await.access;
+    let tb = api.session(&eb, &pb).await.access;
     let old_a = a["nickname"].as_str().unwrap().to_owned();
+    let update = |token: &str, body: Value| api.patch("/api/users/me").bearer(token).json(body);
 
     // B cannot take A's nickname, in any case.
-    let res = api
-        .http
-        .patch(api.url("/api/users/me"))
-        .bearer_auth(&tb)
-        .json(&json!({"nickname": old_a.to_uppercase()}))
-        .send()
-        .await
-        .unwrap();
-    let (status, body) = problem(res).await;
+    let taken = json!({"nickname": old_a.to_uppercase()});
+    let (status, body) = update(&tb, taken).problem().await;
     assert_eq!(status, 409);
     assert_eq!(body["errors"][0]["field"], "nickname");
 
     let new_a = unique("renamed");
-    let res = api
-        .http
-        .patch(api.url("/api/users/me"))
-        .bearer_auth(&ta)
-        .json(&json!({"nickname": new_a, "bio": "hello\u{7} there"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
-    let me: Value = res.json().await.unwrap();
+    let renamed = json!({"nickname": new_a, "bio": "hello\u{7} there"});
+    let me = update(&ta, renamed).expect(200).await;
     assert_eq!(me["nickname"], new_a);
     assert_eq!(me["bio"], "hello there");
 
     // A's old nickname is free now.
-    let res = api
-        .http
-        .patch(api.url("/api/users/me"))
-        .bearer_auth(&tb)
-        .json(&json!({"nickname": old_a}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
+    update(&tb, json!({"nickname": old_a})).expect(200).await;
 
-    let res = api
-        .http
-        .patch(api.url("/api/users/me"))
-        .bearer_auth(&ta)
-        .json(&json!({"bio": "x".repeat(301)}))
-        .send()
-        .await
-        .unwrap();
+    let res = update(&ta, json!({"bio": "x".repeat(301)})).send().await;
     assert_eq!(problem(res).await.1["errors"][0]["field"], "bio");
-    let _ = b;
 }
 
 #[tokio::test]
 async fn avatar_upload_is_presigned_checked_and_confirmed() {
     let api = start(&[]).await;
     let (email, password, user) = api.new_user().await;
-    let token = api.session(&email, &password).await["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let token = api.session(&email, &password).await.access;
+    let upload = |content_type: &str, content_length: usize| {
+        let body = json!({"content_type": content_type, "content_length": content_length});
+        api.post("/api/users/me/avatar").bearer(&token).json(body)
+    };
 
-    let res = api
-        .post_auth(
-            "/api/users/me/avatar",
-            &token,
-            Some(json!({"content_type": "image/gif", "content_length": 100})),
-        )
-        .await;
-    let (status, body) = problem(res).await;
+    let (status, body) = upload("image/gif", 100).problem().await;
     assert_eq!(status, 400);
     assert_eq!(body["errors"][0]["field"], "content_type");
-    let res = api
-        .post_auth(
-            "/api/users/me/avatar",
-            &token,
-            Some(json!({"content_type": "image/png", "content_length": 3_000_000})),
-        )
-        .await;
-    assert_eq!(problem(res).await.1["errors"][0]["field"], "content_length");
+    let (_, body) = upload("image/png", 3_000_000).problem().await;
+    assert_eq!(body["errors"][0]["field"], "content_length");
 
     let png = b"\x89PNG\r\n\x1a\nnot really a png but the right type".to_vec();
-    let res = api
-        .post_auth(
-            "/api/users/me/avatar",
-            &token,
-            Some(json!({"content_type": "image/png", "content_length": png.len()})),
-        )
-        .await;
-    assert_eq!(res.status(), 200);
-    let up: Value = res.json().await.unwrap();
+    let up = upload("image/png", png.len()).expect(200).await;
     let key = up["key"].as_str().unwrap();
     assert!(key.starts_with(&format!("avatars/{}/", user["id"].as_str().unwrap())));
     // The browser's PUT, to the presigned URL (moto here).
@@ -697,31 +502,16 @@ async fn avatar_upload_is_presigned_checked_and_confirmed() {
         .unwrap();
     assert!(put.status().is_success(), "{}", put.text().await.unwrap());
 
-    let res = api
-        .http
-        .put(api.url("/api/users/me/avatar"))
-        .bearer_auth(&token)
-        .json(&json!({"key": key}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
-    let me: Value = res.json().await.unwrap();
+    let confirm = |token: &str| {
+        api.put("/api/users/me/avatar")
+            .bearer(token)
+            .json(json!({"key": key}))
+    };
+    let me = confirm(&token).expect(200).await;
     assert_eq!(me["avatar_url"], format!("/media/{key}"));
 
     // Someone else's key, or nothing uploaded: refused.
     let (e2, p2, _) = api.new_user().await;
-    let t2 = api.session(&e2, &p2).await["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let res = api
-        .http
-        .put(api.url("/api/users/me/avatar"))
-        .bearer_auth(&t2)
-        .json(&json!({"key": key}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(problem(res).await.0, 400);
+    let t2 = api.session(&e2, &p2).await.access;
+    assert_eq!(confirm(&t2).problem().await.0, 400);
 }

@@ -118,27 +118,22 @@ async fn provider() -> (String, Shared) {
 
 async fn setup() -> (Api, Shared) {
     let (prov, shared) = provider().await;
-    let api = start_with(|base| {
-        vec![
-            (
-                "LAIT_KAKAO_AUTHORIZE_URL".into(),
-                format!("{prov}/oauth/authorize"),
-            ),
-            ("LAIT_KAKAO_TOKEN_URL".into(), format!("{prov}/oauth/token")),
-            (
-                "LAIT_KAKAO_USERINFO_URL".into(),
-                format!("{prov}/v2/user/me"),
-            ),
-            ("LAIT_KAKAO_CLIENT_ID".into(), CLIENT_ID.into()),
-            ("LAIT_KAKAO_CLIENT_SECRET".into(), CLIENT_SECRET.into()),
-            (
-                "LAIT_KAKAO_REDIRECT_URI".into(),
-                format!("{base}/api/auth/kakao/callback"),
-            ),
-        ]
-    })
-    .await;
-    (api, shared)
+    let (listener, addr) = lait_test_kit::listener().await;
+    let overrides = [
+        (
+            "LAIT_KAKAO_AUTHORIZE_URL",
+            format!("{prov}/oauth/authorize"),
+        ),
+        ("LAIT_KAKAO_TOKEN_URL", format!("{prov}/oauth/token")),
+        ("LAIT_KAKAO_USERINFO_URL", format!("{prov}/v2/user/me")),
+        ("LAIT_KAKAO_CLIENT_ID", CLIENT_ID.into()),
+        ("LAIT_KAKAO_CLIENT_SECRET", CLIENT_SECRET.into()),
+        (
+            "LAIT_KAKAO_REDIRECT_URI",
+            format!("http://{addr}/api/auth/kakao/callback"),
+        ),
+    ];
+    (start_on(listener, &overrides).await, shared)
 }
 
 fn kakao_profile(id: u64, email: Option<&str>, verified: bool, nickname: &str) -> Value {
@@ -161,17 +156,10 @@ fn cookie_value(cookies: &[String], name: &str) -> Option<String> {
     })
 }
 
-/// Follows start → provider → callback by hand; returns the callback response and the state
-/// cookie that was used.
 /// Starts a login and consents at the provider; returns the state cookie and the callback URL
 /// the provider redirects to (not followed).
 async fn consented(api: &Api) -> (String, String) {
-    let start = api
-        .http
-        .get(api.url("/api/auth/kakao/start"))
-        .send()
-        .await
-        .unwrap();
+    let start = api.get("/api/auth/kakao/start").send().await;
     assert_eq!(start.status(), 302);
     let state_cookie =
         cookie_value(&set_cookies(&start), "lait_oauth_state").expect("state cookie");
@@ -197,6 +185,8 @@ async fn callback_with(api: &Api, callback: &str, state_cookie: &str) -> reqwest
         .unwrap()
 }
 
+/// Follows start → provider → callback by hand; returns the callback response, the state cookie
+/// that was used and the callback URL.
 async fn run_flow(api: &Api) -> (reqwest::Response, String, String) {
     let (state_cookie, callback) = consented(api).await;
     let res = callback_with(api, &callback, &state_cookie).await;
@@ -209,21 +199,14 @@ async fn login(api: &Api) -> Value {
     assert_eq!(res.status(), 303);
     assert_eq!(res.headers()["location"], "/?signed_in=1");
     let refresh = cookie_value(&set_cookies(&res), "lait_refresh").expect("refresh cookie");
-    let tokens: Value = api
-        .http
-        .post(api.url("/api/auth/refresh"))
-        .header("cookie", format!("lait_refresh={refresh}"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    api.get_auth("/api/users/me", tokens["access_token"].as_str().unwrap())
-        .await
-        .json()
-        .await
-        .unwrap()
+    let cookie = format!("lait_refresh={refresh}");
+    let (_, tokens) = api
+        .post("/api/auth/refresh")
+        .header("cookie", cookie)
+        .answer()
+        .await;
+    let access = tokens["access_token"].as_str().unwrap();
+    api.get("/api/users/me").bearer(access).answer().await.1
 }
 
 fn kakao_id() -> u64 {
@@ -293,14 +276,10 @@ async fn forged_missing_and_replayed_state_are_400() {
     assert_eq!(problem(res).await.0, 400);
 
     // Made-up state and code.
-    let res = api
-        .http
-        .get(api.url("/api/auth/kakao/callback?code=x&state=y"))
-        .header("cookie", "lait_oauth_state=y")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(problem(res).await.0, 400);
+    let made_up = api
+        .get("/api/auth/kakao/callback?code=x&state=y")
+        .header("cookie", "lait_oauth_state=y");
+    assert_eq!(made_up.problem().await.0, 400);
 }
 
 #[tokio::test]
@@ -313,23 +292,12 @@ async fn a_rejected_code_or_cancelled_consent_is_400() {
     }
     let (res, _, _) = run_flow(&api).await;
     assert_eq!(problem(res).await.0, 400);
-    let res = api
-        .http
-        .get(api.url("/api/auth/kakao/callback?error=access_denied"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(problem(res).await.0, 400);
+    let cancelled = api.get("/api/auth/kakao/callback?error=access_denied");
+    assert_eq!(cancelled.problem().await.0, 400);
 }
 
 #[tokio::test]
 async fn kakao_is_404_when_not_configured() {
     let api = start(&[]).await;
-    let res = api
-        .http
-        .get(api.url("/api/auth/kakao/start"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(problem(res).await.0, 404);
+    assert_eq!(api.get("/api/auth/kakao/start").problem().await.0, 404);
 }

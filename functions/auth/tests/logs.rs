@@ -6,7 +6,6 @@ mod common;
 
 use common::*;
 use lait_shared::auth::secret::sha256_hex;
-use serde_json::{Value, json};
 use tracing_subscriber::EnvFilter;
 
 #[tokio::test]
@@ -23,34 +22,16 @@ async fn no_secret_is_ever_logged() {
         201
     );
     assert_eq!(api.login(&email, "wrong passphrase 42").await.status(), 401);
-    let s1: Value = api.session(&email, password).await;
-    let r1 = s1["refresh_token"].as_str().unwrap().to_owned();
-    let a1 = s1["access_token"].as_str().unwrap().to_owned();
-    assert_eq!(api.get_auth("/api/users/me", &a1).await.status(), 200);
-    let s2: Value = api
-        .post("/api/auth/refresh", json!({"refresh_token": r1}))
-        .await
-        .json()
-        .await
-        .unwrap();
-    let r2 = s2["refresh_token"].as_str().unwrap().to_owned();
-    let a2 = s2["access_token"].as_str().unwrap().to_owned();
+    let s1 = api.session(&email, password).await;
+    let (r1, a1) = (s1.refresh, s1.access);
+    assert_eq!(api.me_status(&a1).await, 200);
+    let s2 = api.refreshed(&r1).await;
+    let (r2, a2) = (s2.refresh, s2.access);
     // Reuse (logged as a warning) and a request with the now-revoked token.
-    assert_eq!(
-        api.post("/api/auth/refresh", json!({"refresh_token": r1}))
-            .await
-            .status(),
-        401
-    );
-    assert_eq!(api.get_auth("/api/users/me", &a2).await.status(), 401);
-    let s3: Value = api.session(&email, password).await;
-    let r3 = s3["refresh_token"].as_str().unwrap().to_owned();
-    assert_eq!(
-        api.post("/api/auth/logout", json!({"refresh_token": r3}))
-            .await
-            .status(),
-        204
-    );
+    assert_eq!(api.refresh(&r1).await.status(), 401);
+    assert_eq!(api.me_status(&a2).await, 401);
+    let r3 = api.session(&email, password).await.refresh;
+    assert_eq!(api.logout(&r3).await.status(), 204);
 
     let logs = capture.contents();
     assert!(

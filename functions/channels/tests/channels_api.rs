@@ -4,23 +4,30 @@
 mod common;
 
 use common::*;
+use lait_test_kit::{invalid_fields, reqwest::Response};
 use reqwest::Method;
 use serde_json::{Value, json};
+
+/// Posts a notice to `owner`'s channel.
+async fn post_notice(api: &Api, owner: &User, notice: Value) -> Response {
+    let path = format!("/api/channels/{}/notices", owner.channel_id);
+    api.post(path).by(owner).json(notice).send().await
+}
+
+/// Patches `owner`'s channel; its view after.
+async fn patch_channel(api: &Api, owner: &User, fields: Value) -> Value {
+    let path = format!("/api/channels/{}", owner.channel_id);
+    api.patch(path).by(owner).json(fields).expect(200).await
+}
 
 #[tokio::test]
 async fn every_write_checks_ownership() {
     let api = start(&[]).await;
-    let owner = api.user().await;
-    let stranger = api.user().await;
+    let [owner, stranger] = api.users().await;
     let c = &owner.channel_id;
-    let live_id = api.publish(&api.stream_key(&owner).await).await;
-    let notice: Value = api
-        .call(
-            Method::POST,
-            &format!("/api/channels/{c}/notices"),
-            Some(&owner),
-            Some(json!({"title": "hi", "body": "first"})),
-        )
+    let live_id = api.start_live(&owner).await;
+    let notice = json!({"title": "hi", "body": "first"});
+    let notice: Value = post_notice(&api, &owner, notice)
         .await
         .json()
         .await
@@ -82,99 +89,43 @@ async fn every_write_checks_ownership() {
     ];
     for (m, path, body) in &writes {
         let body = (!body.is_null()).then(|| body.clone());
-        let (status, problem) = status_of(
-            api.call(m.clone(), path, Some(&stranger), body.clone())
-                .await,
-        )
-        .await;
+        let write = || api.req(m.clone(), path).body(body.clone());
+        let (status, problem) = write().by(&stranger).answer().await;
         assert_eq!(status, 403, "{m} {path} as a stranger: {problem}");
-        let (status, _) = status_of(api.call(m.clone(), path, None, body).await).await;
-        assert_eq!(status, 401, "{m} {path} anonymously");
+        assert_eq!(write().status().await, 401, "{m} {path} anonymously");
     }
     // Missing things are 404, not 403.
     let ghost = uuid::Uuid::now_v7();
-    let (status, _) = status_of(
-        api.call(
-            Method::PATCH,
-            &format!("/api/channels/{ghost}"),
-            Some(&stranger),
-            Some(json!({"name": "x"})),
-        )
-        .await,
-    )
-    .await;
-    assert_eq!(status, 404);
-    let (status, _) = status_of(
-        api.call(
-            Method::PATCH,
-            &format!("/api/lives/{ghost}"),
-            Some(&stranger),
-            Some(json!({"title": "x"})),
-        )
-        .await,
-    )
-    .await;
-    assert_eq!(status, 404);
+    for (path, body) in [
+        (format!("/api/channels/{ghost}"), json!({"name": "x"})),
+        (format!("/api/lives/{ghost}"), json!({"title": "x"})),
+    ] {
+        let patch = api.patch(&path).by(&stranger).json(body);
+        assert_eq!(patch.status().await, 404, "{path}");
+    }
 
     // Nothing changed; the owner can do it.
-    let ch = api.get_json(&format!("/api/channels/{c}"), None).await;
-    assert_eq!(ch["description"], "");
-    let res = api
-        .call(
-            Method::PATCH,
-            &format!("/api/lives/{live_id}"),
-            Some(&owner),
-            Some(json!({"title": "오늘의 방송", "category": "games"})),
-        )
-        .await;
-    assert_eq!(res.status(), 200);
-    let res = api
-        .call(
-            Method::PATCH,
-            &format!("/api/channels/{c}"),
-            Some(&owner),
-            Some(json!({"description": "hello", "category": "music"})),
-        )
-        .await;
-    assert_eq!(res.status(), 200);
-    let ch: Value = res.json().await.unwrap();
+    assert_eq!(api.channel(c).await["description"], "");
+    let live = json!({"title": "오늘의 방송", "category": "games"});
+    let patch_live = api.patch(format!("/api/lives/{live_id}")).by(&owner);
+    patch_live.json(live).expect(200).await;
+    let fields = json!({"description": "hello", "category": "music"});
+    let ch = patch_channel(&api, &owner, fields).await;
     assert_eq!(ch["description"], "hello");
     assert_eq!(ch["category"], "music");
-    assert_eq!(
-        api.call(
-            Method::DELETE,
-            &format!("/api/channels/{c}/notices/{nid}"),
-            Some(&owner),
-            None
-        )
-        .await
-        .status(),
-        204
-    );
+    let notice = api.delete(format!("/api/channels/{c}/notices/{nid}"));
+    assert_eq!(notice.by(&owner).status().await, 204);
 }
 
 #[tokio::test]
 async fn the_stream_key_is_in_no_public_response() {
     let api = start(&[]).await;
-    let owner = api.user().await;
-    let viewer = api.user().await;
+    let [owner, viewer] = api.users().await;
     let key = api.stream_key(&owner).await;
     let c = &owner.channel_id;
     let live_id = api.publish(&key).await;
-    api.call(
-        Method::PUT,
-        &format!("/api/channels/{c}/follow"),
-        Some(&viewer),
-        None,
-    )
-    .await;
-    api.call(
-        Method::POST,
-        &format!("/api/channels/{c}/notices"),
-        Some(&owner),
-        Some(json!({"title": "n", "body": "b"})),
-    )
-    .await;
+    api.follow(&viewer, c).await;
+    post_notice(&api, &owner, json!({"title": "n", "body": "b"})).await;
 
     let public = [
         (format!("/api/channels/{c}"), None),
@@ -189,7 +140,7 @@ async fn the_stream_key_is_in_no_public_response() {
         ("/api/users/me/following".to_owned(), Some(&viewer)),
     ];
     for (path, who) in public {
-        let res = api.call(Method::GET, &path, who, None).await;
+        let res = api.get(&path).by(who).send().await;
         assert_eq!(res.status(), 200, "{path}");
         let text = res.text().await.unwrap();
         assert!(!text.contains(&key), "{path} leaks the stream key");
@@ -199,17 +150,10 @@ async fn the_stream_key_is_in_no_public_response() {
         );
     }
     // Only the owner's own view carries it.
-    assert_eq!(
-        api.get_json("/api/channels/mine", Some(&owner)).await["stream_key"],
-        key
-    );
-    assert_eq!(
-        api.get_json("/api/channels/mine", Some(&viewer)).await["stream_key"]
-            .as_str()
-            .map(|k| k == key),
-        Some(false)
-    );
     let mine = api.get_json("/api/channels/mine", Some(&owner)).await;
+    assert_eq!(mine["stream_key"], key);
+    let theirs = api.get_json("/api/channels/mine", Some(&viewer)).await;
+    assert_eq!(theirs["stream_key"].as_str().map(|k| k == key), Some(false));
     assert_eq!(mine["ingest_url"], "rtmp://127.0.0.1:1935/live");
 }
 
@@ -217,43 +161,16 @@ async fn the_stream_key_is_in_no_public_response() {
 async fn channel_fields_are_validated() {
     let api = start(&[]).await;
     let owner = api.user().await;
-    let res = api
-        .call(
-            Method::PATCH,
-            &format!("/api/channels/{}", owner.channel_id),
-            Some(&owner),
-            Some(
-                json!({"name": "x".repeat(41), "category": "nope", "description": "d".repeat(501)}),
-            ),
-        )
-        .await;
-    let (status, body) = status_of(res).await;
-    assert_eq!(status, 400);
-    let fields: Vec<&str> = body["errors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["field"].as_str().unwrap())
-        .collect();
-    assert_eq!(fields, ["name", "description", "category"]);
-    // `null` clears an optional field.
     let path = format!("/api/channels/{}", owner.channel_id);
-    api.call(
-        Method::PATCH,
-        &path,
-        Some(&owner),
-        Some(json!({"category": "art", "stream_title": "다음 방송"})),
-    )
-    .await;
-    let res = api
-        .call(
-            Method::PATCH,
-            &path,
-            Some(&owner),
-            Some(json!({"category": null})),
-        )
-        .await;
-    let ch: Value = res.json().await.unwrap();
+    let bad = json!({"name": "x".repeat(41), "category": "nope", "description": "d".repeat(501)});
+    let (status, body) = api.patch(&path).by(&owner).json(bad).answer().await;
+    assert_eq!(status, 400);
+    assert_eq!(invalid_fields(&body), ["name", "description", "category"]);
+    // `null` clears an optional field.
+    let next = json!({"category": "art", "stream_title": "다음 방송"});
+    api.patch(&path).by(&owner).json(next).send().await;
+    let cleared = api.patch(&path).by(&owner).json(json!({"category": null}));
+    let ch: Value = cleared.send().await.json().await.unwrap();
     assert!(ch["category"].is_null());
     assert_eq!(ch["stream_title"], "다음 방송");
 }
@@ -262,31 +179,15 @@ async fn channel_fields_are_validated() {
 async fn next_stream_defaults_apply_to_the_live() {
     let api = start(&[]).await;
     let owner = api.user().await;
-    let path = format!("/api/channels/{}", owner.channel_id);
-    api.call(
-        Method::PATCH,
-        &path,
-        Some(&owner),
-        Some(json!({"stream_title": "밤샘 코딩", "stream_category": "tech", "low_latency": true})),
-    )
-    .await;
-    let res = api
-        .signed(
-            "/internal/media/publish",
-            &json!({"stream_key": api.stream_key(&owner).await, "node_id": "n"}),
-            None,
-        )
-        .await;
-    let body: Value = res.json().await.unwrap();
+    let defaults =
+        json!({"stream_title": "밤샘 코딩", "stream_category": "tech", "low_latency": true});
+    patch_channel(&api, &owner, defaults).await;
+    let publish = json!({"stream_key": api.stream_key(&owner).await, "node_id": "n"});
+    let (_, body) = api.hook("/internal/media/publish", publish).await;
     assert_eq!(body["title"], "밤샘 코딩");
     assert_eq!(body["ladder"]["low_latency"], true);
     assert_eq!(body["ladder"]["segment_seconds"], 0.5);
-    let live = api
-        .get_json(
-            &format!("/api/lives/{}", body["live_id"].as_str().unwrap()),
-            None,
-        )
-        .await;
+    let live = api.live(body["live_id"].as_str().unwrap()).await;
     assert_eq!(live["category"], "tech");
 }
 
@@ -294,24 +195,15 @@ async fn next_stream_defaults_apply_to_the_live() {
 async fn search_finds_korean_titles_by_substring_live_first() {
     let api = start(&[]).await;
     let tag = unique("");
-    let streamer = api.user().await;
-    api.call(Method::PATCH, &format!("/api/channels/{}", streamer.channel_id), Some(&streamer), Some(json!({"stream_title": format!("오늘은 라면{tag} 먹방"), "name": format!("Ramen{tag} Club")}))).await;
-    let live_id = api.publish(&api.stream_key(&streamer).await).await;
-    let idle = api.user().await;
-    api.call(
-        Method::PATCH,
-        &format!("/api/channels/{}", idle.channel_id),
-        Some(&idle),
-        Some(json!({"name": format!("ramen{tag} archive")})),
-    )
-    .await;
+    let [streamer, idle] = api.users().await;
+    let title = format!("오늘은 라면{tag} 먹방");
+    let streaming = json!({"stream_title": title, "name": format!("Ramen{tag} Club")});
+    patch_channel(&api, &streamer, streaming).await;
+    let live_id = api.start_live(&streamer).await;
+    patch_channel(&api, &idle, json!({"name": format!("ramen{tag} archive")})).await;
 
-    let hits = api
-        .get_json(
-            &format!("/api/search?q={}", urlencode(&format!("라면{tag}"))),
-            None,
-        )
-        .await;
+    let search = async |q: &str| api.get_json(&format!("/api/search?q={q}"), None).await;
+    let hits = search(&urlencode(&format!("라면{tag}"))).await;
     let hits = hits.as_array().unwrap();
     assert!(
         hits.iter()
@@ -320,9 +212,7 @@ async fn search_finds_korean_titles_by_substring_live_first() {
     );
 
     // Case-insensitive over channel names; the live channel ranks first.
-    let hits = api
-        .get_json(&format!("/api/search?q=RAMEN{tag}"), None)
-        .await;
+    let hits = search(&format!("RAMEN{tag}")).await;
     let hits = hits.as_array().unwrap();
     assert_eq!(hits.len(), 2, "{hits:?}");
     assert_eq!(hits[0]["channel_id"], streamer.channel_id);
@@ -331,13 +221,10 @@ async fn search_finds_korean_titles_by_substring_live_first() {
     assert_eq!(hits[1]["live"], false);
 
     // A substring in the middle of a word.
-    let hits = api
-        .get_json(&format!("/api/search?q={}", &tag[2..8]), None)
-        .await;
+    let hits = search(&tag[2..8]).await;
     assert!(hits.as_array().unwrap().len() >= 2);
 
-    let (status, _) = status_of(api.call(Method::GET, "/api/search?q=", None, None).await).await;
-    assert_eq!(status, 400);
+    assert_eq!(api.get("/api/search?q=").status().await, 400);
 }
 
 fn urlencode(s: &str) -> String {
@@ -356,14 +243,9 @@ fn urlencode(s: &str) -> String {
 async fn search_is_rate_limited_per_ip() {
     let api = start(&[("LAIT_SEARCH_LIMIT", "3/60")]).await;
     for _ in 0..3 {
-        assert_eq!(
-            api.call(Method::GET, "/api/search?q=abc", None, None)
-                .await
-                .status(),
-            200
-        );
+        assert_eq!(api.get("/api/search?q=abc").status().await, 200);
     }
-    let res = api.call(Method::GET, "/api/search?q=abc", None, None).await;
+    let res = api.get("/api/search?q=abc").send().await;
     assert_eq!(res.status(), 429);
     assert!(res.headers().contains_key("retry-after"));
 }
@@ -371,33 +253,19 @@ async fn search_is_rate_limited_per_ip() {
 #[tokio::test]
 async fn follows_count_once_and_list_live_channels_first() {
     let api = start(&[]).await;
-    let fan = api.user().await;
-    let quiet = api.user().await;
-    let busy = api.user().await;
+    let [fan, quiet, busy] = api.users().await;
     for ch in [&quiet, &busy] {
         for _ in 0..2 {
-            let res = api
-                .call(
-                    Method::PUT,
-                    &format!("/api/channels/{}/follow", ch.channel_id),
-                    Some(&fan),
-                    None,
-                )
-                .await;
-            assert_eq!(res.status(), 204);
+            assert_eq!(api.follow(&fan, &ch.channel_id).await.status(), 204);
         }
     }
+    let quiet_path = format!("/api/channels/{}", quiet.channel_id);
+    assert_eq!(api.channel(&quiet.channel_id).await["follower_count"], 1);
     assert_eq!(
-        api.get_json(&format!("/api/channels/{}", quiet.channel_id), None)
-            .await["follower_count"],
-        1
-    );
-    assert_eq!(
-        api.get_json(&format!("/api/channels/{}", quiet.channel_id), Some(&fan))
-            .await["following"],
+        api.get_json(&quiet_path, Some(&fan)).await["following"],
         true
     );
-    api.publish(&api.stream_key(&busy).await).await;
+    api.start_live(&busy).await;
 
     let list = api.get_json("/api/users/me/following", Some(&fan)).await;
     let list = list.as_array().unwrap();
@@ -407,68 +275,30 @@ async fn follows_count_once_and_list_live_channels_first() {
     assert!(list[1]["live"].is_null());
 
     for _ in 0..2 {
-        let res = api
-            .call(
-                Method::DELETE,
-                &format!("/api/channels/{}/follow", quiet.channel_id),
-                Some(&fan),
-                None,
-            )
-            .await;
-        assert_eq!(res.status(), 204);
+        assert_eq!(api.unfollow(&fan, &quiet.channel_id).await.status(), 204);
     }
-    assert_eq!(
-        api.get_json(&format!("/api/channels/{}", quiet.channel_id), None)
-            .await["follower_count"],
-        0
-    );
-    let ghost = uuid::Uuid::now_v7();
-    assert_eq!(
-        api.call(
-            Method::PUT,
-            &format!("/api/channels/{ghost}/follow"),
-            Some(&fan),
-            None
-        )
-        .await
-        .status(),
-        404
-    );
+    assert_eq!(api.channel(&quiet.channel_id).await["follower_count"], 0);
+    let ghost = uuid::Uuid::now_v7().to_string();
+    assert_eq!(api.follow(&fan, &ghost).await.status(), 404);
 }
 
 #[tokio::test]
 async fn moderators_are_managed_by_the_owner() {
     let api = start(&[]).await;
-    let owner = api.user().await;
-    let mod_user = api.user().await;
+    let [owner, mod_user, third] = api.users().await;
     let c = &owner.channel_id;
-    let res = api
-        .call(
-            Method::PUT,
-            &format!("/api/channels/{c}/moderators/{}", mod_user.id),
-            Some(&owner),
-            None,
-        )
+    let moderators = format!("/api/channels/{c}/moderators");
+    let moderator = |user_id: &str| format!("{moderators}/{user_id}");
+    api.put(moderator(&mod_user.id))
+        .by(&owner)
+        .expect(204)
         .await;
-    assert_eq!(res.status(), 204);
     // Moderators see the list; they cannot add others.
-    let list = api
-        .get_json(&format!("/api/channels/{c}/moderators"), Some(&mod_user))
-        .await;
+    let list = api.get_json(&moderators, Some(&mod_user)).await;
     assert_eq!(list[0]["id"], mod_user.id);
     assert_eq!(list[0]["nickname"], mod_user.nickname);
-    let third = api.user().await;
-    assert_eq!(
-        api.call(
-            Method::PUT,
-            &format!("/api/channels/{c}/moderators/{}", third.id),
-            Some(&mod_user),
-            None
-        )
-        .await
-        .status(),
-        403
-    );
+    let by_a_moderator = api.put(moderator(&third.id)).by(&mod_user);
+    assert_eq!(by_a_moderator.status().await, 403);
     assert!(
         api.state
             .channels
@@ -478,115 +308,56 @@ async fn moderators_are_managed_by_the_owner() {
             .unwrap()
     );
 
-    let res = api
-        .call(
-            Method::DELETE,
-            &format!("/api/channels/{c}/moderators/{}", mod_user.id),
-            Some(&owner),
-            None,
-        )
+    api.delete(moderator(&mod_user.id))
+        .by(&owner)
+        .expect(204)
         .await;
-    assert_eq!(res.status(), 204);
-    assert!(
-        api.get_json(&format!("/api/channels/{c}/moderators"), Some(&owner))
-            .await
-            .as_array()
-            .unwrap()
-            .is_empty()
-    );
-    let ghost = uuid::Uuid::now_v7();
-    assert_eq!(
-        api.call(
-            Method::PUT,
-            &format!("/api/channels/{c}/moderators/{ghost}"),
-            Some(&owner),
-            None
-        )
-        .await
-        .status(),
-        404
-    );
+    let list = api.get_json(&moderators, Some(&owner)).await;
+    assert!(list.as_array().unwrap().is_empty());
+    let ghost = moderator(&uuid::Uuid::now_v7().to_string());
+    assert_eq!(api.put(ghost).by(&owner).status().await, 404);
 }
 
 #[tokio::test]
 async fn notices_paginate_newest_first() {
     let api = start(&[]).await;
-    let owner = api.user().await;
+    let [owner, other] = api.users().await;
     let c = &owner.channel_id;
     for i in 0..5 {
-        let res = api
-            .call(Method::POST, &format!("/api/channels/{c}/notices"), Some(&owner), Some(json!({"title": format!("notice {i}"), "body": "본문", "comments": "followers"})))
-            .await;
-        assert_eq!(res.status(), 201);
+        let notice =
+            json!({"title": format!("notice {i}"), "body": "본문", "comments": "followers"});
+        assert_eq!(post_notice(&api, &owner, notice).await.status(), 201);
     }
-    let page1 = api
-        .get_json(&format!("/api/channels/{c}/notices?limit=2"), None)
-        .await;
+    let notices = format!("/api/channels/{c}/notices");
+    let page1 = api.get_json(&format!("{notices}?limit=2"), None).await;
     assert_eq!(page1["items"][0]["title"], "notice 4");
     assert_eq!(page1["items"][1]["title"], "notice 3");
     assert_eq!(page1["items"][0]["comments"], "followers");
     let next = page1["next"].as_str().unwrap();
     let page2 = api
-        .get_json(
-            &format!("/api/channels/{c}/notices?limit=2&cursor={next}"),
-            None,
-        )
+        .get_json(&format!("{notices}?limit=2&cursor={next}"), None)
         .await;
     assert_eq!(page2["items"][0]["title"], "notice 2");
     // A cursor of another channel is refused.
-    let other = api.user().await;
-    let (status, _) = status_of(
-        api.call(
-            Method::GET,
-            &format!("/api/channels/{}/notices?cursor={next}", other.channel_id),
-            None,
-            None,
-        )
-        .await,
-    )
-    .await;
-    assert_eq!(status, 400);
+    let elsewhere = format!("/api/channels/{}/notices", other.channel_id);
+    let foreign_cursor = api.get(format!("{elsewhere}?cursor={next}"));
+    assert_eq!(foreign_cursor.status().await, 400);
 
-    let (status, body) = status_of(
-        api.call(
-            Method::POST,
-            &format!("/api/channels/{c}/notices"),
-            Some(&owner),
-            Some(json!({"title": "x".repeat(101), "body": ""})),
-        )
-        .await,
-    )
-    .await;
+    let too_long = json!({"title": "x".repeat(101), "body": ""});
+    let (status, body) = status_of(post_notice(&api, &owner, too_long).await).await;
     assert_eq!(status, 400);
     assert_eq!(body["errors"].as_array().unwrap().len(), 2);
 
     let nid = page1["items"][0]["id"].as_str().unwrap();
-    let res = api
-        .call(
-            Method::PATCH,
-            &format!("/api/channels/{c}/notices/{nid}"),
-            Some(&owner),
-            Some(json!({"body": "고침"})),
-        )
-        .await;
-    assert_eq!(res.json::<Value>().await.unwrap()["body"], "고침");
+    let notice = format!("{notices}/{nid}");
+    let edit = api.patch(&notice).by(&owner).json(json!({"body": "고침"}));
     assert_eq!(
-        api.get_json(&format!("/api/channels/{c}/notices/{nid}"), None)
-            .await["body"],
+        edit.send().await.json::<Value>().await.unwrap()["body"],
         "고침"
     );
+    assert_eq!(api.get_json(&notice, None).await["body"], "고침");
     // A notice is addressed through its own channel only.
-    let (status, _) = status_of(
-        api.call(
-            Method::GET,
-            &format!("/api/channels/{}/notices/{nid}", other.channel_id),
-            None,
-            None,
-        )
-        .await,
-    )
-    .await;
-    assert_eq!(status, 404);
+    assert_eq!(api.get(format!("{elsewhere}/{nid}")).status().await, 404);
 }
 
 #[tokio::test]
@@ -595,7 +366,7 @@ async fn lives_paginate_and_reject_bad_cursors() {
     let mut mine = Vec::new();
     for _ in 0..3 {
         let u = api.user().await;
-        mine.push(api.publish(&api.stream_key(&u).await).await);
+        mine.push(api.start_live(&u).await);
     }
     let mut seen: Vec<Value> = Vec::new();
     let mut path = "/api/lives?limit=2".to_owned();
@@ -631,7 +402,6 @@ async fn lives_paginate_and_reject_bad_cursors() {
         "/api/lives?limit=0",
         "/api/lives?limit=101",
     ] {
-        let (status, _) = status_of(api.call(Method::GET, bad, None, None).await).await;
-        assert_eq!(status, 400, "{bad}");
+        assert_eq!(api.get(bad).status().await, 400, "{bad}");
     }
 }

@@ -3,7 +3,6 @@
 mod common;
 
 use common::*;
-use reqwest::Method;
 use serde_json::json;
 use tracing_subscriber::EnvFilter;
 
@@ -16,28 +15,13 @@ async fn stream_keys_are_never_logged() {
     let owner = api.user().await;
     let key1 = api.stream_key(&owner).await;
     let live = api.publish(&key1).await;
-    api.signed("/internal/media/heartbeat", &json!({"live_id": live}), None)
+    let heartbeat = json!({"live_id": live});
+    api.hook("/internal/media/heartbeat", heartbeat.clone())
         .await;
-    let res = api
-        .call(
-            Method::POST,
-            "/api/channels/mine/stream-key",
-            Some(&owner),
-            None,
-        )
-        .await;
-    let key2 = res.json::<serde_json::Value>().await.unwrap()["stream_key"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    api.signed("/internal/media/heartbeat", &json!({"live_id": live}), None)
-        .await;
-    api.signed(
-        "/internal/media/publish",
-        &json!({"stream_key": key1, "node_id": "n"}),
-        None,
-    )
-    .await;
+    let key2 = api.rotate_key(&owner).await;
+    api.hook("/internal/media/heartbeat", heartbeat).await;
+    let old_key = json!({"stream_key": key1, "node_id": "n"});
+    api.hook("/internal/media/publish", old_key).await;
     api.publish(&key2).await;
 
     let logs = capture.contents();

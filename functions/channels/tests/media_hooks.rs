@@ -6,17 +6,54 @@ mod common;
 use common::*;
 use lait_shared::{
     clock::now_secs,
+    signing,
     stores::dynamo::{key, n},
 };
-use reqwest::Method;
 use serde_json::{Value, json};
 
-fn in_list(list: &Value, live_id: &str) -> bool {
+const PUBLISH: &str = "/internal/media/publish";
+const HEARTBEAT: &str = "/internal/media/heartbeat";
+const UNPUBLISH: &str = "/internal/media/unpublish";
+
+/// The live's entry in a directory page.
+fn listed<'a>(list: &'a Value, live_id: &str) -> Option<&'a Value> {
     list["items"]
         .as_array()
         .unwrap()
         .iter()
-        .any(|l| l["id"] == live_id)
+        .find(|l| l["id"] == live_id)
+}
+
+fn in_list(list: &Value, live_id: &str) -> bool {
+    listed(list, live_id).is_some()
+}
+
+/// Stores `body` under each of `names` in `prefix` of the media bucket, as a node uploads.
+async fn put_objects(api: &Api, prefix: &str, names: &[&str], body: &[u8]) {
+    let deps = &api.state.deps;
+    for name in names {
+        deps.s3
+            .put_object()
+            .bucket(&deps.stores.media_bucket)
+            .key(format!("{prefix}/{name}"))
+            .body(body.to_vec().into())
+            .send()
+            .await
+            .unwrap();
+    }
+}
+
+/// A media-node request made by hand: `body` POSTed to `path` with exactly `headers`; the status.
+async fn post_raw(api: &Api, path: &str, headers: &[(&str, String)], body: &[u8]) -> u16 {
+    let mut req = api
+        .http
+        .post(api.url(path))
+        .header("content-type", "application/json");
+    for (name, value) in headers {
+        req = req.header(*name, value);
+    }
+    let res = req.body(body.to_vec()).send().await.unwrap();
+    res.status().as_u16()
 }
 
 #[tokio::test]
@@ -24,15 +61,9 @@ async fn a_valid_key_starts_a_live_that_is_listed() {
     let api = start(&[]).await;
     let owner = api.user().await;
     let key = api.stream_key(&owner).await;
-    let res = api
-        .signed(
-            "/internal/media/publish",
-            &json!({"stream_key": key, "node_id": "n1", "client_addr": "1.2.3.4"}),
-            None,
-        )
-        .await;
-    assert_eq!(res.status(), 200);
-    let body: Value = res.json().await.unwrap();
+    let publish = json!({"stream_key": key, "node_id": "n1", "client_addr": "1.2.3.4"});
+    let (status, body) = api.hook(PUBLISH, publish).await;
+    assert_eq!(status, 200);
     assert_eq!(body["channel_id"], owner.channel_id);
     assert_eq!(body["ladder"]["segment_seconds"], 1.0);
     assert_eq!(body["ladder"]["renditions"].as_array().unwrap().len(), 3);
@@ -40,71 +71,36 @@ async fn a_valid_key_starts_a_live_that_is_listed() {
 
     // Listed means playable: until the node reports its playlists in place, the live is not in
     // the directory and the channel does not show live (the studio sees `live_id`).
-    let list = api.get_json("/api/lives?limit=100", None).await;
+    let list = api.lives().await;
     assert!(!in_list(&list, live_id), "{list}");
-    let channel = api
-        .get_json(&format!("/api/channels/{}", owner.channel_id), None)
-        .await;
+    let channel = api.channel(&owner.channel_id).await;
     assert_eq!(channel["live"], false);
     assert_eq!(channel["live_id"], live_id);
-    let live = api.get_json(&format!("/api/lives/{live_id}"), None).await;
+    let live = api.live(live_id).await;
     assert_eq!(
         (live["status"].as_str(), live["ready"].as_bool()),
         (Some("live"), Some(false))
     );
     // A heartbeat that is not ready changes nothing.
-    let res = api
-        .signed(
-            "/internal/media/heartbeat",
-            &json!({"live_id": live_id, "health": {"fps": 30.0}}),
-            None,
-        )
-        .await;
-    assert_eq!(res.status(), 200);
-    assert!(!in_list(
-        &api.get_json("/api/lives?limit=100", None).await,
-        live_id
-    ));
-    // Playable before its first thumbnail: listed, with no thumbnail URL to 404 on.
     let hb = |health: Value| json!({"live_id": live_id, "health": health});
-    let res = api
-        .signed(
-            "/internal/media/heartbeat",
-            &hb(json!({"ready": true})),
-            None,
-        )
-        .await;
-    assert_eq!(res.status(), 200);
-    let list = api.get_json("/api/lives?limit=100", None).await;
-    let listed = list["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|l| l["id"] == live_id);
-    assert_eq!(
-        listed.expect("listed")["thumbnail_url"],
-        Value::Null,
-        "{list}"
-    );
+    assert_eq!(api.hook(HEARTBEAT, hb(json!({"fps": 30.0}))).await.0, 200);
+    assert!(!in_list(&api.lives().await, live_id));
+    // Playable before its first thumbnail: listed, with no thumbnail URL to 404 on.
+    assert_eq!(api.hook(HEARTBEAT, hb(json!({"ready": true}))).await.0, 200);
+    let list = api.lives().await;
+    let entry = listed(&list, live_id).expect("listed");
+    assert_eq!(entry["thumbnail_url"], Value::Null, "{list}");
     // The thumbnail arrives; a later heartbeat without the flag does not take it back.
     for health in [
         json!({"ready": true, "thumbnail": true}),
         json!({"bitrate_kbps": 1.0}),
     ] {
-        let res = api
-            .signed("/internal/media/heartbeat", &hb(health), None)
-            .await;
-        assert_eq!(res.status(), 200);
+        assert_eq!(api.hook(HEARTBEAT, hb(health)).await.0, 200);
     }
 
-    let list = api.get_json("/api/lives?limit=100", None).await;
+    let list = api.lives().await;
     assert!(in_list(&list, live_id), "{list}");
-    let mine = list["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|l| l["id"] == live_id)
-        .unwrap();
+    let mine = listed(&list, live_id).unwrap();
     assert_eq!(mine["channel"]["id"], owner.channel_id);
     assert_eq!(mine["viewer_count"], 0);
     assert_eq!(
@@ -116,12 +112,10 @@ async fn a_valid_key_starts_a_live_that_is_listed() {
         format!("/media/thumbs/{}/latest.jpg", owner.channel_id)
     );
 
-    let channel = api
-        .get_json(&format!("/api/channels/{}", owner.channel_id), None)
-        .await;
+    let channel = api.channel(&owner.channel_id).await;
     assert_eq!(channel["live"], true);
     assert_eq!(channel["live_id"], live_id);
-    let live = api.get_json(&format!("/api/lives/{live_id}"), None).await;
+    let live = api.live(live_id).await;
     assert_eq!(live["status"], "live");
     assert_eq!(live["ready"], true);
 }
@@ -134,101 +128,36 @@ async fn bad_keys_and_bad_signatures_are_refused() {
     let publish = |k: &str| json!({"stream_key": k, "node_id": "n1", "client_addr": "1.2.3.4"});
 
     // Unknown key.
-    let (status, _) = status_of(
-        api.signed("/internal/media/publish", &publish("lait_wrong"), None)
-            .await,
-    )
-    .await;
-    assert_eq!(status, 403);
+    assert_eq!(api.hook(PUBLISH, publish("lait_wrong")).await.0, 403);
     // Unsigned.
-    let res = api
-        .http
-        .post(api.url("/internal/media/publish"))
-        .json(&publish(&key))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 403);
+    let body = serde_json::to_vec(&publish(&key)).unwrap();
+    assert_eq!(post_raw(&api, PUBLISH, &[], &body).await, 403);
     // Stale (and future) timestamps.
     for skew in [-60, 60] {
         let res = api
-            .signed(
-                "/internal/media/publish",
-                &publish(&key),
-                Some(now_secs() + skew),
-            )
+            .signed(PUBLISH, &publish(&key), Some(now_secs() + skew))
             .await;
         assert_eq!(res.status(), 403, "skew {skew}");
     }
     // Signed with another secret.
-    let body = serde_json::to_vec(&publish(&key)).unwrap();
     let ts = now_secs();
-    let mut req = api
-        .http
-        .post(api.url("/internal/media/publish"))
-        .header("content-type", "application/json");
-    for (name, value) in lait_shared::signing::headers(
-        b"not-the-secret",
-        ts,
-        "POST",
-        "/internal/media/publish",
-        &body,
-    ) {
-        req = req.header(name, value);
-    }
-    assert_eq!(req.body(body.clone()).send().await.unwrap().status(), 403);
+    let forged = signing::headers(b"not-the-secret", ts, "POST", PUBLISH, &body);
+    assert_eq!(post_raw(&api, PUBLISH, &forged, &body).await, 403);
     // A valid signature without its nonce.
     let secret = std::env::var("LAIT_MEDIA_SECRET").unwrap();
-    let [(t, tv), (s, sv), _] = lait_shared::signing::headers(
-        secret.as_bytes(),
-        ts,
-        "POST",
-        "/internal/media/publish",
-        &body,
-    );
-    let res = api
-        .http
-        .post(api.url("/internal/media/publish"))
-        .header("content-type", "application/json")
-        .header(t, tv)
-        .header(s, sv)
-        .body(body.clone())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 403);
+    let [t, s, _] = signing::headers(secret.as_bytes(), ts, "POST", PUBLISH, &body);
+    assert_eq!(post_raw(&api, PUBLISH, &[t, s], &body).await, 403);
     // Replayed: the first copy of a signed request passes, the same bytes again do not.
     let hb = serde_json::to_vec(&json!({"live_id": uuid::Uuid::now_v7(), "health": {}})).unwrap();
-    let signed = lait_shared::signing::headers(
-        secret.as_bytes(),
-        ts,
-        "POST",
-        "/internal/media/heartbeat",
-        &hb,
-    );
-    let send = || {
-        let mut req = api
-            .http
-            .post(api.url("/internal/media/heartbeat"))
-            .header("content-type", "application/json");
-        for (name, value) in &signed {
-            req = req.header(*name, value);
-        }
-        req.body(hb.clone()).send()
-    };
-    assert_eq!(send().await.unwrap().status(), 200);
-    assert_eq!(send().await.unwrap().status(), 403);
+    let signed = signing::headers(secret.as_bytes(), ts, "POST", HEARTBEAT, &hb);
+    assert_eq!(post_raw(&api, HEARTBEAT, &signed, &hb).await, 200);
+    assert_eq!(post_raw(&api, HEARTBEAT, &signed, &hb).await, 403);
     // The internal routes are not under the public prefix.
-    let res = api
-        .signed("/api/internal/media/publish", &publish(&key), None)
-        .await;
-    assert_eq!(res.status(), 404);
+    let (status, _) = api.hook("/api/internal/media/publish", publish(&key)).await;
+    assert_eq!(status, 404);
 
     // Nothing went live.
-    let channel = api
-        .get_json(&format!("/api/channels/{}", owner.channel_id), None)
-        .await;
-    assert_eq!(channel["live"], false);
+    assert_eq!(api.channel(&owner.channel_id).await["live"], false);
 }
 
 #[tokio::test]
@@ -236,19 +165,9 @@ async fn two_publishers_on_one_channel_make_one_live() {
     let api = start(&[]).await;
     let owner = api.user().await;
     let key = api.stream_key(&owner).await;
-    let attempt = |i: usize| {
-        let key = key.clone();
-        let api = &api;
-        async move {
-            api.signed(
-                "/internal/media/publish",
-                &json!({"stream_key": key, "node_id": format!("n{i}")}),
-                None,
-            )
-            .await
-            .status()
-            .as_u16()
-        }
+    let attempt = async |i: usize| {
+        let publish = json!({"stream_key": key, "node_id": format!("n{i}")});
+        api.hook(PUBLISH, publish).await.0
     };
     let statuses = futures::future::join_all((0..4).map(attempt)).await;
     assert_eq!(
@@ -260,11 +179,9 @@ async fn two_publishers_on_one_channel_make_one_live() {
         statuses.iter().all(|s| *s == 200 || *s == 409),
         "{statuses:?}"
     );
-    let channel = api
-        .get_json(&format!("/api/channels/{}", owner.channel_id), None)
-        .await;
+    let channel = api.channel(&owner.channel_id).await;
     api.ready(channel["live_id"].as_str().unwrap()).await;
-    let lives = api.get_json("/api/lives?limit=100", None).await;
+    let lives = api.lives().await;
     let count = lives["items"]
         .as_array()
         .unwrap()
@@ -282,7 +199,7 @@ async fn heartbeats_continue_and_rotation_stops_the_old_key() {
     let live_id = api.publish(&key1).await;
 
     let hb = json!({"live_id": live_id, "health": {"bitrate_kbps": 3000.0, "fps": 30.0, "keyframe_interval": 1.0, "dropped_frames": 0, "upload_lag_ms": 120}});
-    let (status, body) = status_of(api.signed("/internal/media/heartbeat", &hb, None).await).await;
+    let (status, body) = api.hook(HEARTBEAT, hb.clone()).await;
     assert_eq!(status, 200);
     assert_eq!(body["action"], "continue");
 
@@ -293,62 +210,35 @@ async fn heartbeats_continue_and_rotation_stops_the_old_key() {
     assert_eq!(health["health"]["upload_lag_ms"], 120);
     assert_eq!(health["status"], "live");
     let stranger = api.user().await;
-    let res = api
-        .call(Method::GET, &health_path, Some(&stranger), None)
-        .await;
-    assert_eq!(res.status(), 403);
-    let res = api.call(Method::GET, &health_path, None, None).await;
-    assert_eq!(res.status(), 401);
+    assert_eq!(api.get(&health_path).by(&stranger).status().await, 403);
+    assert_eq!(api.get(&health_path).status().await, 401);
 
-    let rotated = api
-        .call(
-            Method::POST,
-            "/api/channels/mine/stream-key",
-            Some(&owner),
-            None,
-        )
-        .await;
-    assert_eq!(rotated.status(), 200);
-    let key2 = rotated.json::<Value>().await.unwrap()["stream_key"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let key2 = api.rotate_key(&owner).await;
     assert_ne!(key1, key2);
     assert!(key2.starts_with("lait_") && key2.len() >= 48);
 
     // The running live is stopped at its next heartbeat...
-    let (_, body) = status_of(api.signed("/internal/media/heartbeat", &hb, None).await).await;
+    let (_, body) = api.hook(HEARTBEAT, hb).await;
     assert_eq!(body["action"], "stop");
-    let live = api.get_json(&format!("/api/lives/{live_id}"), None).await;
-    assert_eq!(live["status"], "ended");
+    assert_eq!(api.live(&live_id).await["status"], "ended");
     // ...the old key no longer publishes, the new one does.
-    let (status, _) = status_of(
-        api.signed(
-            "/internal/media/publish",
-            &json!({"stream_key": key1, "node_id": "n"}),
-            None,
-        )
-        .await,
-    )
-    .await;
-    assert_eq!(status, 403);
+    let old_key = json!({"stream_key": key1, "node_id": "n"});
+    assert_eq!(api.hook(PUBLISH, old_key).await.0, 403);
     api.publish(&key2).await;
 }
 
 #[tokio::test]
 async fn the_reaper_ends_lives_without_heartbeats() {
     let api = start(&[]).await;
-    let owner = api.user().await;
-    let live_id = api.publish(&api.stream_key(&owner).await).await;
-    let fresh = api.user().await;
-    let fresh_live = api.publish(&api.stream_key(&fresh).await).await;
+    let [owner, fresh] = api.users().await;
+    let live_id = api.start_live(&owner).await;
+    let fresh_live = api.start_live(&fresh).await;
 
     // Age this live's last heartbeat past the 30 s timeout.
-    api.state
-        .deps
-        .dynamodb
+    let deps = &api.state.deps;
+    deps.dynamodb
         .update_item()
-        .table_name(api.state.deps.stores.table("channels"))
+        .table_name(deps.stores.table("channels"))
         .set_key(Some(key(format!("LIVE#{live_id}"), "META")))
         .update_expression("SET last_heartbeat = :old")
         .expression_attribute_values(":old", n(now_secs() - 31))
@@ -357,29 +247,19 @@ async fn the_reaper_ends_lives_without_heartbeats() {
         .unwrap();
     // Its node died with the spool; what it uploaded is in S3 (names carry the durations).
     let prefix = format!("live/{}/{live_id}", owner.channel_id);
-    for name in [
+    let uploaded = [
         "720p/seg_00001_1000ms.ts",
         "720p/seg_00002_967ms.ts",
         "720p/seg_00004_1000ms_d.ts",
         "720p/index.m3u8",
         "480p/seg_00001_1000ms.ts",
-    ] {
-        api.state
-            .deps
-            .s3
-            .put_object()
-            .bucket(&api.state.deps.stores.media_bucket)
-            .key(format!("{prefix}/{name}"))
-            .body(b"ts".to_vec().into())
-            .send()
-            .await
-            .unwrap();
-    }
+    ];
+    put_objects(&api, &prefix, &uploaded, b"ts").await;
     let ended = lait_channels::reap(&api.state.reaper()).await.unwrap();
     assert!(ended.iter().any(|l| l.to_string() == live_id), "{ended:?}");
     assert!(!ended.iter().any(|l| l.to_string() == fresh_live));
 
-    let live = api.get_json(&format!("/api/lives/{live_id}"), None).await;
+    let live = api.live(&live_id).await;
     assert_eq!(live["status"], "ended");
     assert_eq!(live["end_reason"], "heartbeat timeout");
     // The reaper closed the recording: a VOD of every stored segment, in order.
@@ -388,19 +268,11 @@ async fn the_reaper_ends_lives_without_heartbeats() {
         (live["duration_secs"].as_f64().unwrap() - 2.967).abs() < 1e-6,
         "{live}"
     );
-    let read = |key: String| {
-        let s3 = api.state.deps.s3.clone();
-        let bucket = api.state.deps.stores.media_bucket.clone();
-        async move {
-            let o = s3
-                .get_object()
-                .bucket(bucket)
-                .key(key)
-                .send()
-                .await
-                .unwrap();
-            String::from_utf8(o.body.collect().await.unwrap().to_vec()).unwrap()
-        }
+    let read = async |key: String| {
+        let bucket = &deps.stores.media_bucket;
+        let o = deps.s3.get_object().bucket(bucket).key(key);
+        let o = o.send().await.unwrap();
+        String::from_utf8(o.body.collect().await.unwrap().to_vec()).unwrap()
     };
     let master = read(format!("{prefix}/vod.m3u8")).await;
     assert!(
@@ -424,151 +296,78 @@ async fn the_reaper_ends_lives_without_heartbeats() {
             && vod.ends_with("#EXT-X-ENDLIST\n"),
         "{vod}"
     );
-    let list = api.get_json("/api/lives?limit=100", None).await;
+    let list = api.lives().await;
     assert!(!in_list(&list, &live_id));
     assert!(in_list(&list, &fresh_live));
-    let channel = api
-        .get_json(&format!("/api/channels/{}", owner.channel_id), None)
-        .await;
-    assert_eq!(channel["live"], false);
+    assert_eq!(api.channel(&owner.channel_id).await["live"], false);
     // The heartbeat of a reaped live is told to stop.
-    let (_, body) = status_of(
-        api.signed(
-            "/internal/media/heartbeat",
-            &json!({"live_id": live_id}),
-            None,
-        )
-        .await,
-    )
-    .await;
+    let (_, body) = api.hook(HEARTBEAT, json!({"live_id": live_id})).await;
     assert_eq!(body["action"], "stop");
 }
 
 #[tokio::test]
 async fn unpublish_records_a_vod_that_the_owner_can_delete() {
     let api = start(&[]).await;
-    let owner = api.user().await;
-    let other = api.user().await;
-    let live_id = api.publish(&api.stream_key(&owner).await).await;
+    let [owner, other] = api.users().await;
+    let live_id = api.start_live(&owner).await;
     let prefix = format!("live/{}/{live_id}", owner.channel_id);
+    let unpublish = |vod: String, secs: f64| json!({"live_id": live_id, "vod_playlist_key": vod, "duration_secs": secs});
 
     // A VOD key outside this live's prefix is refused.
-    let (status, _) = status_of(
-        api.signed("/internal/media/unpublish", &json!({"live_id": live_id, "vod_playlist_key": format!("live/{}/other/vod.m3u8", other.channel_id), "duration_secs": 1.0}), None).await,
-    )
-    .await;
-    assert_eq!(status, 400);
+    let elsewhere = format!("live/{}/other/vod.m3u8", other.channel_id);
+    assert_eq!(api.hook(UNPUBLISH, unpublish(elsewhere, 1.0)).await.0, 400);
 
-    let s3 = &api.state.deps.s3;
-    let bucket = &api.state.deps.stores.media_bucket;
-    for obj in ["vod.m3u8", "720p/vod.m3u8", "720p/seg_00001.ts"] {
-        s3.put_object()
-            .bucket(bucket)
-            .key(format!("{prefix}/{obj}"))
-            .body(b"x".to_vec().into())
-            .send()
-            .await
-            .unwrap();
-    }
-    let res = api
-        .signed("/internal/media/unpublish", &json!({"live_id": live_id, "vod_playlist_key": format!("{prefix}/vod.m3u8"), "duration_secs": 42.5}), None)
-        .await;
-    assert_eq!(res.status(), 204);
+    let objects = ["vod.m3u8", "720p/vod.m3u8", "720p/seg_00001.ts"];
+    put_objects(&api, &prefix, &objects, b"x").await;
+    let recorded = unpublish(format!("{prefix}/vod.m3u8"), 42.5);
+    assert_eq!(api.hook(UNPUBLISH, recorded).await.0, 204);
 
-    let vods = api
-        .get_json(&format!("/api/channels/{}/vods", owner.channel_id), None)
-        .await;
+    let vods_path = format!("/api/channels/{}/vods", owner.channel_id);
+    let vods = api.get_json(&vods_path, None).await;
     let vod = &vods["items"][0];
     assert_eq!(vod["id"], live_id);
     assert_eq!(vod["status"], "ended");
     assert_eq!(vod["duration_secs"], 42.5);
     assert_eq!(vod["playlist_url"], format!("/media/{prefix}/vod.m3u8"));
     assert_eq!(vod["thumbnail_url"], format!("/media/{prefix}/thumb.jpg"));
-    assert!(!in_list(
-        &api.get_json("/api/lives?limit=100", None).await,
-        &live_id
-    ));
+    assert!(!in_list(&api.lives().await, &live_id));
 
     // Only the owner deletes it; then objects and listing are gone.
-    assert_eq!(
-        api.call(
-            Method::DELETE,
-            &format!("/api/vods/{live_id}"),
-            Some(&other),
-            None
-        )
-        .await
-        .status(),
-        403
-    );
-    assert_eq!(
-        api.call(Method::DELETE, &format!("/api/vods/{live_id}"), None, None)
-            .await
-            .status(),
-        401
-    );
-    assert_eq!(
-        api.call(
-            Method::DELETE,
-            &format!("/api/vods/{live_id}"),
-            Some(&owner),
-            None
-        )
-        .await
-        .status(),
-        204
-    );
-    let left = s3
-        .list_objects_v2()
-        .bucket(bucket)
-        .prefix(&prefix)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(left.key_count(), Some(0));
-    let vods = api
-        .get_json(&format!("/api/channels/{}/vods", owner.channel_id), None)
-        .await;
+    let vod_path = format!("/api/vods/{live_id}");
+    for (who, status) in [(Some(&other), 403), (None, 401), (Some(&owner), 204)] {
+        assert_eq!(api.delete(&vod_path).by(who).status().await, status);
+    }
+    let (s3, bucket) = (&api.state.deps.s3, &api.state.deps.stores.media_bucket);
+    let left = s3.list_objects_v2().bucket(bucket).prefix(&prefix);
+    assert_eq!(left.send().await.unwrap().key_count(), Some(0));
+    let vods = api.get_json(&vods_path, None).await;
     assert!(vods["items"].as_array().unwrap().is_empty());
-    assert_eq!(
-        api.call(
-            Method::DELETE,
-            &format!("/api/vods/{live_id}"),
-            Some(&owner),
-            None
-        )
-        .await
-        .status(),
-        404
-    );
+    assert_eq!(api.delete(&vod_path).by(&owner).status().await, 404);
 }
 
 #[tokio::test]
 async fn a_live_ends_at_once_and_its_vod_follows() {
     let api = start(&[]).await;
     let owner = api.user().await;
-    let live_id = api.publish(&api.stream_key(&owner).await).await;
+    let live_id = api.start_live(&owner).await;
     let prefix = format!("live/{}/{live_id}", owner.channel_id);
     let unpublish = async |vod: Option<String>, secs: f64| {
         let body = json!({"live_id": live_id, "vod_playlist_key": vod, "duration_secs": secs});
-        status_of(api.signed("/internal/media/unpublish", &body, None).await)
-            .await
-            .0
+        api.hook(UNPUBLISH, body).await.0
     };
-    let live = async || api.get_json(&format!("/api/lives/{live_id}"), None).await;
     let vods = format!("/api/channels/{}/vods", owner.channel_id);
     let vod_key = format!("{prefix}/vod.m3u8");
 
     // The publisher left: the live ends now, without a recording yet.
     assert_eq!(unpublish(None, 0.0).await, 204);
-    let l = live().await;
+    let l = api.live(&live_id).await;
     assert_eq!(l["status"], "ended", "{l}");
     assert!(l["playlist_url"].is_null(), "{l}");
     assert_eq!(api.get_json(&vods, None).await["items"], json!([]));
 
     // The ladder has encoded the rest: the second call brings the VOD.
     assert_eq!(unpublish(Some(vod_key.clone()), 31.5).await, 204);
-    let l = live().await;
+    let l = api.live(&live_id).await;
     assert_eq!(l["playlist_url"], format!("/media/{vod_key}"), "{l}");
     assert_eq!(l["duration_secs"], 31.5);
     assert_eq!(l["end_reason"], "publisher left");
@@ -581,7 +380,7 @@ async fn a_live_ends_at_once_and_its_vod_follows() {
         204
     );
     assert_eq!(unpublish(Some("live/x/y/vod.m3u8".into()), 1.0).await, 400);
-    let l = live().await;
+    let l = api.live(&live_id).await;
     assert_eq!(l["playlist_url"], format!("/media/{vod_key}"));
     assert_eq!(l["duration_secs"], 31.5);
 }

@@ -42,15 +42,10 @@ impl WsHandler for Recorder {
                 && let Some(endpoint) = self.endpoint.get()
             {
                 let client = management_client(endpoint).await;
-                let res = client
-                    .post_to_connection()
-                    .connection_id(event.request_context.connection_id.clone().unwrap())
-                    .data(Blob::new("too early"))
-                    .send()
-                    .await;
+                let id = event.request_context.connection_id.as_deref().unwrap();
                 let gone = matches!(
-                    res.map_err(|e| e.into_service_error()),
-                    Err(PostToConnectionError::GoneException(_))
+                    post_to(&client, id, Blob::new("too early")).await,
+                    Some(PostToConnectionError::GoneException(_))
                 );
                 self.post_in_connect_gone.lock().unwrap().push(gone);
             }
@@ -63,6 +58,16 @@ impl WsHandler for Recorder {
         }
         .boxed()
     }
+}
+
+/// Posts `data` to connection `id` through the SDK; the service's error, if any.
+async fn post_to(
+    sdk: &aws_sdk_apigatewaymanagement::Client,
+    id: &str,
+    data: Blob,
+) -> Option<PostToConnectionError> {
+    let res = sdk.post_to_connection().connection_id(id).data(data);
+    res.send().await.err().map(|e| e.into_service_error())
 }
 
 struct Harness {
@@ -86,6 +91,20 @@ async fn harness(limits: WsLimits) -> Harness {
         events,
         gone_in_connect,
     }
+}
+
+type Client =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// A harness with `limits` (the defaults, as `tweak` changes them) and a client connected to it;
+/// the `$connect` event.
+async fn connected(tweak: impl FnOnce(&mut WsLimits)) -> (Harness, Client, WsEvent) {
+    let mut limits = WsLimits::default();
+    tweak(&mut limits);
+    let mut h = harness(limits).await;
+    let (client, _) = connect_async(h.server.ws_url("")).await.unwrap();
+    let connect = next_event(&mut h.events).await;
+    (h, client, connect)
 }
 
 async fn next_event(rx: &mut mpsc::UnboundedReceiver<WsEvent>) -> WsEvent {
@@ -207,7 +226,7 @@ async fn connect_message_disconnect_events_look_like_api_gateway() {
         disconnect.request_context.connection_id.as_deref(),
         Some(id.as_str())
     );
-    assert_eq!(h.server.gateway.open_connections(), 0);
+    assert_eq!(h.server.state.open_connections(), 0);
 }
 
 #[tokio::test]
@@ -222,30 +241,21 @@ async fn non_2xx_connect_refuses_the_upgrade() {
     }
     let ev = next_event(&mut h.events).await;
     assert_eq!(ev.request_context.route_key.as_deref(), Some("$connect"));
-    assert_eq!(h.server.gateway.open_connections(), 0);
+    assert_eq!(h.server.state.open_connections(), 0);
     // Nothing else was invoked for the refused connection.
     assert!(h.events.try_recv().is_err());
 }
 
 #[tokio::test]
 async fn connections_api_round_trip_through_the_real_sdk() {
-    let mut h = harness(WsLimits::default()).await;
-    let (mut client, _) = connect_async(h.server.ws_url("")).await.unwrap();
-    let id = next_event(&mut h.events)
-        .await
-        .request_context
-        .connection_id
-        .unwrap();
+    let (mut h, mut client, connect) = connected(|_| {}).await;
+    let id = connect.request_context.connection_id.unwrap();
     // API Gateway refuses PostToConnection while `$connect` runs.
     assert_eq!(*h.gone_in_connect.lock().unwrap(), [true]);
 
     let sdk = management_client(&h.server.url("")).await;
-    sdk.post_to_connection()
-        .connection_id(&id)
-        .data(Blob::new(r#"{"type":"hello"}"#))
-        .send()
-        .await
-        .expect("post to a live connection");
+    let err = post_to(&sdk, &id, Blob::new(r#"{"type":"hello"}"#)).await;
+    assert!(err.is_none(), "post to a live connection: {err:?}");
     assert_eq!(next_text(&mut client).await, r#"{"type":"hello"}"#);
 
     let info = sdk
@@ -267,16 +277,12 @@ async fn connections_api_round_trip_through_the_real_sdk() {
     assert!(info.last_active_at().unwrap().secs() >= connected);
 
     // Too large for API Gateway's 128 KB message limit.
-    let err = sdk
-        .post_to_connection()
-        .connection_id(&id)
-        .data(Blob::new(vec![b'x'; 129 * 1024]))
-        .send()
-        .await
-        .unwrap_err()
-        .into_service_error();
+    let err = post_to(&sdk, &id, Blob::new(vec![b'x'; 129 * 1024])).await;
     assert!(
-        matches!(err, PostToConnectionError::PayloadTooLargeException(_)),
+        matches!(
+            err,
+            Some(PostToConnectionError::PayloadTooLargeException(_))
+        ),
         "{err:?}"
     );
 
@@ -292,16 +298,9 @@ async fn connections_api_round_trip_through_the_real_sdk() {
         Some("$disconnect")
     );
 
-    let err = sdk
-        .post_to_connection()
-        .connection_id(&id)
-        .data(Blob::new("late"))
-        .send()
-        .await
-        .unwrap_err()
-        .into_service_error();
+    let err = post_to(&sdk, &id, Blob::new("late")).await;
     assert!(
-        matches!(err, PostToConnectionError::GoneException(_)),
+        matches!(err, Some(PostToConnectionError::GoneException(_))),
         "{err:?}"
     );
     let err = sdk
@@ -315,9 +314,7 @@ async fn connections_api_round_trip_through_the_real_sdk() {
 
 #[tokio::test]
 async fn frames_over_32_kb_close_with_1009() {
-    let mut h = harness(WsLimits::default()).await;
-    let (mut client, _) = connect_async(h.server.ws_url("")).await.unwrap();
-    next_event(&mut h.events).await;
+    let (mut h, mut client, _) = connected(|_| {}).await;
     // Just under the limit passes.
     let ok = format!(r#"{{"action":"send","text":"{}"}}"#, "a".repeat(30 * 1024));
     client.send(Message::text(ok)).await.unwrap();
@@ -341,13 +338,8 @@ async fn frames_over_32_kb_close_with_1009() {
 
 #[tokio::test]
 async fn idle_connections_are_closed() {
-    let limits = WsLimits {
-        idle_timeout: Duration::from_millis(600),
-        ..WsLimits::default()
-    };
-    let mut h = harness(limits).await;
-    let (mut client, _) = connect_async(h.server.ws_url("")).await.unwrap();
-    next_event(&mut h.events).await;
+    let idle_timeout = Duration::from_millis(600);
+    let (mut h, mut client, _) = connected(|l| l.idle_timeout = idle_timeout).await;
     // Activity keeps it open past the timeout...
     for _ in 0..3 {
         tokio::time::sleep(Duration::from_millis(300)).await;
@@ -365,13 +357,8 @@ async fn idle_connections_are_closed() {
 
 #[tokio::test]
 async fn connections_end_at_the_maximum_age() {
-    let limits = WsLimits {
-        max_age: Duration::from_millis(800),
-        ..WsLimits::default()
-    };
-    let mut h = harness(limits).await;
-    let (mut client, _) = connect_async(h.server.ws_url("")).await.unwrap();
-    next_event(&mut h.events).await;
+    let max_age = Duration::from_millis(800);
+    let (mut h, mut client, _) = connected(|l| l.max_age = max_age).await;
     let started = std::time::Instant::now();
     let keepalive = async {
         loop {

@@ -1,16 +1,18 @@
-//! The test kit (zero2prod's `spawn_app`): every integration suite serves its Router with
-//! [`spawn`] on an ephemeral loopback port, against the Redis and moto that `scripts/test`
-//! starts, and talks to it through [`TestApp`]'s typed calls (`user`, `follow`, `ticket`,
-//! `publish`, …). Dev-only: no function links it.
+//! The test kit (zero2prod's `spawn_app`): every integration suite boots its app with [`serve`]
+//! on an ephemeral loopback port, against the Redis and moto that `scripts/test` starts, and
+//! talks to it through [`TestApp`]'s typed calls (`user`, `session`, `follow`, `ticket`,
+//! `publish`, …) or a [`Req`] (`app.put(path).by(&user).expect(204)`). Dev-only: no function
+//! links it.
 
 use std::{
     net::SocketAddr,
+    ops::{Deref, DerefMut},
     process::{Child, Command, Stdio},
     time::Duration,
 };
 
 use axum::Router;
-use lait_shared::{config::Env, signing};
+use lait_shared::{config::Env, runtime::Deps, signing};
 use reqwest::{Client, Method, Response, header};
 use serde_json::{Value, json};
 
@@ -27,7 +29,7 @@ pub fn require_env(name: &str) -> String {
 
 /// The process environment with `overrides` on top. `X-Forwarded-For` is trusted, so each test
 /// client can claim its own address and rate limits stay per test.
-pub fn env_with(overrides: &[(&str, &str)]) -> Env {
+pub fn env_with<K: AsRef<str>, V: AsRef<str>>(overrides: &[(K, V)]) -> Env {
     for var in ["REDIS_URL", "AWS_ENDPOINT_URL"] {
         require_env(var);
     }
@@ -36,7 +38,7 @@ pub fn env_with(overrides: &[(&str, &str)]) -> Env {
     vars.extend(
         overrides
             .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+            .map(|(k, v)| (k.as_ref().to_owned(), v.as_ref().to_owned())),
     );
     Env::from_pairs(vars)
 }
@@ -85,10 +87,52 @@ pub fn spawn_on(router: Router, listener: tokio::net::TcpListener) -> TestApp {
     }
 }
 
-/// Serves `router` on an ephemeral loopback port.
-pub async fn spawn(router: Router) -> TestApp {
+/// Boots an app as `runtime::boot` does (the test environment with `overrides`, its [`Deps`],
+/// then `build`, which also gets the app's own address) and serves the router `build` returns on
+/// `listener`; the rest is kept as the app's `state`.
+pub async fn serve_on<S, K: AsRef<str>, V: AsRef<str>>(
+    listener: tokio::net::TcpListener,
+    overrides: &[(K, V)],
+    build: impl FnOnce(&mut Env, Deps, SocketAddr) -> (Router, S),
+) -> Served<S> {
+    let addr = listener.local_addr().unwrap();
+    let mut env = env_with(overrides);
+    let deps = Deps::load(&mut env).await;
+    let (router, state) = build(&mut env, deps, addr);
+    env.finish(()).expect("test configuration");
+    Served {
+        app: spawn_on(router, listener),
+        state,
+    }
+}
+
+/// [`serve_on`] an ephemeral loopback port.
+pub async fn serve<S>(
+    overrides: &[(&str, &str)],
+    build: impl FnOnce(&mut Env, Deps, SocketAddr) -> (Router, S),
+) -> Served<S> {
     let (listener, _) = listener().await;
-    spawn_on(router, listener)
+    serve_on(listener, overrides, build).await
+}
+
+/// A served app and what a suite keeps of its insides (its `State`, the gateway, …); it is used
+/// as the [`TestApp`] it derefs to.
+pub struct Served<S> {
+    pub app: TestApp,
+    pub state: S,
+}
+
+impl<S> Deref for Served<S> {
+    type Target = TestApp;
+    fn deref(&self) -> &TestApp {
+        &self.app
+    }
+}
+
+impl<S> DerefMut for Served<S> {
+    fn deref_mut(&mut self) -> &mut TestApp {
+        &mut self.app
+    }
 }
 
 /// A served app and a client for it.
@@ -117,6 +161,26 @@ pub struct User {
     pub email: String,
 }
 
+/// A logged-in session's tokens.
+#[derive(Clone, Debug)]
+pub struct Session {
+    pub access: String,
+    pub refresh: String,
+}
+
+impl Session {
+    /// The tokens of a login or refresh response, which must be a 200.
+    pub async fn granted(res: Response) -> Self {
+        assert_eq!(res.status(), 200);
+        let body: Value = res.json().await.unwrap();
+        let token = |name: &str| body[name].as_str().expect(name).to_owned();
+        Self {
+            access: token("access_token"),
+            refresh: token("refresh_token"),
+        }
+    }
+}
+
 impl TestApp {
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
@@ -124,6 +188,40 @@ impl TestApp {
 
     pub fn ws_url(&self, query: &str) -> String {
         format!("ws://{}/ws{query}", self.addr)
+    }
+
+    /// A request to `path`, from this client's address; see [`Req`].
+    pub fn req(&self, method: Method, path: impl Into<String>) -> Req {
+        let path = path.into();
+        let inner = self
+            .http
+            .request(method.clone(), self.url(&path))
+            .header("x-forwarded-for", &self.ip);
+        Req {
+            method,
+            path,
+            inner,
+        }
+    }
+
+    pub fn get(&self, path: impl Into<String>) -> Req {
+        self.req(Method::GET, path)
+    }
+
+    pub fn post(&self, path: impl Into<String>) -> Req {
+        self.req(Method::POST, path)
+    }
+
+    pub fn put(&self, path: impl Into<String>) -> Req {
+        self.req(Method::PUT, path)
+    }
+
+    pub fn patch(&self, path: impl Into<String>) -> Req {
+        self.req(Method::PATCH, path)
+    }
+
+    pub fn delete(&self, path: impl Into<String>) -> Req {
+        self.req(Method::DELETE, path)
     }
 
     /// A request as `user` (None: anonymous), with this client's address.
@@ -134,71 +232,57 @@ impl TestApp {
         user: Option<&User>,
         body: Option<Value>,
     ) -> Response {
-        self.call_token(method, path, user.map(|u| u.token.as_str()), body)
-            .await
-    }
-
-    /// Like [`Self::call`] with a raw bearer token.
-    pub async fn call_token(
-        &self,
-        method: Method,
-        path: &str,
-        token: Option<&str>,
-        body: Option<Value>,
-    ) -> Response {
-        let mut req = self
-            .http
-            .request(method, self.url(path))
-            .header("x-forwarded-for", &self.ip);
-        if let Some(t) = token {
-            req = req.bearer_auth(t);
-        }
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        req.send().await.unwrap()
-    }
-
-    pub async fn post(&self, path: &str, body: Value) -> Response {
-        self.call(Method::POST, path, None, Some(body)).await
-    }
-
-    pub async fn post_auth(&self, path: &str, token: &str, body: Option<Value>) -> Response {
-        self.call_token(Method::POST, path, Some(token), body).await
-    }
-
-    pub async fn get_auth(&self, path: &str, token: &str) -> Response {
-        self.call_token(Method::GET, path, Some(token), None).await
+        self.req(method, path).by(user).body(body).send().await
     }
 
     /// GET that must answer 200; its JSON.
     pub async fn get_json(&self, path: &str, user: Option<&User>) -> Value {
-        let res = self.call(Method::GET, path, user, None).await;
-        assert_eq!(res.status(), 200, "GET {path}");
-        res.json().await.unwrap()
+        self.get(path).by(user).expect(200).await
     }
 
     pub async fn signup(&self, email: &str, nickname: &str, password: &str) -> Response {
-        self.post(
-            "/api/auth/signup",
-            json!({"email": email, "nickname": nickname, "password": password}),
-        )
-        .await
+        let body = json!({"email": email, "nickname": nickname, "password": password});
+        self.post("/api/auth/signup").json(body).send().await
     }
 
     pub async fn login(&self, email: &str, password: &str) -> Response {
-        self.post(
-            "/api/auth/login",
-            json!({"email": email, "password": password}),
-        )
-        .await
+        let body = json!({"email": email, "password": password});
+        self.post("/api/auth/login").json(body).send().await
     }
 
-    /// Logs in; the token response.
-    pub async fn session(&self, email: &str, password: &str) -> Value {
-        let res = self.login(email, password).await;
-        assert_eq!(res.status(), 200);
-        res.json().await.unwrap()
+    /// Logs in; the session's tokens.
+    pub async fn session(&self, email: &str, password: &str) -> Session {
+        Session::granted(self.login(email, password).await).await
+    }
+
+    /// Exchanges a refresh token (in the body).
+    pub async fn refresh(&self, refresh_token: &str) -> Response {
+        self.with_refresh_token("/api/auth/refresh", refresh_token)
+            .await
+    }
+
+    /// Exchanges a refresh token that must still be good; the new session.
+    pub async fn refreshed(&self, refresh_token: &str) -> Session {
+        Session::granted(self.refresh(refresh_token).await).await
+    }
+
+    /// Ends the session of a refresh token (in the body).
+    pub async fn logout(&self, refresh_token: &str) -> Response {
+        self.with_refresh_token("/api/auth/logout", refresh_token)
+            .await
+    }
+
+    async fn with_refresh_token(&self, path: &str, refresh_token: &str) -> Response {
+        let body = json!({"refresh_token": refresh_token});
+        self.post(path).json(body).send().await
+    }
+
+    /// The status `GET /api/users/me` answers with this access token.
+    pub async fn me_status(&self, access_token: &str) -> u16 {
+        self.get("/api/users/me")
+            .bearer(access_token)
+            .status()
+            .await
     }
 
     /// Signs up a fresh user; (email, password, the user's JSON).
@@ -246,27 +330,49 @@ impl TestApp {
         }
     }
 
+    /// `N` fresh users ([`Self::user`]).
+    pub async fn users<const N: usize>(&self) -> [User; N] {
+        let mut users = Vec::with_capacity(N);
+        for _ in 0..N {
+            users.push(self.user().await);
+        }
+        users.try_into().unwrap()
+    }
+
     pub async fn follow(&self, user: &User, channel: &str) -> Response {
-        self.call(
-            Method::PUT,
-            &format!("/api/channels/{channel}/follow"),
-            Some(user),
-            None,
-        )
-        .await
+        let path = format!("/api/channels/{channel}/follow");
+        self.put(path).by(user).send().await
+    }
+
+    pub async fn unfollow(&self, user: &User, channel: &str) -> Response {
+        let path = format!("/api/channels/{channel}/follow");
+        self.delete(path).by(user).send().await
+    }
+
+    /// A channel's public view (anonymous).
+    pub async fn channel(&self, channel: &str) -> Value {
+        self.get_json(&format!("/api/channels/{channel}"), None)
+            .await
+    }
+
+    /// A live's public view.
+    pub async fn live(&self, live_id: &str) -> Value {
+        self.get_json(&format!("/api/lives/{live_id}"), None).await
+    }
+
+    /// The live directory's first hundred.
+    pub async fn lives(&self) -> Value {
+        self.get_json("/api/lives?limit=100", None).await
     }
 
     /// A chat ticket for `user` in `channel`: (status, body).
     pub async fn ticket(&self, user: &User, channel: &str) -> (u16, Value) {
-        let res = self
-            .call(
-                Method::POST,
-                "/api/chat/tickets",
-                Some(user),
-                Some(json!({"channel_id": channel})),
-            )
-            .await;
-        status_of(res).await
+        let body = json!({"channel_id": channel});
+        self.post("/api/chat/tickets")
+            .by(user)
+            .json(body)
+            .answer()
+            .await
     }
 
     /// The owner's stream key.
@@ -277,19 +383,47 @@ impl TestApp {
             .to_owned()
     }
 
+    /// Rotates the owner's stream key; the new key.
+    pub async fn rotate_key(&self, user: &User) -> String {
+        let path = "/api/channels/mine/stream-key";
+        self.post(path).by(user).expect(200).await["stream_key"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
     /// A media-node request signed with `LAIT_MEDIA_SECRET` (at `ts`, default now).
     pub async fn signed(&self, path: &str, body: &Value, ts: Option<i64>) -> Response {
-        let body = serde_json::to_vec(body).unwrap();
         let ts = ts.unwrap_or_else(lait_shared::clock::now_secs);
         let secret = require_env("LAIT_MEDIA_SECRET");
+        self.signed_with(secret.as_bytes(), path, body, ts)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// A media-node request signed with `secret` at `ts`, not sent.
+    pub fn signed_with(
+        &self,
+        secret: &[u8],
+        path: &str,
+        body: &Value,
+        ts: i64,
+    ) -> reqwest::RequestBuilder {
+        let body = serde_json::to_vec(body).unwrap();
         let mut req = self
             .http
             .post(self.url(path))
             .header("content-type", "application/json");
-        for (name, value) in signing::headers(secret.as_bytes(), ts, "POST", path, &body) {
+        for (name, value) in signing::headers(secret, ts, "POST", path, &body) {
             req = req.header(name, value);
         }
-        req.body(body).send().await.unwrap()
+        req.body(body)
+    }
+
+    /// A signed media-node hook (as a node sends it now): its status and JSON body.
+    pub async fn hook(&self, path: &str, body: Value) -> (u16, Value) {
+        status_of(self.signed(path, &body, None).await).await
     }
 
     /// Publishes with `key` and, as a media node does once the playlists are up, reports the
@@ -298,6 +432,11 @@ impl TestApp {
         let live_id = self.publish_unready(key).await;
         self.ready(&live_id).await;
         live_id
+    }
+
+    /// Puts `owner`'s channel live and ready ([`Self::publish`] with their key); the live id.
+    pub async fn start_live(&self, owner: &User) -> String {
+        self.publish(&self.stream_key(owner).await).await
     }
 
     /// Publishes with `key` (the live is not playable yet); the live id.
@@ -327,6 +466,73 @@ impl TestApp {
     }
 }
 
+/// A request being built: `app.put(path).by(&user).json(body)`, then one of the ways to send it
+/// (`send`, `status`, `answer`, `problem`, `expect`).
+pub struct Req {
+    method: Method,
+    path: String,
+    inner: reqwest::RequestBuilder,
+}
+
+impl Req {
+    /// As `user`'s bearer token; `None` leaves the request anonymous.
+    pub fn by<'u>(self, user: impl Into<Option<&'u User>>) -> Self {
+        match user.into() {
+            Some(u) => self.bearer(&u.token),
+            None => self,
+        }
+    }
+
+    pub fn bearer(mut self, token: &str) -> Self {
+        self.inner = self.inner.bearer_auth(token);
+        self
+    }
+
+    pub fn json(mut self, body: Value) -> Self {
+        self.inner = self.inner.json(&body);
+        self
+    }
+
+    /// A JSON body when there is one.
+    pub fn body(self, body: Option<Value>) -> Self {
+        match body {
+            Some(b) => self.json(b),
+            None => self,
+        }
+    }
+
+    pub fn header(mut self, name: &str, value: impl AsRef<str>) -> Self {
+        self.inner = self.inner.header(name, value.as_ref());
+        self
+    }
+
+    pub async fn send(self) -> Response {
+        self.inner.send().await.unwrap()
+    }
+
+    pub async fn status(self) -> u16 {
+        self.send().await.status().as_u16()
+    }
+
+    /// Status and JSON body (Null when there is none).
+    pub async fn answer(self) -> (u16, Value) {
+        status_of(self.send().await).await
+    }
+
+    /// A problem+json answer: its status and body.
+    pub async fn problem(self) -> (u16, Value) {
+        problem(self.send().await).await
+    }
+
+    /// Sends; the answer must be `status`. Its JSON body (Null when there is none).
+    pub async fn expect(self, status: u16) -> Value {
+        let what = format!("{} {}", self.method, self.path);
+        let (got, body) = self.answer().await;
+        assert_eq!(got, status, "{what}: {body}");
+        body
+    }
+}
+
 /// Status and JSON body (Null when there is none).
 pub async fn status_of(res: Response) -> (u16, Value) {
     let s = res.status().as_u16();
@@ -342,6 +548,16 @@ pub async fn problem(res: Response) -> (u16, Value) {
         "status {status}"
     );
     (status, res.json().await.unwrap())
+}
+
+/// The fields a validation problem names, in order.
+pub fn invalid_fields(problem: &Value) -> Vec<&str> {
+    problem["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect()
 }
 
 pub fn set_cookies(res: &Response) -> Vec<String> {

@@ -2,63 +2,27 @@
 //! by scripts/test.
 #![allow(dead_code, unused_imports)] // each suite uses part of it
 
-use std::ops::{Deref, DerefMut};
-
-use lait_shared::runtime::Deps;
 pub use lait_test_kit::{
-    TestApp, env_with, problem, random_ip, reqwest::Client, set_cookies, unique,
+    Served, TestApp, problem, random_ip, reqwest::Client, set_cookies, unique,
 };
 
-pub struct Api {
-    pub app: TestApp,
-    pub deps: Deps,
-}
+pub type Api = Served<lait_auth::State>;
 
-impl Deref for Api {
-    type Target = TestApp;
-    fn deref(&self) -> &TestApp {
-        &self.app
-    }
-}
-
-impl DerefMut for Api {
-    fn deref_mut(&mut self) -> &mut TestApp {
-        &mut self.app
-    }
-}
-
+/// The auth app with the test environment plus `overrides`.
 pub async fn start(overrides: &[(&str, &str)]) -> Api {
-    start_with(|_| {
-        overrides
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect()
-    })
-    .await
+    lait_test_kit::serve(overrides, app).await
 }
 
-/// Like [`start`], with settings that depend on the server's own base URL.
-pub async fn start_with(overrides: impl FnOnce(&str) -> Vec<(String, String)>) -> Api {
-    let (listener, addr) = lait_test_kit::listener().await;
-    let extra = overrides(&format!("http://{addr}"));
-    let extra: Vec<(&str, &str)> = extra
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    let mut env = env_with(&extra);
-    let deps = Deps::load(&mut env).await;
-    let state = lait_auth::State::new(&mut env, deps.clone());
-    env.finish(()).expect("test configuration");
-    Api {
-        app: lait_test_kit::spawn_on(lait_auth::app(state), listener),
-        deps,
-    }
+/// Like [`start`] on `listener`, for settings that name the app's own address.
+pub async fn start_on(listener: tokio::net::TcpListener, overrides: &[(&str, String)]) -> Api {
+    lait_test_kit::serve_on(listener, overrides, app).await
 }
 
-/// A client that does not follow redirects (the OAuth flow checks them).
-pub fn client() -> Client {
-    Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
+fn app(
+    env: &mut lait_shared::config::Env,
+    deps: lait_shared::runtime::Deps,
+    _: std::net::SocketAddr,
+) -> (axum::Router, lait_auth::State) {
+    let state = lait_auth::State::new(env, deps);
+    (lait_auth::app(state.clone()), state)
 }

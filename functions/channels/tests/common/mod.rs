@@ -2,39 +2,17 @@
 //! scripts/test.
 #![allow(dead_code, unused_imports)] // each suite uses part of it
 
-use std::ops::{Deref, DerefMut};
+pub use lait_test_kit::{Served, TestApp, User, random_ip, status_of, unique};
 
-use lait_shared::runtime::Deps;
-pub use lait_test_kit::{TestApp, User, random_ip, status_of, unique};
-
-pub struct Api {
-    pub app: TestApp,
-    pub state: lait_channels::State,
-}
-
-impl Deref for Api {
-    type Target = TestApp;
-    fn deref(&self) -> &TestApp {
-        &self.app
-    }
-}
-
-impl DerefMut for Api {
-    fn deref_mut(&mut self) -> &mut TestApp {
-        &mut self.app
-    }
-}
+pub type Api = Served<lait_channels::State>;
 
 pub async fn start(overrides: &[(&str, &str)]) -> Api {
     lait_test_kit::require_env("LAIT_MEDIA_SECRET");
-    let mut env = lait_test_kit::env_with(overrides);
-    let deps = Deps::load(&mut env).await;
-    let auth = lait_auth::State::new(&mut env, deps.clone());
-    let state = lait_channels::State::new(&mut env, deps.clone());
-    env.finish(()).expect("test configuration");
-    let router = lait_auth::router(auth).merge(lait_channels::router(state.clone()));
-    Api {
-        app: lait_test_kit::spawn(lait_shared::http::finish(router, &deps.http)).await,
-        state,
-    }
+    lait_test_kit::serve(overrides, |env, deps, _| {
+        let auth = lait_auth::State::new(env, deps.clone());
+        let state = lait_channels::State::new(env, deps.clone());
+        let router = lait_auth::router(auth).merge(lait_channels::router(state.clone()));
+        (lait_shared::http::finish(router, &deps.http), state)
+    })
+    .await
 }

@@ -48,27 +48,25 @@ async fn batches_deliver_every_message_once_in_order_under_load() {
     }
 }
 
-#[tokio::test]
-async fn a_dead_flusher_loses_nothing() {
-    let (_redis, port) = own_redis().await;
-    let url = format!("redis://127.0.0.1:{port}");
-    let s = Stack::new(&[("REDIS_URL", &url)]).await;
-    let owner = s.user().await;
-    let ch = owner.channel_id.clone();
-    let mut o = s.join(&owner, &ch).await;
-    let mut anon = s.connect(&ch, None).await.unwrap();
-
-    // A flusher that took the lock and died: the lock stays until its TTL.
-    let client = redis::Client::open(url.as_str()).unwrap();
-    let mut c = client.get_multiplexed_async_connection().await.unwrap();
+/// Holds `ch`'s flush lock for `ms` as a flusher that took it and died.
+async fn dead_flusher(redis: &mut redis::aio::MultiplexedConnection, ch: &str, ms: u64) {
     let _: () = redis::cmd("SET")
         .arg(format!("chat:{{{ch}}}:flush"))
         .arg("dead")
         .arg("PX")
-        .arg(800)
-        .query_async(&mut c)
+        .arg(ms)
+        .query_async(redis)
         .await
         .unwrap();
+}
+
+#[tokio::test]
+async fn a_dead_flusher_loses_nothing() {
+    let (s, _redis, url) = Stack::on_own_redis(&[]).await;
+    let (_, ch, mut o, mut anon) = s.room().await;
+    // A flusher that took the lock and died: the lock stays until its TTL.
+    let mut c = redis_at(&url).await;
+    dead_flusher(&mut c, &ch, 800).await;
     let rid = o
         .submit(json!({"action": "send", "text": "stranded"}))
         .await;
@@ -89,14 +87,7 @@ async fn a_dead_flusher_loses_nothing() {
     assert_eq!(s.sweep().await, 0, "nothing left");
 
     // Or the next message does, carrying the stranded one with it.
-    let _: () = redis::cmd("SET")
-        .arg(format!("chat:{{{ch}}}:flush"))
-        .arg("dead")
-        .arg("PX")
-        .arg(300)
-        .query_async(&mut c)
-        .await
-        .unwrap();
+    dead_flusher(&mut c, &ch, 300).await;
     let held = o.submit(json!({"action": "send", "text": "held"})).await;
     tokio::time::sleep(Duration::from_millis(400)).await;
     let b = o.say_ok("carrier").await;
@@ -109,10 +100,7 @@ async fn a_dead_flusher_loses_nothing() {
 #[tokio::test]
 async fn a_quiet_room_sends_at_once_and_a_busy_one_in_batches() {
     let s = Stack::new(&[("LAIT_CHAT_FLUSH_WINDOW_MS", "600")]).await;
-    let owner = s.user().await;
-    let ch = owner.channel_id.clone();
-    let mut o = s.join(&owner, &ch).await;
-    let mut anon = s.connect(&ch, None).await.unwrap();
+    let (_, _, mut o, mut anon) = s.room().await;
 
     let t0 = tokio::time::Instant::now();
     o.submit(json!({"action": "send", "text": "first"})).await;
@@ -151,10 +139,7 @@ async fn messages_wait_for_the_archive_and_are_acked_once_stored() {
         ("AWS_ENDPOINT_URL", moto_url.as_str()),
     ];
     let s = Stack::new(&overrides).await;
-    let owner = s.user().await;
-    let ch = owner.channel_id.clone();
-    let mut o = s.join(&owner, &ch).await;
-    let mut anon = s.connect(&ch, None).await.unwrap();
+    let (_, ch, mut o, mut anon) = s.room().await;
     let first = o.say_ok("stored").await;
     anon.take("message", 1).await;
 
@@ -189,13 +174,8 @@ async fn messages_wait_for_the_archive_and_are_acked_once_stored() {
     assert!(id_key(&first) < id_key(ack["id"].as_str().unwrap()));
 
     // It is in the archive: with Redis gone, history still has it.
-    let client = redis::Client::open(redis_url.as_str()).unwrap();
-    let mut c = client.get_multiplexed_async_connection().await.unwrap();
-    let _: () = redis::cmd("FLUSHALL").query_async(&mut c).await.unwrap();
-    let (status, page) = s
-        .call(Method::GET, &format!("/api/channels/{ch}/chat"), None, None)
-        .await;
-    assert_eq!(status, 200, "{page}");
+    flush_redis(&redis_url).await;
+    let page = s.get(format!("/api/channels/{ch}/chat")).expect(200).await;
     assert_eq!(texts(page["messages"].as_array().unwrap()), ["waiting"]);
 }
 
@@ -203,9 +183,7 @@ async fn messages_wait_for_the_archive_and_are_acked_once_stored() {
 async fn a_flusher_out_of_time_hands_over_without_losing_anything() {
     // Budget 0: every flusher sends one batch and hands the room over, as one near its Lambda
     // timeout does.
-    let (_redis, port) = own_redis().await;
-    let url = format!("redis://127.0.0.1:{port}");
-    let s = Stack::new(&[("REDIS_URL", &url), ("LAIT_CHAT_FLUSH_BUDGET_MS", "0")]).await;
+    let (s, _redis, _) = Stack::on_own_redis(&[("LAIT_CHAT_FLUSH_BUDGET_MS", "0")]).await;
     let (mut senders, mut readers) = s.busy_room(2, 2).await;
     async fn wave(senders: &mut [Client], from: usize) {
         for (i, c) in senders.iter_mut().enumerate() {

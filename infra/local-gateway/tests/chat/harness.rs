@@ -56,6 +56,25 @@ impl Stack {
         sweeper.chat.sweep(&sweeper.outbox).await.unwrap()
     }
 
+    /// A stack on a private redis-server (for tests that flush it), with `overrides`; the server
+    /// (stopped when dropped) and its URL.
+    pub(crate) async fn on_own_redis(overrides: &[(&str, &str)]) -> (Self, Proc, String) {
+        let (redis, port) = own_redis().await;
+        let url = format!("redis://127.0.0.1:{port}");
+        let mut all = vec![("REDIS_URL", url.as_str())];
+        all.extend_from_slice(overrides);
+        (Self::new(&all).await, redis, url)
+    }
+
+    /// A fresh owner's room: the owner, the channel, the owner joined and an anonymous reader.
+    pub(crate) async fn room(&self) -> (User, String, Client, Client) {
+        let owner = self.user().await;
+        let ch = owner.channel_id.clone();
+        let joined = self.join(&owner, &ch).await;
+        let anonymous = self.connect(&ch, None).await.unwrap();
+        (owner, ch, joined, anonymous)
+    }
+
     /// The owner's room with a raised rate limit, `senders` signed-in clients and `readers`
     /// anonymous ones.
     pub(crate) async fn busy_room(
@@ -65,15 +84,9 @@ impl Stack {
     ) -> (Vec<Client>, Vec<Client>) {
         let owner = self.user().await;
         let ch = owner.channel_id.clone();
-        let (status, _) = self
-            .call(
-                Method::PATCH,
-                &format!("/api/channels/{ch}/chat/settings"),
-                Some(&owner),
-                Some(json!({"messages_per_second": 50, "burst": 100})),
-            )
-            .await;
-        assert_eq!(status, 200);
+        let limits = json!({"messages_per_second": 50, "burst": 100});
+        let settings = self.patch(format!("/api/channels/{ch}/chat/settings"));
+        settings.by(&owner).json(limits).expect(200).await;
         let mut joined = Vec::new();
         for _ in 0..senders {
             let u = self.user().await;
@@ -86,18 +99,11 @@ impl Stack {
         (joined, anonymous)
     }
 
-    pub(crate) async fn user(&self) -> User {
-        self.app.user().await
-    }
-
-    pub(crate) async fn call(
-        &self,
-        method: Method,
-        path: &str,
-        user: Option<&User>,
-        body: Option<Value>,
-    ) -> (u16, Value) {
-        status_of(self.app.call(method, path, user, body).await).await
+    /// `owner` makes `moderator` a moderator of their channel.
+    pub(crate) async fn add_moderator(&self, owner: &User, moderator: &User) {
+        let ch = &owner.channel_id;
+        let path = format!("/api/channels/{ch}/moderators/{}", moderator.id);
+        self.put(path).by(owner).expect(204).await;
     }
 
     /// Puts `owner`'s channel live as a media node would (publish hook); returns the live id.
@@ -106,12 +112,8 @@ impl Stack {
         self.app.publish_unready(&key).await
     }
 
-    /// A media-node hook, signed like the agent signs it.
-    pub(crate) async fn signed(&self, path: &str, body: Value) -> (u16, Value) {
-        status_of(self.app.signed(path, &body, None).await).await
-    }
-
-    pub(crate) async fn ticket(&self, user: &User, channel: &str) -> String {
+    /// A ticket `user` is granted for `channel` (201, valid 60 s); the secret.
+    pub(crate) async fn good_ticket(&self, user: &User, channel: &str) -> String {
         let (status, body) = self.app.ticket(user, channel).await;
         assert_eq!(status, 201, "{body}");
         assert_eq!(body["expires_in"], 60);
@@ -133,8 +135,28 @@ impl Stack {
 
     /// `user` joined to `channel`'s chat.
     pub(crate) async fn join(&self, user: &User, channel: &str) -> Client {
-        let t = self.ticket(user, channel).await;
+        let t = self.good_ticket(user, channel).await;
         self.connect(channel, Some(&t)).await.expect("joined")
+    }
+
+    /// Each of `users` joined to `channel`'s chat.
+    pub(crate) async fn joined<const N: usize>(
+        &self,
+        users: [&User; N],
+        channel: &str,
+    ) -> [Client; N] {
+        let mut clients = Vec::with_capacity(N);
+        for user in users {
+            clients.push(self.join(user, channel).await);
+        }
+        clients.try_into().ok().unwrap()
+    }
+}
+
+impl std::ops::Deref for Stack {
+    type Target = Server;
+    fn deref(&self) -> &Server {
+        &self.app
     }
 }
 
@@ -335,9 +357,20 @@ pub(crate) fn ids(events: &[Value]) -> Vec<String> {
         .collect()
 }
 
+/// A connection to the Redis at `url`.
+pub(crate) async fn redis_at(url: &str) -> redis::aio::MultiplexedConnection {
+    let client = redis::Client::open(url).unwrap();
+    client.get_multiplexed_async_connection().await.unwrap()
+}
+
+/// Empties the Redis at `url`, as a failover to a blank replica would.
+pub(crate) async fn flush_redis(url: &str) {
+    let mut c = redis_at(url).await;
+    let _: () = redis::cmd("FLUSHALL").query_async(&mut c).await.unwrap();
+}
+
 pub(crate) async fn redis_get(key: &str) -> Option<String> {
-    let client = redis::Client::open(require_env("REDIS_URL")).unwrap();
-    let mut c = client.get_multiplexed_async_connection().await.unwrap();
+    let mut c = redis_at(&require_env("REDIS_URL")).await;
     redis::cmd("GET")
         .arg(key)
         .query_async(&mut c)

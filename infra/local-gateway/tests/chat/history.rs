@@ -5,11 +5,9 @@ use super::harness::*;
 #[tokio::test]
 async fn reconnect_with_the_last_id_replays_exactly_the_missed_messages() {
     let s = Stack::new(&[]).await;
-    let owner = s.user().await;
-    let viewer = s.user().await;
+    let [owner, viewer] = s.users().await;
     let ch = owner.channel_id.clone();
-    let mut o = s.join(&owner, &ch).await;
-    let mut v = s.join(&viewer, &ch).await;
+    let [mut o, mut v] = s.joined([&owner, &viewer], &ch).await;
     o.say_ok("seen 1").await;
     o.say_ok("seen 2").await;
     let seen = v.take("message", 2).await;
@@ -35,9 +33,7 @@ async fn reconnect_with_the_last_id_replays_exactly_the_missed_messages() {
 
 #[tokio::test]
 async fn history_survives_a_redis_flush_through_the_archive() {
-    let (_redis, port) = own_redis().await;
-    let url = format!("redis://127.0.0.1:{port}");
-    let s = Stack::new(&[("REDIS_URL", &url)]).await;
+    let (s, _redis, url) = Stack::on_own_redis(&[]).await;
     let owner = s.user().await;
     let ch = owner.channel_id.clone();
     let mut o = s.join(&owner, &ch).await;
@@ -46,30 +42,16 @@ async fn history_survives_a_redis_flush_through_the_archive() {
         sent.push(o.say_ok(&format!("durable {i}")).await);
     }
     o.take("message", 5).await;
+    flush_redis(&url).await;
 
-    let client = redis::Client::open(url.as_str()).unwrap();
-    let mut c = client.get_multiplexed_async_connection().await.unwrap();
-    let _: () = redis::cmd("FLUSHALL").query_async(&mut c).await.unwrap();
-
-    let (status, page) = s
-        .call(
-            Method::GET,
-            &format!("/api/channels/{ch}/chat?limit=3"),
-            None,
-            None,
-        )
-        .await;
-    assert_eq!(status, 200, "{page}");
+    let chat = format!("/api/channels/{ch}/chat");
+    let page = s.get(format!("{chat}?limit=3")).expect(200).await;
     assert_eq!(ids(page["messages"].as_array().unwrap()), sent[2..]);
     let before = page["next_before"].as_str().unwrap();
     assert_eq!(before, sent[2]);
     let (_, older) = s
-        .call(
-            Method::GET,
-            &format!("/api/channels/{ch}/chat?before={before}&limit=3"),
-            None,
-            None,
-        )
+        .get(format!("{chat}?before={before}&limit=3"))
+        .answer()
         .await;
     assert_eq!(ids(older["messages"].as_array().unwrap()), sent[..2]);
     assert!(older.get("next_before").is_none());
@@ -93,91 +75,38 @@ async fn history_survives_a_redis_flush_through_the_archive() {
         "only the new message is delivered, not old history"
     );
 
-    let (status, _) = s
-        .call(
-            Method::GET,
-            &format!("/api/channels/{ch}/chat?before=zzz"),
-            None,
-            None,
-        )
-        .await;
-    assert_eq!(status, 400);
+    assert_eq!(s.get(format!("{chat}?before=zzz")).status().await, 400);
 }
 
 #[tokio::test]
 async fn replay_of_a_live_and_chat_settings() {
     let s = Stack::new(&[]).await;
-    let owner = s.user().await;
-    let viewer = s.user().await;
+    let [owner, viewer] = s.users().await;
     let ch = owner.channel_id.clone();
     let path = format!("/api/channels/{ch}/chat/settings");
-    let (status, body) = s.call(Method::GET, &path, Some(&owner), None).await;
-    assert_eq!(status, 200);
+    let body = s.get(&path).by(&owner).expect(200).await;
     assert_eq!(
         body,
         json!({"slow_seconds": 0, "messages_per_second": 1.0, "burst": 5, "filter_action": "mask"})
     );
-    let (status, body) = s
-        .call(
-            Method::PATCH,
-            &path,
-            Some(&owner),
-            Some(json!({"burst": 0, "messages_per_second": 99})),
-        )
-        .await;
-    assert_eq!(status, 400);
+    let invalid = json!({"burst": 0, "messages_per_second": 99});
+    let body = s.patch(&path).by(&owner).json(invalid).expect(400).await;
     assert_eq!(body["errors"].as_array().unwrap().len(), 2, "{body}");
-    let (status, _) = s
-        .call(
-            Method::PATCH,
-            &path,
-            Some(&viewer),
-            Some(json!({"burst": 2})),
-        )
-        .await;
-    assert_eq!(status, 403);
-    let (status, _) = s.call(Method::GET, &path, None, None).await;
-    assert_eq!(status, 401);
+    let by_a_viewer = s.patch(&path).by(&viewer).json(json!({"burst": 2}));
+    assert_eq!(by_a_viewer.status().await, 403);
+    assert_eq!(s.get(&path).status().await, 401);
 
     // Word list CRUD.
     let words = format!("/api/channels/{ch}/chat/words");
-    let (status, body) = s
-        .call(
-            Method::POST,
-            &words,
-            Some(&owner),
-            Some(json!({"word": "Spoiler"})),
-        )
-        .await;
-    assert_eq!(status, 201, "{body}");
+    let add = |word: &str| s.post(&words).by(&owner).json(json!({"word": word}));
+    let body = add("Spoiler").expect(201).await;
     assert_eq!(body["words"], json!(["spoiler"]));
-    let (status, _) = s
-        .call(
-            Method::POST,
-            &words,
-            Some(&owner),
-            Some(json!({"word": "!!"})),
-        )
-        .await;
-    assert_eq!(status, 400);
-    let (status, _) = s
-        .call(
-            Method::DELETE,
-            &format!("{words}/spoiler"),
-            Some(&owner),
-            None,
-        )
-        .await;
-    assert_eq!(status, 204);
-    let (status, _) = s
-        .call(
-            Method::DELETE,
-            &format!("{words}/spoiler"),
-            Some(&owner),
-            None,
-        )
-        .await;
-    assert_eq!(status, 404);
+    assert_eq!(add("!!").status().await, 400);
+    // Removed once; then there is nothing to remove.
+    for status in [204, 404] {
+        let remove = s.delete(format!("{words}/spoiler")).by(&owner);
+        assert_eq!(remove.status().await, status);
+    }
 
     // Chat during a live is archived in the live's partition and replayed in order.
     let mut o = s.join(&owner, &ch).await;
@@ -187,45 +116,22 @@ async fn replay_of_a_live_and_chat_settings() {
     for i in 0..3 {
         during.push(o.say_ok(&format!("live {i}")).await);
     }
-    let (status, _) = s
-        .signed(
-            "/internal/media/unpublish",
-            json!({"live_id": live_id, "duration_secs": 5.0}),
-        )
-        .await;
-    assert_eq!(status, 204);
+    let ended = json!({"live_id": live_id, "duration_secs": 5.0});
+    assert_eq!(s.hook("/internal/media/unpublish", ended).await.0, 204);
     o.say_ok("after the live").await;
-    let (status, page) = s
-        .call(
-            Method::GET,
-            &format!("/api/lives/{live_id}/chat?limit=2"),
-            None,
-            None,
-        )
-        .await;
-    assert_eq!(status, 200, "{page}");
+    let replay = format!("/api/lives/{live_id}/chat");
+    let page = s.get(format!("{replay}?limit=2")).expect(200).await;
     assert_eq!(page["channel_id"], ch);
     assert_eq!(ids(page["messages"].as_array().unwrap()), during[..2]);
     let next = page["next_after"].as_str().unwrap();
     let (_, rest) = s
-        .call(
-            Method::GET,
-            &format!("/api/lives/{live_id}/chat?after={next}&limit=2"),
-            None,
-            None,
-        )
+        .get(format!("{replay}?after={next}&limit=2"))
+        .answer()
         .await;
     assert_eq!(ids(rest["messages"].as_array().unwrap()), during[2..]);
     assert!(rest.get("next_after").is_none());
 
     // Replay of a live that does not exist.
-    let (status, _) = s
-        .call(
-            Method::GET,
-            &format!("/api/lives/{}/chat", uuid::Uuid::now_v7()),
-            None,
-            None,
-        )
-        .await;
-    assert_eq!(status, 404);
+    let ghost = format!("/api/lives/{}/chat", uuid::Uuid::now_v7());
+    assert_eq!(s.get(ghost).status().await, 404);
 }

@@ -5,12 +5,9 @@ use super::harness::*;
 #[tokio::test]
 async fn two_users_chat_in_order_and_anonymous_reads_only() {
     let s = Stack::new(&[]).await;
-    let owner = s.user().await;
+    let (owner, ch, mut a, mut anon) = s.room().await;
     let viewer = s.user().await;
-    let ch = owner.channel_id.clone();
-    let mut a = s.join(&owner, &ch).await;
     let mut b = s.join(&viewer, &ch).await;
-    let mut anon = s.connect(&ch, None).await.unwrap();
 
     let mut sent = Vec::new();
     for i in 0..3 {
@@ -67,16 +64,9 @@ async fn two_users_chat_in_order_and_anonymous_reads_only() {
     // Viewer counts are distinct connections, cluster-wide in Redis, and the directory shows
     // them once the channel is live.
     let live_id = s.go_live(&owner).await;
-    let (status, _) = s
-        .signed(
-            "/internal/media/heartbeat",
-            json!({"live_id": live_id, "health": {"ready": true}}),
-        )
-        .await;
-    assert_eq!(status, 200);
-    let (_, lives) = s
-        .call(Method::GET, "/api/lives?limit=100", None, None)
-        .await;
+    let ready = json!({"live_id": live_id, "health": {"ready": true}});
+    assert_eq!(s.hook("/internal/media/heartbeat", ready).await.0, 200);
+    let lives = s.lives().await;
     let listed = lives["items"]
         .as_array()
         .unwrap()
@@ -105,18 +95,10 @@ async fn two_users_chat_in_order_and_anonymous_reads_only() {
 #[tokio::test]
 async fn tickets_are_single_use_short_lived_and_per_channel() {
     let s = Stack::new(&[("LAIT_CHAT_TICKET_SECS", "1")]).await;
-    let owner = s.user().await;
-    let viewer = s.user().await;
+    let [owner, viewer] = s.users().await;
     let ch = owner.channel_id.clone();
 
-    let (status, body) = s
-        .call(
-            Method::POST,
-            "/api/chat/tickets",
-            Some(&viewer),
-            Some(json!({"channel_id": ch})),
-        )
-        .await;
+    let (status, body) = s.ticket(&viewer, &ch).await;
     assert_eq!(status, 201, "{body}");
     assert_eq!(body["expires_in"], 1);
     // What the ticket grants, for the client's badges and tools: a viewer sends, no more.
@@ -126,14 +108,7 @@ async fn tickets_are_single_use_short_lived_and_per_channel() {
         body["capabilities"],
         json!({"send": true, "moderate": false})
     );
-    let (_, owners) = s
-        .call(
-            Method::POST,
-            "/api/chat/tickets",
-            Some(&owner),
-            Some(json!({"channel_id": ch})),
-        )
-        .await;
+    let (_, owners) = s.ticket(&owner, &ch).await;
     assert_eq!(owners["user"]["badges"], json!(["owner"]));
     assert_eq!(owners["capabilities"]["moderate"], true);
     let t = body["ticket"].as_str().unwrap();
@@ -146,15 +121,11 @@ async fn tickets_are_single_use_short_lived_and_per_channel() {
         "reuse refused"
     );
 
-    let (_, body) = s
-        .call(
-            Method::POST,
-            "/api/chat/tickets",
-            Some(&viewer),
-            Some(json!({"channel_id": ch})),
-        )
-        .await;
-    let t = body["ticket"].as_str().unwrap().to_owned();
+    let viewer_ticket = async || {
+        let (_, body) = s.ticket(&viewer, &ch).await;
+        body["ticket"].as_str().unwrap().to_owned()
+    };
+    let t = viewer_ticket().await;
     tokio::time::sleep(Duration::from_millis(2100)).await;
     assert_eq!(
         s.connect(&ch, Some(&t)).await.err(),
@@ -163,15 +134,7 @@ async fn tickets_are_single_use_short_lived_and_per_channel() {
     );
 
     // A ticket is for one channel.
-    let (_, body) = s
-        .call(
-            Method::POST,
-            "/api/chat/tickets",
-            Some(&viewer),
-            Some(json!({"channel_id": ch})),
-        )
-        .await;
-    let t = body["ticket"].as_str().unwrap().to_owned();
+    let t = viewer_ticket().await;
     assert_eq!(
         s.connect(&viewer.channel_id, Some(&t)).await.err(),
         Some(403)
@@ -179,60 +142,29 @@ async fn tickets_are_single_use_short_lived_and_per_channel() {
 
     // Bad requests.
     assert_eq!(s.connect("nope", None).await.err(), Some(400));
-    assert_eq!(
-        s.connect(&uuid::Uuid::now_v7().to_string(), None)
-            .await
-            .err(),
-        Some(404)
-    );
-    let (status, _) = s
-        .call(
-            Method::POST,
-            "/api/chat/tickets",
-            None,
-            Some(json!({"channel_id": ch})),
-        )
-        .await;
-    assert_eq!(status, 401);
-    let (status, body) = s
-        .call(
-            Method::POST,
-            "/api/chat/tickets",
-            Some(&viewer),
-            Some(json!({"channel_id": "x"})),
-        )
-        .await;
-    assert_eq!(status, 400, "{body}");
-    let (status, _) = s
-        .call(
-            Method::POST,
-            "/api/chat/tickets",
-            Some(&viewer),
-            Some(json!({"channel_id": uuid::Uuid::now_v7().to_string()})),
-        )
-        .await;
-    assert_eq!(status, 404);
+    let ghost = uuid::Uuid::now_v7().to_string();
+    assert_eq!(s.connect(&ghost, None).await.err(), Some(404));
+    for (who, channel, status) in [
+        (None, ch.as_str(), 401),
+        (Some(&viewer), "x", 400),
+        (Some(&viewer), ghost.as_str(), 404),
+    ] {
+        let body = json!({"channel_id": channel});
+        s.post("/api/chat/tickets")
+            .by(who)
+            .json(body)
+            .expect(status)
+            .await;
+    }
 }
 
 #[tokio::test]
 async fn each_refusal_has_its_error_event() {
     let s = Stack::new(&[]).await;
-    let owner = s.user().await;
-    let viewer = s.user().await;
-    let modr = s.user().await;
+    let [owner, viewer, modr] = s.users().await;
     let ch = owner.channel_id.clone();
-    let (status, _) = s
-        .call(
-            Method::PUT,
-            &format!("/api/channels/{ch}/moderators/{}", modr.id),
-            Some(&owner),
-            None,
-        )
-        .await;
-    assert_eq!(status, 204);
-    let mut o = s.join(&owner, &ch).await;
-    let mut v = s.join(&viewer, &ch).await;
-    let mut md = s.join(&modr, &ch).await;
+    s.add_moderator(&owner, &modr).await;
+    let [mut o, mut v, mut md] = s.joined([&owner, &viewer, &modr], &ch).await;
 
     // Too long: 501 code points. Empty after cleaning: bad_request.
     let r = v.say(&"가".repeat(501)).await;
@@ -273,15 +205,8 @@ async fn each_refusal_has_its_error_event() {
 
     // A channel's own word and `reject`: refused with `filtered`, zero-width evasion included.
     let path = format!("/api/channels/{ch}/chat/words");
-    let (status, body) = s
-        .call(
-            Method::PUT,
-            &path,
-            Some(&owner),
-            Some(json!({"words": ["Badword"], "action": "reject"})),
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
+    let words = json!({"words": ["Badword"], "action": "reject"});
+    let body = s.put(&path).by(&owner).json(words).expect(200).await;
     assert_eq!(body, json!({"words": ["badword"], "action": "reject"}));
     let mut o2 = s.join(&owner, &ch).await;
     for evasion in [
@@ -298,15 +223,8 @@ async fn each_refusal_has_its_error_event() {
         "refused messages go nowhere"
     );
     // Non-moderators cannot edit the list.
-    let (status, _) = s
-        .call(
-            Method::POST,
-            &path,
-            Some(&viewer),
-            Some(json!({"word": "x"})),
-        )
-        .await;
-    assert_eq!(status, 403);
+    let add_word = s.post(&path).by(&viewer).json(json!({"word": "x"}));
+    assert_eq!(add_word.status().await, 403);
 
     // Slow mode: the owner turns it on; a viewer waits, the owner is exempt.
     let r = o.request(json!({"action": "slow", "seconds": 30})).await;
@@ -358,10 +276,7 @@ async fn each_refusal_has_its_error_event() {
 #[tokio::test]
 async fn oversized_frames_close_only_their_connection() {
     let s = Stack::new(&[]).await;
-    let owner = s.user().await;
-    let ch = owner.channel_id.clone();
-    let mut o = s.join(&owner, &ch).await;
-    let mut big = s.connect(&ch, None).await.unwrap();
+    let (_, ch, mut o, mut big) = s.room().await;
     let mut other = s.connect(&ch, None).await.unwrap();
 
     // 200 KB: over API Gateway's 128 KB message limit (and 32 KB frames), closed with 1009.

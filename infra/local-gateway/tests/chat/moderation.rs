@@ -5,24 +5,11 @@ use super::harness::*;
 #[tokio::test]
 async fn moderation_ban_timeout_delete_clear_and_audit() {
     let s = Stack::new(&[]).await;
-    let owner = s.user().await;
-    let viewer = s.user().await;
-    let other = s.user().await;
-    let modr = s.user().await;
+    let [owner, viewer, other, modr] = s.users().await;
     let ch = owner.channel_id.clone();
-    let (status, _) = s
-        .call(
-            Method::PUT,
-            &format!("/api/channels/{ch}/moderators/{}", modr.id),
-            Some(&owner),
-            None,
-        )
-        .await;
-    assert_eq!(status, 204);
-    let mut o = s.join(&owner, &ch).await;
-    let mut v = s.join(&viewer, &ch).await;
-    let mut x = s.join(&other, &ch).await;
-    let mut m = s.join(&modr, &ch).await;
+    s.add_moderator(&owner, &modr).await;
+    let joining = [&owner, &viewer, &other, &modr];
+    let [mut o, mut v, mut x, mut m] = s.joined(joining, &ch).await;
 
     // A non-moderator's moderation frames are refused before anything else is looked at.
     for frame in [
@@ -54,9 +41,8 @@ async fn moderation_ban_timeout_delete_clear_and_audit() {
     }
     let h = x.request(json!({"action": "history", "limit": 10})).await;
     assert_eq!(ids(h["messages"].as_array().unwrap()), vec![keep.clone()]);
-    let (_, page) = s
-        .call(Method::GET, &format!("/api/channels/{ch}/chat"), None, None)
-        .await;
+    let history = format!("/api/channels/{ch}/chat");
+    let (_, page) = s.get(&history).answer().await;
     assert_eq!(
         ids(page["messages"].as_array().unwrap()),
         vec![keep.clone()]
@@ -84,7 +70,7 @@ async fn moderation_ban_timeout_delete_clear_and_audit() {
     assert!(r["retry_after_ms"].as_u64().unwrap() > 590_000);
 
     // Ban: the banned user's sockets close, new tickets and reconnects are refused.
-    let pre_ban_ticket = s.ticket(&viewer, &ch).await;
+    let pre_ban_ticket = s.good_ticket(&viewer, &ch).await;
     let mut v2 = s.join(&viewer, &ch).await;
     let r = o
         .request(json!({"action": "ban", "user_id": viewer.id, "reason": "spam"}))
@@ -93,41 +79,19 @@ async fn moderation_ban_timeout_delete_clear_and_audit() {
     assert!(v.closed().await, "first socket closed");
     assert!(v2.closed().await, "second socket closed");
     assert_eq!(s.connect(&ch, Some(&pre_ban_ticket)).await.err(), Some(403));
-    let (status, body) = s
-        .call(
-            Method::POST,
-            "/api/chat/tickets",
-            Some(&viewer),
-            Some(json!({"channel_id": ch})),
-        )
-        .await;
+    let (status, body) = s.ticket(&viewer, &ch).await;
     assert_eq!(status, 403, "{body}");
     let b = m.take("user_banned", 1).await;
     assert_eq!(b[0]["user_id"], viewer.id);
     // Still readable anonymously, like any viewer.
     assert!(s.connect(&ch, None).await.is_ok());
 
-    let (status, bans) = s
-        .call(
-            Method::GET,
-            &format!("/api/channels/{ch}/chat/bans"),
-            Some(&modr),
-            None,
-        )
-        .await;
-    assert_eq!(status, 200);
+    let bans_path = format!("/api/channels/{ch}/chat/bans");
+    let bans = s.get(&bans_path).by(&modr).expect(200).await;
     assert_eq!(bans["items"][0]["user_id"], viewer.id);
     assert_eq!(bans["items"][0]["reason"], "spam");
     assert_eq!(bans["items"][0]["by"], owner.id);
-    let (status, _) = s
-        .call(
-            Method::GET,
-            &format!("/api/channels/{ch}/chat/bans"),
-            Some(&other),
-            None,
-        )
-        .await;
-    assert_eq!(status, 403);
+    assert_eq!(s.get(&bans_path).by(&other).status().await, 403);
 
     // Unban lets them back in.
     let r = m
@@ -143,21 +107,12 @@ async fn moderation_ban_timeout_delete_clear_and_audit() {
     x.take("cleared", 1).await;
     let h = x.request(json!({"action": "history", "limit": 50})).await;
     assert_eq!(h["messages"], json!([]));
-    let (_, page) = s
-        .call(Method::GET, &format!("/api/channels/{ch}/chat"), None, None)
-        .await;
+    let (_, page) = s.get(&history).answer().await;
     assert_eq!(page["messages"], json!([]));
 
     // The audit log: the owner reads every action, a moderator may not.
-    let (status, log) = s
-        .call(
-            Method::GET,
-            &format!("/api/channels/{ch}/chat/audit"),
-            Some(&owner),
-            None,
-        )
-        .await;
-    assert_eq!(status, 200, "{log}");
+    let audit = format!("/api/channels/{ch}/chat/audit");
+    let log = s.get(&audit).by(&owner).expect(200).await;
     let actions: Vec<&str> = log["items"]
         .as_array()
         .unwrap()
@@ -168,13 +123,5 @@ async fn moderation_ban_timeout_delete_clear_and_audit() {
     assert_eq!(log["items"][2]["actor"], owner.id);
     assert_eq!(log["items"][2]["target_user"], viewer.id);
     assert_eq!(log["items"][4]["actor"], modr.id);
-    let (status, _) = s
-        .call(
-            Method::GET,
-            &format!("/api/channels/{ch}/chat/audit"),
-            Some(&modr),
-            None,
-        )
-        .await;
-    assert_eq!(status, 403);
+    assert_eq!(s.get(&audit).by(&modr).status().await, 403);
 }
