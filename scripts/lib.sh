@@ -126,9 +126,25 @@ wait_port() { # port name [seconds]
 
 # The target dir outlives every clone; each dependency change leaves the old test binaries behind
 # (hundreds of MB each), which once filled the disk. Keeps the newest of each name.
+# cargo-lambda (PyPI, pinned) in the venv: it builds the functions as `sam build` does.
+install_cargo_lambda() {
+  if ! "$VENV/bin/cargo-lambda" lambda --version 2>/dev/null | grep -q '^cargo-lambda 1\.9\.2 '; then
+    say "pip: installing cargo-lambda into $VENV"
+    "$VENV/bin/pip" install -q --disable-pip-version-check cargo-lambda==1.9.2
+  fi
+}
+
+# Every function's Lambda bootstrap (release profile), at $CARGO_TARGET_DIR/lambda/<name>/bootstrap.
+# This machine is x86_64; AWS gets arm64 from `sam build` (cargo-lambda with zig).
+build_lambdas() {
+  say "cargo lambda: building the functions (release, $(uname -m))"
+  (cd "$REPO" && PATH="$VENV/bin:$PATH" cargo lambda build --release --compiler cargo \
+    -p lait-auth -p lait-channels -p lait-chat-api -p lait-chat-ws)
+}
+
 prune_target() {
   local deps
-  for deps in "$CARGO_TARGET_DIR"/{debug,perf}/deps; do
+  for deps in "$CARGO_TARGET_DIR"/{debug,perf,release,x86_64-unknown-linux-gnu/release}/deps; do
     [ -d "$deps" ] || continue
     find "$deps" -maxdepth 1 -type f -perm -u+x ! -name '*.*' -printf '%T@ %f\n' |
       awk '{ name = $2; sub(/-[0-9a-f]+$/, "", name); print name, $1, $2 }' |
