@@ -15,7 +15,7 @@ import time
 import uuid
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests", "e2e"))
-from lambda_runtime import Connections, Runtime, bootstrap, http_event, ws_event  # noqa: E402
+from lambda_runtime import Connections, Runtime, bootstrap, http_event, lambda_env, ws_event  # noqa: E402
 
 FIRST = {
     "auth": lambda: http_event("GET", "/api/users/00000000-0000-7000-8000-000000000000"),
@@ -35,15 +35,7 @@ def peak_rss_kb(pid):
 
 def one(name, connections):
     rt = Runtime(name)
-    env = dict(
-        os.environ,
-        AWS_LAMBDA_RUNTIME_API=f"127.0.0.1:{rt.port}",
-        AWS_LAMBDA_FUNCTION_NAME=name,
-        AWS_LAMBDA_FUNCTION_VERSION="$LATEST",
-        AWS_LAMBDA_FUNCTION_MEMORY_SIZE="256",
-        LAIT_WS_CALLBACK_URL=f"http://127.0.0.1:{connections.port}",
-        RUST_LOG="warn",
-    )
+    env = lambda_env(name, rt, connections)
     start = time.monotonic()
     proc = subprocess.Popen([bootstrap(name)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:

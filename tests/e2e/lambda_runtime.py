@@ -215,6 +215,21 @@ def answer(runtime, event):
     return res["statusCode"], json.loads(body) if body else None
 
 
+def lambda_env(name, runtime, connections):
+    """The environment Lambda gives a function, pointing at `runtime` and `connections`."""
+    return dict(
+        os.environ,
+        AWS_LAMBDA_RUNTIME_API=f"127.0.0.1:{runtime.port}",
+        AWS_LAMBDA_FUNCTION_NAME=name,
+        AWS_LAMBDA_FUNCTION_VERSION="$LATEST",
+        AWS_LAMBDA_FUNCTION_MEMORY_SIZE="256",
+        AWS_LAMBDA_LOG_GROUP_NAME=f"/aws/lambda/{name}",
+        AWS_LAMBDA_LOG_STREAM_NAME="e2e",
+        LAIT_WS_CALLBACK_URL=f"http://127.0.0.1:{connections.port}",
+        RUST_LOG="warn",
+    )
+
+
 def bootstrap(name):
     lambda_dir = os.environ.get("LAIT_LAMBDA_DIR")
     return os.path.join(lambda_dir, name, "bootstrap") if lambda_dir else os.path.join(TARGET, name)
@@ -226,17 +241,7 @@ def main():
     runtimes, started = {}, {}
     for name in FUNCTIONS:
         rt = runtimes[name] = Runtime(name)
-        env = dict(
-            os.environ,
-            AWS_LAMBDA_RUNTIME_API=f"127.0.0.1:{rt.port}",
-            AWS_LAMBDA_FUNCTION_NAME=name,
-            AWS_LAMBDA_FUNCTION_VERSION="$LATEST",
-            AWS_LAMBDA_FUNCTION_MEMORY_SIZE="256",
-            AWS_LAMBDA_LOG_GROUP_NAME=f"/aws/lambda/{name}",
-            AWS_LAMBDA_LOG_STREAM_NAME="e2e",
-            LAIT_WS_CALLBACK_URL=f"http://127.0.0.1:{connections.port}",
-            RUST_LOG="warn",
-        )
+        env = lambda_env(name, rt, connections)
         started[name] = time.monotonic()
         spawn([bootstrap(name)], f"{tmp}/lambda-{name}-{os.getpid()}.log", env)
 
