@@ -101,11 +101,7 @@ impl ImagePolicy {
         prefix: &str,
         upload: &UploadRequest,
     ) -> Result<PresignedUpload, ApiError> {
-        let UploadRequest {
-            content_type,
-            content_length,
-        } = upload;
-        let (content_type, content_length) = (content_type.as_str(), *content_length);
+        let (content_type, content_length) = (upload.content_type.as_str(), upload.content_length);
         let ext = self.check(content_type, content_length)?;
         let key = format!("{prefix}/{}.{ext}", uuid::Uuid::new_v4());
         let req = deps

@@ -1,5 +1,5 @@
 //! Small helpers over the DynamoDB SDK: item (de)serialization through serde_dynamo, and reading
-//! which part of a transaction was cancelled.
+//! which part of a transaction was cancelled, and [`Table`]: the operations every store repeats.
 
 use aws_sdk_dynamodb::{
     Client,
@@ -289,12 +289,7 @@ impl Table {
 
     /// Writes an item (replacing one with the same key).
     pub async fn put(&self, item: Item) -> anyhow::Result<()> {
-        self.ddb
-            .put_item()
-            .table_name(&self.name)
-            .set_item(Some(item))
-            .send()
-            .await?;
+        self.put_when(item).send().await?;
         Ok(())
     }
 
