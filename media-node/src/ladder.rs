@@ -289,6 +289,21 @@ mod tests {
     }
 
     /// The arguments for a 720p source's full ladder.
+    /// Every rung with its audio, in the order of the ladder.
+    const AUDIO_STREAM_MAP: &str = "v:0,a:0,name:720p v:1,a:1,name:480p v:2,a:2,name:360p";
+
+    /// The value that follows `flag` in `args`.
+    fn value_of<'a>(args: &'a [String], flag: &str) -> &'a str {
+        &args[args.iter().position(|a| a == flag).unwrap() + 1]
+    }
+
+    /// Each flag in `args` is followed by its expected value.
+    fn assert_values(args: &[String], expected: &[(&str, &str)]) {
+        for (flag, value) in expected {
+            assert_eq!(value_of(args, flag), *value, "{flag}");
+        }
+    }
+
     fn args_for(segment_seconds: f64, has_audio: bool, start_number: u64) -> Vec<String> {
         job_args(segment_seconds, has_audio, start_number, false)
     }
@@ -343,58 +358,65 @@ mod tests {
     #[test]
     fn a_passed_through_top_rung_is_copied_and_the_rest_follow_its_keyframes() {
         let args = job_args(1.0, true, 0, true);
-        let at = |flag: &str| args[args.iter().position(|a| a == flag).unwrap() + 1].clone();
         // The source's video maps to the top rung, copied; two rungs are scaled and encoded.
-        assert_eq!(at("-map"), "0:v:0");
-        assert_eq!(at("-c:v:0"), "copy");
-        assert_eq!(at("-c:v:1"), "libx264");
-        assert_eq!(at("-c:v:2"), "libx264");
+        assert_values(
+            &args,
+            &[
+                ("-map", "0:v:0"),
+                ("-c:v:0", "copy"),
+                ("-c:v:1", "libx264"),
+                ("-c:v:2", "libx264"),
+            ],
+        );
         assert!(!args.iter().any(|a| a == "-profile:v:0" || a == "-b:v:0"));
-        let filter = at("-filter_complex");
+        let filter = value_of(&args, "-filter_complex");
         assert!(
             filter.starts_with("[0:v]split=4[v1][v2][vt][vk];"),
             "{filter}"
         );
         assert!(!filter.contains("[v0]"));
-        assert_eq!(at("-force_key_frames"), "source");
-        assert_eq!(at("-hls_time"), "0.983");
-        assert_eq!(at("-b:a:0"), "128k");
-        assert_eq!(
-            at("-var_stream_map"),
-            "v:0,a:0,name:720p v:1,a:1,name:480p v:2,a:2,name:360p"
+        assert_values(
+            &args,
+            &[
+                ("-force_key_frames", "source"),
+                ("-hls_time", "0.983"),
+                ("-b:a:0", "128k"),
+                ("-var_stream_map", AUDIO_STREAM_MAP),
+            ],
         );
         // Encoding every rung: keyframes by time, no copy.
         let args = args_for(1.0, true, 0);
-        let at = |flag: &str| args[args.iter().position(|a| a == flag).unwrap() + 1].clone();
-        assert_eq!(at("-c:v:0"), "libx264");
-        assert_eq!(at("-hls_time"), "1");
-        assert!(at("-filter_complex").starts_with("[0:v]split=5[v0][v1][v2]"));
+        assert_values(&args, &[("-c:v:0", "libx264"), ("-hls_time", "1")]);
+        assert!(value_of(&args, "-filter_complex").starts_with("[0:v]split=5[v0][v1][v2]"));
     }
 
     #[test]
     fn keyframes_on_segment_boundaries() {
         let args = args_for(0.5, true, 7);
-        let at = |flag: &str| args[args.iter().position(|a| a == flag).unwrap() + 1].clone();
-        assert_eq!(at("-force_key_frames"), "expr:gte(t,n_forced*0.5)");
-        assert_eq!(at("-start_number"), "7");
-        assert_eq!(at("-sc_threshold"), "0");
-        assert_eq!(
-            at("-var_stream_map"),
-            "v:0,a:0,name:720p v:1,a:1,name:480p v:2,a:2,name:360p"
+        assert_values(
+            &args,
+            &[
+                ("-force_key_frames", "expr:gte(t,n_forced*0.5)"),
+                ("-start_number", "7"),
+                ("-sc_threshold", "0"),
+                ("-var_stream_map", AUDIO_STREAM_MAP),
+            ],
         );
         assert!(args.contains(&"zerolatency".to_owned()) && args.contains(&"superfast".to_owned()));
-        assert!(at("-hls_flags").contains("temp_file"));
-        assert!(at("-filter_complex").contains(KEYFRAME_LOG));
+        assert!(value_of(&args, "-hls_flags").contains("temp_file"));
+        assert!(value_of(&args, "-filter_complex").contains(KEYFRAME_LOG));
         assert_eq!(args.iter().filter(|a| *a == "0:a:0").count(), 3);
     }
 
     #[test]
     fn video_only_ladder() {
         let args = args_for(1.0, false, 0);
-        let at = |flag: &str| args[args.iter().position(|a| a == flag).unwrap() + 1].clone();
-        assert_eq!(
-            at("-var_stream_map"),
-            "v:0,name:720p v:1,name:480p v:2,name:360p"
+        assert_values(
+            &args,
+            &[(
+                "-var_stream_map",
+                "v:0,name:720p v:1,name:480p v:2,name:360p",
+            )],
         );
         assert!(!args.iter().any(|a| a == "0:a:0" || a == "aac"));
     }
