@@ -94,30 +94,55 @@ impl Deps {
 /// `build`, which reads its own variables from the same `Env`. Fails with every configuration
 /// problem at once.
 pub async fn boot<S>(build: impl FnOnce(&mut Env, Deps) -> S) -> Result<S, ConfigError> {
-    crate::telemetry::init();
-    let mut env = Env::from_process();
-    let deps = Deps::load(&mut env).await;
-    let state = build(&mut env, deps);
-    env.finish(state).inspect_err(|e| tracing::error!("{e}"))
+    start(Deps::load, build).await
 }
 
 /// Like [`boot`] for scheduled jobs: only the store clients ([`Clients`]).
 pub async fn boot_job<S>(build: impl FnOnce(&mut Env, Clients) -> S) -> Result<S, ConfigError> {
-    crate::telemetry::init();
-    let mut env = Env::from_process();
-    let clients = Clients::load(&mut env).await;
-    let state = build(&mut env, clients);
-    env.finish(state).inspect_err(|e| tracing::error!("{e}"))
+    start(Clients::load, build).await
 }
 
 /// Like [`boot`] for processes that need only the AWS configuration (the media node).
 pub async fn boot_with<S>(
     build: impl FnOnce(&mut Env, &aws_config::SdkConfig) -> S,
 ) -> Result<S, ConfigError> {
+    let sdk = async |env: &mut Env| {
+        let endpoint: Option<String> = env.optional("AWS_ENDPOINT_URL");
+        stores::aws::sdk_config(endpoint.as_deref()).await
+    };
+    start(sdk, |env, sdk| build(env, &sdk)).await
+}
+
+/// The start-up of every `boot`: tracing, the environment, what `load` reads from it, then the
+/// state `build` makes of that; every configuration problem is reported at once.
+async fn start<D, S>(
+    load: impl AsyncFnOnce(&mut Env) -> D,
+    build: impl FnOnce(&mut Env, D) -> S,
+) -> Result<S, ConfigError> {
     crate::telemetry::init();
     let mut env = Env::from_process();
-    let endpoint: Option<String> = env.optional("AWS_ENDPOINT_URL");
-    let sdk = stores::aws::sdk_config(endpoint.as_deref()).await;
-    let state = build(&mut env, &sdk);
+    let loaded = load(&mut env).await;
+    let state = build(&mut env, loaded);
     env.finish(state).inspect_err(|e| tracing::error!("{e}"))
+}
+
+/// A scheduled job on AWS (an EventBridge schedule invokes it): boots its state with
+/// [`boot_job`], then answers every event with the JSON summary `run` makes of one run; an error
+/// fails the invocation.
+pub async fn run_job<S, E: std::fmt::Display>(
+    build: impl FnOnce(&mut Env, Clients) -> S,
+    run: impl AsyncFn(&S) -> Result<serde_json::Value, E>,
+) -> Result<(), lambda_http::Error> {
+    let state = boot_job(build).await?;
+    let (state, run) = (&state, &run);
+    lambda_http::lambda_runtime::run(lambda_http::service_fn(
+        move |_: lambda_http::LambdaEvent<serde_json::Value>| async move {
+            // Boxed: nested whole in the runtime's futures, a job's future is deeper than the
+            // compiler's layout computation goes (the reaper's is).
+            Box::pin(run(state))
+                .await
+                .map_err(|e| lambda_http::Error::from(e.to_string()))
+        },
+    ))
+    .await
 }
