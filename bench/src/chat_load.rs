@@ -20,6 +20,7 @@ use std::{
 };
 
 use anyhow::{Context, bail};
+use clap::Parser;
 use futures::{SinkExt, StreamExt, stream};
 use hdrhistogram::Histogram;
 use serde::Deserialize;
@@ -29,46 +30,40 @@ use tokio_tungstenite::{
     tungstenite::{Message, protocol::WebSocketConfig},
 };
 
+/// Chat fan-out under load: receivers and senders in one room of lait-local.
+#[derive(Parser)]
 struct Args {
+    /// lait-local's base URL.
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
     base: String,
+    /// WebSocket receivers (N).
+    #[arg(long, default_value_t = 1000)]
     clients: usize,
+    /// Senders (M), sharing the rate.
+    #[arg(long, default_value_t = 10)]
     senders: usize,
+    /// Messages per second, all senders together (R).
+    #[arg(long, default_value_t = 20.0)]
     rate: f64,
+    /// How long the senders send (S).
+    #[arg(long, default_value_t = 30)]
     seconds: u64,
+    /// Processes whose CPU seconds to print, as name=pid,name=pid.
+    #[arg(long, value_delimiter = ',', value_parser = name_pid)]
     pids: Vec<(String, u32)>,
 }
 
 fn args() -> anyhow::Result<Args> {
-    let mut a = Args {
-        base: "http://127.0.0.1:8080".into(),
-        clients: 1000,
-        senders: 10,
-        rate: 20.0,
-        seconds: 30,
-        pids: Vec::new(),
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let value = it.next().with_context(|| format!("{flag} needs a value"))?;
-        match flag.as_str() {
-            "--base" => a.base = value,
-            "--clients" => a.clients = value.parse()?,
-            "--senders" => a.senders = value.parse()?,
-            "--rate" => a.rate = value.parse()?,
-            "--seconds" => a.seconds = value.parse()?,
-            "--pids" => {
-                for pair in value.split(',').filter(|p| !p.is_empty()) {
-                    let (name, pid) = pair.split_once('=').context("--pids name=pid,…")?;
-                    a.pids.push((name.to_owned(), pid.parse()?));
-                }
-            }
-            other => bail!("unknown flag {other}"),
-        }
-    }
+    let a = Args::parse();
     if a.senders == 0 || a.rate <= 0.0 {
         bail!("--senders and --rate must be positive");
     }
     Ok(a)
+}
+
+fn name_pid(pair: &str) -> anyhow::Result<(String, u32)> {
+    let (name, pid) = pair.split_once('=').context("--pids name=pid,…")?;
+    Ok((name.to_owned(), pid.parse()?))
 }
 
 /// utime + stime of a process, in seconds.
@@ -79,6 +74,12 @@ fn cpu_secs(pid: &str) -> Option<f64> {
     let fields: Vec<&str> = rest.split_whitespace().collect();
     let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
     Some(ticks / 100.0)
+}
+
+/// CPU seconds so far of each given process, and of this one.
+fn cpu_snapshot(pids: &[(String, u32)]) -> (Vec<Option<f64>>, Option<f64>) {
+    let each = pids.iter().map(|(_, p)| cpu_secs(&p.to_string())).collect();
+    (each, cpu_secs("self"))
 }
 
 struct Api {
@@ -277,12 +278,7 @@ async fn main() -> anyhow::Result<()> {
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
 
-    let cpu_before: Vec<Option<f64>> = a
-        .pids
-        .iter()
-        .map(|(_, p)| cpu_secs(&p.to_string()))
-        .collect();
-    let self_before = cpu_secs("self");
+    let (cpu_before, self_before) = cpu_snapshot(&a.pids);
     let sent = Arc::new(Sent::default());
     let interval = Duration::from_secs_f64(1.0 / per_sender);
     let count = (per_sender * a.seconds as f64).round() as u64;
@@ -347,12 +343,7 @@ async fn main() -> anyhow::Result<()> {
     }
     tokio::time::sleep(Duration::from_secs(3)).await;
     let wall = started.elapsed().as_secs_f64();
-    let cpu_after: Vec<Option<f64>> = a
-        .pids
-        .iter()
-        .map(|(_, p)| cpu_secs(&p.to_string()))
-        .collect();
-    let self_after = cpu_secs("self");
+    let (cpu_after, self_after) = cpu_snapshot(&a.pids);
     stop.store(true, Ordering::Relaxed);
 
     let mut latency = Histogram::<u64>::new_with_bounds(1, 120_000_000, 3)?;

@@ -16,6 +16,7 @@ use std::{
     io::BufRead,
 };
 
+use clap::Parser;
 use serde::Deserialize;
 
 #[derive(Deserialize)]
@@ -50,16 +51,21 @@ struct Rendition {
 
 const POLL_SLACK: f64 = 0.6;
 
+/// Checks a live rendition's reloads, JSON lines on stdin, against RFC 8216's rules.
+#[derive(Parser)]
+struct Args {
+    /// The profile's #EXT-X-TARGETDURATION, in seconds.
+    #[arg(long)]
+    target: u64,
+    /// Longest wait for a new segment, in seconds (default 1.5 × target).
+    #[arg(long)]
+    stale: Option<f64>,
+}
+
 fn main() -> anyhow::Result<()> {
-    let args: Vec<String> = std::env::args().collect();
-    let arg = |name: &str| {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|i| args.get(i + 1))
-            .and_then(|v| v.parse::<f64>().ok())
-    };
-    let target = arg("--target").ok_or_else(|| anyhow::anyhow!("--target is required"))? as u64;
-    let stale = arg("--stale").unwrap_or(1.5 * target as f64);
+    let args = Args::parse();
+    let target = args.target;
+    let stale = args.stale.unwrap_or(1.5 * target as f64);
     let mut renditions: BTreeMap<String, Rendition> = BTreeMap::new();
     for line in std::io::stdin().lock().lines() {
         let line = line?;

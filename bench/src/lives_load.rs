@@ -8,35 +8,25 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use clap::Parser;
 use hdrhistogram::Histogram;
 use serde_json::{Value, json};
 
+/// `GET /api/lives` under load, on seeded live channels.
+#[derive(Parser)]
 struct Args {
+    /// lait-local's base URL.
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
     base: String,
+    /// Live channels to seed.
+    #[arg(long, default_value_t = 200)]
     seed: usize,
+    /// Requests per second.
+    #[arg(long, default_value_t = 1000)]
     rate: u64,
+    /// How long to send them.
+    #[arg(long, default_value_t = 30)]
     seconds: u64,
-}
-
-fn args() -> anyhow::Result<Args> {
-    let mut a = Args {
-        base: "http://127.0.0.1:8080".into(),
-        seed: 200,
-        rate: 1000,
-        seconds: 30,
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let value = it.next().with_context(|| format!("{flag} needs a value"))?;
-        match flag.as_str() {
-            "--base" => a.base = value,
-            "--seed" => a.seed = value.parse()?,
-            "--rate" => a.rate = value.parse()?,
-            "--seconds" => a.seconds = value.parse()?,
-            other => bail!("unknown flag {other}"),
-        }
-    }
-    Ok(a)
 }
 
 async fn seed_one(
@@ -117,7 +107,7 @@ async fn signed(
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let a = args()?;
+    let a = Args::parse();
     let secret =
         std::env::var("LAIT_MEDIA_SECRET").context("LAIT_MEDIA_SECRET must be the server's")?;
     let http = reqwest::Client::builder()
