@@ -102,19 +102,13 @@ def scenario(stack, name, start, passthrough, low_latency=False, hog=False, expe
     check(f"[{name}] profile set (low_latency={low_latency})", status == 200, status)
     hog_proc = spawn(HOG, f"{stack.tmp}/hog-{name}.log") if hog else None
     pub = start(stack.rtmp_url(key), f"{stack.tmp}/pub-{name}.log")
-    t0 = time.monotonic()
-    first = None
-    while time.monotonic() - t0 < 25 and not first:
-        _, lives = get_json(f"{stack.base}/api/lives?limit=100")
-        first = next((l for l in lives["items"] if l["channel"]["id"] == channel), None)
-        if not first:
-            time.sleep(0.1)
+    first, listed_after = stack.wait_listed(channel, 25, every=0.1)
     if not check(f"[{name}] listed within 25 s", first):
         pub.kill()
         if hog_proc:
             hog_proc.kill()
         return
-    print(f"     listed after {time.monotonic() - t0:.1f} s", flush=True)
+    print(f"     listed after {listed_after:.1f} s", flush=True)
     root = first["playlist_url"].rsplit("/", 1)[0]
     status, _, master = http("GET", stack.base + first["playlist_url"])
     master = master.decode()

@@ -61,6 +61,18 @@ def http(method, url, body=None, token=None):
         return e.code, dict(e.headers), e.read()
 
 
+def poll(probe, timeout, every):
+    """Calls `probe` every `every` seconds until it returns something true or `timeout` seconds
+    have passed: (what it returned, the seconds that took), or (None, timeout)."""
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        value = probe()
+        if value:
+            return value, time.monotonic() - t0
+        time.sleep(every)
+    return None, timeout
+
+
 def get_json(url, token=None):
     status, _, body = http("GET", url, token=token)
     return status, (json.loads(body) if body else None)
@@ -129,25 +141,28 @@ class Stack:
     def rtmp_url(self, key):
         return f"rtmp://127.0.0.1:{self.rtmp}/live/{key}"
 
+    def listed(self, channel):
+        """The channel's entry in the directory (GET /api/lives), or None."""
+        _, lives = get_json(f"{self.base}/api/lives?limit=100")
+        return next((l for l in lives["items"] if l["channel"]["id"] == channel), None)
+
+    def wait_listed(self, channel, timeout, every=0.25):
+        """The channel's directory entry once listed and the seconds that took, or (None, timeout)."""
+        return poll(lambda: self.listed(channel), timeout, every)
+
     def wait_live(self, channel, timeout=10):
         """The channel's live once its master playlist is served, or None."""
-        t0 = time.monotonic()
-        while time.monotonic() - t0 < timeout:
-            _, lives = get_json(f"{self.base}/api/lives?limit=100")
-            live = next((l for l in lives["items"] if l["channel"]["id"] == channel), None)
-            if live and http("GET", self.base + live["playlist_url"])[0] == 200:
-                return live
-            time.sleep(0.25)
-        return None
+        def served():
+            live = self.listed(channel)
+            return live if live and http("GET", self.base + live["playlist_url"])[0] == 200 else None
+        return poll(served, timeout, 0.25)[0]
 
     def wait_ended(self, live_id, timeout):
-        t0 = time.monotonic()
-        while time.monotonic() - t0 < timeout:
+        """The live once ended and the seconds that took, or (None, timeout)."""
+        def ended():
             _, live = get_json(f"{self.base}/api/lives/{live_id}")
-            if live["status"] == "ended":
-                return live, time.monotonic() - t0
-            time.sleep(0.5)
-        return None, timeout
+            return live if live["status"] == "ended" else None
+        return poll(ended, timeout, 0.5)
 
 
 def finish(stack=None):

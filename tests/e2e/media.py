@@ -53,12 +53,7 @@ def main():
     # master, every rendition playlist and their segments answer 200.
     pub = publisher(stack.rtmp_url(key), 40, f"{tmp}/publisher.log")
     t0 = time.monotonic()
-    first = None
-    while time.monotonic() - t0 < 10 and not first:
-        _, lives = get_json(f"{base}/api/lives?limit=100")
-        first = next((l for l in lives["items"] if l["channel"]["id"] == channel), None)
-        if not first:
-            time.sleep(0.05)
+    first, _ = stack.wait_listed(channel, 10, every=0.05)
     if check("the live is listed within 10 s", first):
         statuses = []
         status, _, m = http("GET", base + first["playlist_url"])

@@ -22,7 +22,7 @@ import time
 import boto3
 from botocore.config import Config
 
-from lait_e2e import TARGET, Stack, check, free_port, get_json, http, publisher, run, spawn, wait_port
+from lait_e2e import TARGET, Stack, check, free_port, get_json, http, poll, publisher, run, spawn, wait_port
 
 
 class Proxy:
@@ -89,6 +89,21 @@ def seqs(playlist):
     return [int(n) for n in SEGMENT.findall(playlist)]
 
 
+def wait_sequence(url, target, timeout, every):
+    """Polls a live playlist until its newest segment number reaches `target`: (the seconds that
+    took, or None; the playlist last read)."""
+    last = ""
+
+    def reached():
+        nonlocal last
+        _, _, text = http("GET", url)
+        last = text.decode()
+        return max(seqs(last)) >= target
+
+    done, took = poll(reached, timeout, every)
+    return (took if done else None), last
+
+
 def uris(playlist):
     return [m.group(0) for m in SEGMENT.finditer(playlist)]
 
@@ -129,15 +144,8 @@ def main():
     _, _, during = http("GET", f"{base}{root}/720p/index.m3u8")
     check("nothing new is published while S3 is unreachable", max(seqs(during.decode())) <= last_before + 1)
     proxy.resume()
-    caught_up = None
-    t0 = time.monotonic()
-    while time.monotonic() - t0 < 20:
-        _, _, text = http("GET", f"{base}{root}/720p/index.m3u8")
-        if max(seqs(text.decode())) >= last_before + 20:
-            caught_up = time.monotonic() - t0
-            break
-        time.sleep(0.5)
-    check("after S3 returns the playlist catches up", caught_up is not None, text.decode()[-300:])
+    caught_up, text = wait_sequence(f"{base}{root}/720p/index.m3u8", last_before + 20, 20, every=0.5)
+    check("after S3 returns the playlist catches up", caught_up is not None, text[-300:])
     if caught_up is not None:
         print(f"     caught up {caught_up:.1f} s after S3 came back")
     for r in ("720p", "480p", "360p"):
@@ -155,14 +163,7 @@ def main():
         os.kill(pid, signal.SIGKILL)
     _, _, text = http("GET", f"{base}{root}/720p/index.m3u8")
     last = max(seqs(text.decode()))
-    resumed = None
-    t0 = time.monotonic()
-    while time.monotonic() - t0 < 15:
-        _, _, text = http("GET", f"{base}{root}/720p/index.m3u8")
-        if max(seqs(text.decode())) >= last + 3:
-            resumed = time.monotonic() - t0
-            break
-        time.sleep(0.25)
+    resumed, _ = wait_sequence(f"{base}{root}/720p/index.m3u8", last + 3, 15, every=0.25)
     check("the stream resumes after ffmpeg is killed", resumed is not None)
     if resumed is not None:
         print(f"     resumed {resumed:.1f} s after the kill")
