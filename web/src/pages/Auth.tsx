@@ -1,8 +1,10 @@
+import type { ComponentChildren } from "preact";
 import { useState } from "preact/hooks";
 import { apiUrl, config } from "../config";
 import { login, signup } from "../auth";
 import { t } from "../i18n";
 import { Link, navigate, query } from "../router";
+import { TextField } from "../ui/Field";
 
 /** Where to go after signing in: an in-app path only (never another origin). */
 function next(): string {
@@ -39,32 +41,35 @@ function useSubmit(send: () => Promise<string | null>) {
   return { submit, busy, error };
 }
 
+/** A sign-in or sign-up page: its title, the form's fields, its error and submit button, and what follows the form. */
+function AuthPage(props: { title: string; action: string; form: ReturnType<typeof useSubmit>; children: ComponentChildren; footer: ComponentChildren }) {
+  const { submit, busy, error } = props.form;
+  return (
+    <div class="page narrow">
+      <h1>{props.title}</h1>
+      <form class="form" onSubmit={submit}>
+        {props.children}
+        {error && <p class="error" role="alert">{error}</p>}
+        <button type="submit" class="primary" disabled={busy}>
+          {props.action}
+        </button>
+      </form>
+      {props.footer}
+    </div>
+  );
+}
+
 export function Login() {
   const [email, setEmail] = useState("");
   const [password, setPassword] = useState("");
-  const { submit, busy, error } = useSubmit(async () => {
+  const form = useSubmit(async () => {
     const res = await login(email, password);
     if (!res.ok) return res.status === 401 ? t("auth.failed") : await problem(res);
     navigate(next(), true);
     return null;
   });
-  return (
-    <div class="page narrow">
-      <h1>{t("auth.signinTitle")}</h1>
-      <form class="form" onSubmit={submit}>
-        <label>
-          {t("auth.email")}
-          <input type="email" autocomplete="username" required value={email} onInput={(e) => setEmail(e.currentTarget.value)} />
-        </label>
-        <label>
-          {t("auth.password")}
-          <input type="password" autocomplete="current-password" required value={password} onInput={(e) => setPassword(e.currentTarget.value)} />
-        </label>
-        {error && <p class="error" role="alert">{error}</p>}
-        <button type="submit" class="primary" disabled={busy}>
-          {t("auth.signin")}
-        </button>
-      </form>
+  const footer = (
+    <>
       {config.kakao && (
         <a class="kakao" href={apiUrl("/api/auth/kakao/start")}>
           {t("auth.kakao")}
@@ -73,7 +78,13 @@ export function Login() {
       <p>
         {t("auth.noAccount")} <Link href={`/signup${location.search}`}>{t("nav.signup")}</Link>
       </p>
-    </div>
+    </>
+  );
+  return (
+    <AuthPage title={t("auth.signinTitle")} action={t("auth.signin")} form={form} footer={footer}>
+      <TextField label={t("auth.email")} type="email" autocomplete="username" required value={email} onValue={setEmail} />
+      <TextField label={t("auth.password")} type="password" autocomplete="current-password" required value={password} onValue={setPassword} />
+    </AuthPage>
   );
 }
 
@@ -81,57 +92,23 @@ export function Signup() {
   const [email, setEmail] = useState("");
   const [nickname, setNickname] = useState("");
   const [password, setPassword] = useState("");
-  const { submit, busy, error } = useSubmit(async () => {
+  const form = useSubmit(async () => {
     const res = await signup(email, nickname, password);
     if (!res.ok) return await problem(res);
     const session = await login(email, password);
     navigate(session.ok ? next() === "/" ? "/studio" : next() : "/login", true);
     return null;
   });
+  const footer = (
+    <p>
+      {t("auth.haveAccount")} <Link href={`/login${location.search}`}>{t("nav.signin")}</Link>
+    </p>
+  );
   return (
-    <div class="page narrow">
-      <h1>{t("auth.signupTitle")}</h1>
-      <form class="form" onSubmit={submit}>
-        <label>
-          {t("auth.email")}
-          <input type="email" autocomplete="email" required value={email} onInput={(e) => setEmail(e.currentTarget.value)} />
-        </label>
-        <label>
-          {t("auth.nickname")}
-          <input
-            type="text"
-            autocomplete="nickname"
-            required
-            minLength={2}
-            maxLength={20}
-            aria-describedby="nick-hint"
-            value={nickname}
-            onInput={(e) => setNickname(e.currentTarget.value)}
-          />
-        </label>
-        <small id="nick-hint">{t("auth.nicknameHint")}</small>
-        <label>
-          {t("auth.password")}
-          <input
-            type="password"
-            autocomplete="new-password"
-            required
-            minLength={10}
-            maxLength={128}
-            aria-describedby="pw-hint"
-            value={password}
-            onInput={(e) => setPassword(e.currentTarget.value)}
-          />
-        </label>
-        <small id="pw-hint">{t("auth.passwordHint")}</small>
-        {error && <p class="error" role="alert">{error}</p>}
-        <button type="submit" class="primary" disabled={busy}>
-          {t("auth.signup")}
-        </button>
-      </form>
-      <p>
-        {t("auth.haveAccount")} <Link href={`/login${location.search}`}>{t("nav.signin")}</Link>
-      </p>
-    </div>
+    <AuthPage title={t("auth.signupTitle")} action={t("auth.signup")} form={form} footer={footer}>
+      <TextField label={t("auth.email")} type="email" autocomplete="email" required value={email} onValue={setEmail} />
+      <TextField label={t("auth.nickname")} hint={t("auth.nicknameHint")} type="text" autocomplete="nickname" required minLength={2} maxLength={20} value={nickname} onValue={setNickname} />
+      <TextField label={t("auth.password")} hint={t("auth.passwordHint")} type="password" autocomplete="new-password" required minLength={10} maxLength={128} value={password} onValue={setPassword} />
+    </AuthPage>
   );
 }

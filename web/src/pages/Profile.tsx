@@ -4,6 +4,7 @@ import { me, setMe } from "../auth";
 import { mediaUrl } from "../config";
 import { formatDate, t } from "../i18n";
 import { Link } from "../router";
+import { TextField } from "../ui/Field";
 import { useAction, useLoad } from "../ui/util";
 import { PageError, PageLoading } from "../ui/Page";
 import { VodList } from "./Watch";
@@ -54,14 +55,8 @@ export function Settings() {
     <div class="page narrow">
       <h1>{t("settings.title")}</h1>
       <form class="form" onSubmit={save}>
-        <label>
-          {t("auth.nickname")}
-          <input value={nickname} required minLength={2} maxLength={20} onInput={(e) => setNickname(e.currentTarget.value)} />
-        </label>
-        <label>
-          {t("settings.bio")}
-          <textarea value={bio} maxLength={300} onInput={(e) => setBio(e.currentTarget.value)} />
-        </label>
+        <TextField label={t("auth.nickname")} value={nickname} required minLength={2} maxLength={20} onValue={setNickname} />
+        <TextField label={t("settings.bio")} multiline value={bio} maxLength={300} onValue={setBio} />
         <button type="submit" class="primary">{t("studio.save")}</button>
       </form>
       <label class="upload">

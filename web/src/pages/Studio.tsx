@@ -9,6 +9,7 @@ import { mediaUrl } from "../config";
 import { formatDate, formatDuration, formatNumber, t } from "../i18n";
 import { Player } from "../player/Player";
 import { Link } from "../router";
+import { Field, TextField } from "../ui/Field";
 import { PageError, PageLoading } from "../ui/Page";
 import { uptime, useAction, useLoad, useTick } from "../ui/util";
 
@@ -150,10 +151,7 @@ function StreamInfo({ live, onSaved }: { live: Schemas["LiveView"]; onSaved: () 
   };
   return (
     <form class="form inline" onSubmit={save} aria-label={t("studio.streamInfo")}>
-      <label>
-        {t("studio.streamTitle")}
-        <input value={title} maxLength={100} required onInput={(e) => setTitle(e.currentTarget.value)} />
-      </label>
+      <TextField label={t("studio.streamTitle")} value={title} maxLength={100} required onValue={setTitle} />
       <CategorySelect value={category} onChange={setCategory} />
       <button type="submit">{t("studio.save")}</button>
       {note && <span role="status">{note}</span>}
@@ -170,10 +168,7 @@ function AddForm({ label, maxLength, onAdd }: { label: string; maxLength?: numbe
   };
   return (
     <form class="form inline" onSubmit={submit}>
-      <label>
-        {label}
-        <input value={value} required maxLength={maxLength} onInput={(e) => setValue(e.currentTarget.value)} />
-      </label>
+      <TextField label={label} value={value} required maxLength={maxLength} onValue={setValue} />
       <button type="submit">{t("studio.add")}</button>
     </form>
   );
@@ -181,8 +176,7 @@ function AddForm({ label, maxLength, onAdd }: { label: string; maxLength?: numbe
 
 function CategorySelect({ value, onChange }: { value: string; onChange: (v: string) => void }) {
   return (
-    <label>
-      {t("studio.category")}
+    <Field label={t("studio.category")}>
       <select value={value} onChange={(e) => onChange(e.currentTarget.value)}>
         <option value="">–</option>
         {CATEGORIES.map((c) => (
@@ -191,7 +185,7 @@ function CategorySelect({ value, onChange }: { value: string; onChange: (v: stri
           </option>
         ))}
       </select>
-    </label>
+    </Field>
   );
 }
 
@@ -211,18 +205,9 @@ function ChannelSettings({ mine, onSaved }: { mine: Schemas["MineView"]; onSaved
     <section class="panel" aria-labelledby="channel-h">
       <h2 id="channel-h">{t("studio.channel")}</h2>
       <form class="form" onSubmit={save}>
-        <label>
-          {t("studio.channelName")}
-          <input value={name} maxLength={40} required onInput={(e) => setName(e.currentTarget.value)} />
-        </label>
-        <label>
-          {t("studio.description")}
-          <textarea value={description} maxLength={500} onInput={(e) => setDescription(e.currentTarget.value)} />
-        </label>
-        <label>
-          {t("studio.streamTitle")}
-          <input value={title} maxLength={100} onInput={(e) => setTitle(e.currentTarget.value)} />
-        </label>
+        <TextField label={t("studio.channelName")} value={name} maxLength={40} required onValue={setName} />
+        <TextField label={t("studio.description")} multiline value={description} maxLength={500} onValue={setDescription} />
+        <TextField label={t("studio.streamTitle")} value={title} maxLength={100} onValue={setTitle} />
         <CategorySelect value={category} onChange={setCategory} />
         <label class="check">
           <input type="checkbox" checked={lowLatency} onChange={(e) => setLowLatency(e.currentTarget.checked)} />
@@ -271,25 +256,21 @@ function Moderation({ channelId, client }: { channelId: string; client: ChatClie
             );
           }}
         >
-          <label>
-            {t("studio.slow")}
+          <Field label={t("studio.slow")}>
             <input name="slow" type="number" min={0} max={3600} defaultValue={String(s.slow_seconds)} />
-          </label>
-          <label>
-            {t("studio.rate")}
+          </Field>
+          <Field label={t("studio.rate")}>
             <input name="rate" type="number" min={0.05} max={50} step={0.05} defaultValue={String(s.messages_per_second)} />
-          </label>
-          <label>
-            {t("studio.burst")}
+          </Field>
+          <Field label={t("studio.burst")}>
             <input name="burst" type="number" min={1} max={100} defaultValue={String(s.burst)} />
-          </label>
-          <label>
-            {t("studio.filterAction")}
+          </Field>
+          <Field label={t("studio.filterAction")}>
             <select name="action" defaultValue={s.filter_action}>
               <option value="mask">{t("studio.mask")}</option>
               <option value="reject">{t("studio.reject")}</option>
             </select>
-          </label>
+          </Field>
           <button type="submit">{t("studio.save")}</button>
         </form>
       )}
@@ -386,14 +367,8 @@ function NoticesEditor({ channelId }: { channelId: string }) {
     <section class="panel" aria-labelledby="notices-h">
       <h2 id="notices-h">{t("studio.notices")}</h2>
       <form class="form" onSubmit={publish}>
-        <label>
-          {t("studio.noticeTitle")}
-          <input value={title} required maxLength={100} onInput={(e) => setTitle(e.currentTarget.value)} />
-        </label>
-        <label>
-          {t("studio.noticeBody")}
-          <textarea value={body} required maxLength={5000} onInput={(e) => setBody(e.currentTarget.value)} />
-        </label>
+        <TextField label={t("studio.noticeTitle")} value={title} required maxLength={100} onValue={setTitle} />
+        <TextField label={t("studio.noticeBody")} multiline value={body} required maxLength={5000} onValue={setBody} />
         <button type="submit">{t("studio.publish")}</button>
         {note && <span role="status">{note}</span>}
       </form>

@@ -6,6 +6,7 @@ import { mediaUrl } from "../config";
 import { count, formatDate, formatDuration, t } from "../i18n";
 import { Player } from "../player/Player";
 import { Link, navigate } from "../router";
+import { LoadedList } from "../ui/LoadedList";
 import { PageError, PageLoading } from "../ui/Page";
 import { message, uptime, useLoad, useTick } from "../ui/util";
 
@@ -14,11 +15,9 @@ export function VodList({ channelId, limit = 12 }: { channelId: string; limit?: 
     async () => unwrap(await api().GET("/api/channels/{id}/vods", { params: { path: { id: channelId }, query: { limit } } })).items,
     [channelId],
   );
-  if (!vods.data) return null;
-  if (vods.data.length === 0) return <p class="empty">{t("watch.noVods")}</p>;
   return (
-    <ul class="grid vods">
-      {vods.data.map((v) => (
+    <LoadedList items={vods.data} empty={t("watch.noVods")} class="grid vods">
+      {(v) => (
         <li class="card" key={v.id}>
           <Link href={`/v/${v.id}`} class="card-link">
             <div class="thumb">
@@ -29,8 +28,8 @@ export function VodList({ channelId, limit = 12 }: { channelId: string; limit?: 
           </Link>
           <p class="card-meta">{formatDate(v.started_at)}</p>
         </li>
-      ))}
-    </ul>
+      )}
+    </LoadedList>
   );
 }
 
@@ -39,18 +38,16 @@ function Notices({ channelId }: { channelId: string }) {
     async () => unwrap(await api().GET("/api/channels/{id}/notices", { params: { path: { id: channelId }, query: { limit: 10 } } })).items,
     [channelId],
   );
-  if (!notices.data) return null;
-  if (notices.data.length === 0) return <p class="empty">{t("watch.noNotices")}</p>;
   return (
-    <ul class="notices">
-      {notices.data.map((n) => (
+    <LoadedList items={notices.data} empty={t("watch.noNotices")} class="notices">
+      {(n) => (
         <li key={n.id}>
           <h3>{n.title}</h3>
           <p class="pre">{n.body}</p>
           <small>{formatDate(n.created_at)}</small>
         </li>
-      ))}
-    </ul>
+      )}
+    </LoadedList>
   );
 }
 
