@@ -59,21 +59,31 @@ impl Hot {
             return Ok(None);
         };
         self.leave_room(id, &conn).await?;
-        let mut c = self.conn().await?;
-        let _: () = c.del(conn_key(id)).await?;
+        self.forget(&conn_key(id)).await?;
         Ok(Some(conn))
     }
 
     async fn leave_room(&self, id: &str, conn: &Connection) -> anyhow::Result<()> {
-        let mut c = self.conn().await?;
         let (room, user) = membership_keys(conn);
+        self.run_leave(&conn.channel_id, &room, &user, id).await
+    }
+
+    /// [`LEAVE`] for connection `id` on the room's and the user's sets, then the room's new size.
+    async fn run_leave(
+        &self,
+        ch: &ChannelId,
+        room: &str,
+        user: &str,
+        id: &str,
+    ) -> anyhow::Result<()> {
+        let mut c = self.conn().await?;
         let size: u64 = LEAVE
-            .key(&room)
-            .key(&user)
+            .key(room)
+            .key(user)
             .arg(id)
             .invoke_async(&mut c)
             .await?;
-        self.set_viewers(&conn.channel_id, size).await
+        self.set_viewers(ch, size).await
     }
 
     /// Drops connections API Gateway reported gone (410) from a room.
@@ -81,26 +91,16 @@ impl Hot {
         for id in ids {
             if self.leave(id).await?.is_none() {
                 // Registration already expired: only the room still names it.
-                let mut c = self.conn().await?;
                 let room = room_key(channel);
-                let size: u64 = LEAVE
-                    .key(&room)
-                    .key(&room)
-                    .arg(id)
-                    .invoke_async(&mut c)
-                    .await?;
-                self.set_viewers(channel, size).await?;
+                self.run_leave(channel, &room, &room, id).await?;
             }
         }
         Ok(())
     }
 
     async fn set_viewers(&self, ch: &ChannelId, size: u64) -> anyhow::Result<()> {
-        let mut c = self.conn().await?;
-        let _: () = c
-            .set_ex(viewers_key(ch), size, CONNECTION_TTL.as_secs())
-            .await?;
-        Ok(())
+        self.set_ex(viewers_key(ch), size, CONNECTION_TTL.as_secs())
+            .await
     }
 
     pub async fn room(&self, ch: &ChannelId) -> anyhow::Result<Vec<String>> {
@@ -132,11 +132,8 @@ impl Hot {
         user: &UserId,
         banned: bool,
     ) -> anyhow::Result<()> {
-        let mut c = self.conn().await?;
-        let _: () = c
-            .set_ex(ban_key(ch, user), if banned { "1" } else { "0" }, 3600)
-            .await?;
-        Ok(())
+        self.set_ex(ban_key(ch, user), if banned { "1" } else { "0" }, 3600)
+            .await
     }
 
     pub async fn set_timeout(
@@ -145,16 +142,11 @@ impl Hot {
         user: &UserId,
         secs: u32,
     ) -> anyhow::Result<()> {
-        let mut c = self.conn().await?;
-        let _: () = c
-            .set_ex(timeout_key(ch, user), "1", u64::from(secs))
-            .await?;
-        Ok(())
+        self.set_ex(timeout_key(ch, user), "1", u64::from(secs))
+            .await
     }
 
     pub async fn clear_timeout(&self, ch: &ChannelId, user: &UserId) -> anyhow::Result<()> {
-        let mut c = self.conn().await?;
-        let _: () = c.del(timeout_key(ch, user)).await?;
-        Ok(())
+        self.forget(&timeout_key(ch, user)).await
     }
 }

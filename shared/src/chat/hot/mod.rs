@@ -120,18 +120,25 @@ impl Hot {
         self.redis.conn().await
     }
 
+    /// `SET key value EX secs`.
+    async fn set_ex(
+        &self,
+        key: impl redis::ToSingleRedisArg + Send + Sync,
+        value: impl redis::ToSingleRedisArg + Send + Sync,
+        secs: u64,
+    ) -> anyhow::Result<()> {
+        let mut c = self.conn().await?;
+        let _: () = c.set_ex(key, value, secs).await?;
+        Ok(())
+    }
+
     // ---- tickets ----
 
     /// Stores a ticket; returns the secret the client presents. Only its hash is a key.
     pub async fn put_ticket(&self, ticket: &Ticket, ttl: Duration) -> anyhow::Result<String> {
         let secret = secret::random(32);
-        let mut c = self.conn().await?;
-        let _: () = c
-            .set_ex(
-                ticket_key(&secret::sha256_hex(&secret)),
-                serde_json::to_string(ticket)?,
-                ttl.as_secs().max(1),
-            )
+        let key = ticket_key(&secret::sha256_hex(&secret));
+        self.set_ex(key, serde_json::to_string(ticket)?, ttl.as_secs().max(1))
             .await?;
         Ok(secret)
     }
@@ -160,11 +167,8 @@ impl Hot {
         value: &T,
         ttl: Duration,
     ) -> anyhow::Result<()> {
-        let mut c = self.conn().await?;
-        let _: () = c
-            .set_ex(key, serde_json::to_string(value)?, ttl.as_secs().max(1))
-            .await?;
-        Ok(())
+        self.set_ex(key, serde_json::to_string(value)?, ttl.as_secs().max(1))
+            .await
     }
 
     pub async fn forget(&self, key: &str) -> anyhow::Result<()> {
