@@ -6,23 +6,15 @@
 #   bench/chat.sh [--clients N] [--senders M] [--rate R] [--seconds S]
 source "$(dirname "$0")/../scripts/lib.sh"
 
-TMP="$(mktemp -d /tmp/lait-bench.XXXXXX)"
-trap 'rc=$?; [ $rc = 0 ] || tail -20 "$TMP/lait-local.log" >&2; [ -z "${KEEP_LOG:-}" ] || cp "$TMP/lait-local.log" "$KEEP_LOG"; stop_all; rm -rf "$TMP"' EXIT
-trap 'exit 130' INT
-
+bench_scratch chat
 install_all
-say "building (profile perf)"
-(cd "$REPO" && cargo build --profile perf -p lait-local -p lait-bench)
+build_perf
 
 # Two sockets per client (client and server side) plus the @connections pool.
 ulimit -n "$(ulimit -Hn)"
-PORT="$(free_port)"
 start_stores "$TMP"
 export LAIT_SIGNUP_LIMIT="1000000/60"
-LAIT_BIND="127.0.0.1:$PORT" RUST_LOG="${RUST_LOG:-warn}" "$CARGO_TARGET_DIR/perf/lait-local" >"$TMP/lait-local.log" 2>&1 &
-LOCAL_PID=$!
-PIDS+=("$LOCAL_PID")
-wait_port "$PORT" lait-local
+start_perf_local
 
 say_machine
 "$CARGO_TARGET_DIR/perf/chat-load" --base "http://127.0.0.1:$PORT" \

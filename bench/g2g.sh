@@ -3,18 +3,14 @@
 # whole stack on loopback, for the default and the low-latency profile. Method: bench/g2g.py.
 #   bench/g2g.sh [seconds of samples, default 60]   (G2G_ALL=1: also low latency with a 1 s GOP)
 source "$(dirname "$0")/../scripts/lib.sh"
-TMP="$(mktemp -d /tmp/lait-g2g.XXXXXX)"
-trap 'stop_all; rm -rf "$TMP"' EXIT
+bench_scratch g2g
 install_all
 if [ ! -x /usr/bin/chromium ]; then
   say "apt: installing chromium"
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium
 fi
 (cd "$REPO/bench/g2g" && npm install --no-audit --no-fund --silent)
-# The build and settings scripts/run uses (its profile: dev with optimized dependencies).
-say "building (the scripts/run build)"
-build_rust -q
-export LAIT_E2E_PROFILE=debug
+build_run_profile
 start_stores "$TMP"
 say_machine
 "$VENV/bin/python" "$REPO/bench/g2g.py" "${1:-60}"

@@ -6,8 +6,7 @@
 # bench/lambda_cold.py.
 #   bench/lambda_cold.sh [runs per function, default 10]
 source "$(dirname "$0")/../scripts/lib.sh"
-TMP="$(mktemp -d /tmp/lait-lambda.XXXXXX)"
-trap 'stop_all; rm -rf "$TMP"' EXIT
+bench_scratch lambda
 install_all
 install_cargo_lambda
 build_lambdas

@@ -5,23 +5,16 @@
 #   bench/lives.sh [--seed N] [--rate R] [--seconds S]
 source "$(dirname "$0")/../scripts/lib.sh"
 
-TMP="$(mktemp -d /tmp/lait-bench.XXXXXX)"
-trap 'rc=$?; [ $rc = 0 ] || tail -20 "$TMP/lait-local.log" >&2; stop_all; rm -rf "$TMP"' EXIT
-trap 'exit 130' INT
-
+bench_scratch lives
 install_all
-say "building (profile perf)"
-(cd "$REPO" && cargo build --profile perf -p lait-local -p lait-bench)
+build_perf
 
-PORT="$(free_port)"
 start_stores "$TMP"
 # Seeding signs up N users from one address.
 export LAIT_SIGNUP_LIMIT="1000000/60"
 # No media node sends heartbeats here; keep the reaper off the seeded lives.
 export LAIT_HEARTBEAT_TIMEOUT_SECS=86400
-LAIT_BIND="127.0.0.1:$PORT" RUST_LOG=warn "$CARGO_TARGET_DIR/perf/lait-local" >"$TMP/lait-local.log" 2>&1 &
-PIDS+=($!)
-wait_port "$PORT" lait-local
+start_perf_local
 
 say_machine
 "$CARGO_TARGET_DIR/perf/lives-load" --base "http://127.0.0.1:$PORT" "$@"

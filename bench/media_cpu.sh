@@ -5,12 +5,9 @@
 #   bench/media_cpu.sh [seconds, default 30] [K ...; default 1]
 # e.g. bench/media_cpu.sh 30 1 2 3   (capacity: the largest K whose line says "held")
 source "$(dirname "$0")/../scripts/lib.sh"
-TMP="$(mktemp -d /tmp/lait-mcpu.XXXXXX)"
-trap 'stop_all; rm -rf "$TMP"' EXIT
+bench_scratch mcpu
 install_all
-say "building (the scripts/run build)"
-build_rust -q
-export LAIT_E2E_PROFILE=debug
+build_run_profile
 start_stores "$TMP"
 export LAIT_BENCH_REDIS_PID="$REDIS_PID" LAIT_BENCH_MOTO_PID="$MOTO_PID"
 say_machine

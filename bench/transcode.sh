@@ -5,8 +5,7 @@
 #   bench/transcode.sh [seconds]
 source "$(dirname "$0")/../scripts/lib.sh"
 SECONDS_OF_VIDEO="${1:-30}"
-TMP="$(mktemp -d /tmp/lait-transcode.XXXXXX)"
-trap 'rm -rf "$TMP"' EXIT
+bench_scratch transcode
 install_apt
 
 say "making the source: ${SECONDS_OF_VIDEO} s of 720p30"

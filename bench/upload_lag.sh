@@ -6,12 +6,9 @@
 # ffmpeg's playlist name the segment to the moment its own playlist upload returns).
 #   bench/upload_lag.sh [seconds]
 source "$(dirname "$0")/../scripts/lib.sh"
-TMP="$(mktemp -d /tmp/lait-lag.XXXXXX)"
-trap 'stop_all; rm -rf "$TMP"' EXIT
+bench_scratch lag
 install_all
-say "building (the scripts/run build)"
-build_rust -q
-export LAIT_E2E_PROFILE=debug
+build_run_profile
 start_stores "$TMP"
 say_machine
 "$VENV/bin/python" "$REPO/bench/upload_lag.py" "${1:-60}"

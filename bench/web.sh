@@ -6,12 +6,11 @@
 # Every process's CPU over the chat flood is printed too. Method: bench/web/probe.mjs.
 #   bench/web.sh [runs of the first-frame probe, default 7]
 source "$(dirname "$0")/../scripts/lib.sh"
+bench_scratch webbench
 install_all
 install_test_tools
-build_rust -q
+build_run_profile
 build_web
-TMP="$(mktemp -d /tmp/lait-webbench.XXXXXX)"
-trap 'stop_all; rm -rf "$TMP"' EXIT
 start_stores "$TMP"
 say_machine
 "$VENV/bin/python" "$REPO/bench/web.py" "${1:-7}"

@@ -185,6 +185,49 @@ say_machine() {
   say "machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, $(uname -r), $(date -u +%F)"
 }
 
+# A bench's scratch dir, in $TMP: on exit, everything the bench started is stopped and the dir
+# removed. If the bench started lait-local (start_perf_local), a failure shows the tail of its log
+# and KEEP_LOG=<file> keeps a copy of it.
+bench_scratch() { # name
+  TMP="$(mktemp -d "/tmp/lait-$1.XXXXXX")"
+  trap bench_cleanup EXIT
+  trap 'exit 130' INT
+}
+
+bench_cleanup() {
+  local rc=$? log="$TMP/lait-local.log"
+  if [ -f "$log" ]; then
+    [ "$rc" = 0 ] || tail -20 "$log" >&2
+    [ -z "${KEEP_LOG:-}" ] || cp "$log" "$KEEP_LOG"
+  fi
+  stop_all
+  rm -rf "$TMP"
+}
+
+# The build and settings scripts/run uses (its profile: dev with optimized dependencies).
+build_run_profile() {
+  say "building (the scripts/run build)"
+  build_rust -q
+  export LAIT_E2E_PROFILE=debug
+}
+
+# lait-local and the load generators in the perf profile (release code, thin LTO).
+build_perf() {
+  say "building (profile perf)"
+  (cd "$REPO" && cargo build --profile perf -p lait-local -p lait-bench)
+}
+
+# The perf build of lait-local on a free port, against the stores of start_stores, its log in
+# $TMP/lait-local.log. Sets PORT and LOCAL_PID.
+start_perf_local() {
+  PORT="$(free_port)"
+  LAIT_BIND="127.0.0.1:$PORT" RUST_LOG="${RUST_LOG:-warn}" "$CARGO_TARGET_DIR/perf/lait-local" \
+    >"$TMP/lait-local.log" 2>&1 &
+  LOCAL_PID=$!
+  PIDS+=("$LOCAL_PID")
+  wait_port "$PORT" lait-local
+}
+
 init_stores() {
   "$VENV/bin/python" "$REPO/localstack/init/ready.d/10-lait-resources.py" >&2
 }
