@@ -8,7 +8,7 @@ use axum::{
     http::StatusCode,
 };
 use lait_shared::{
-    ApiError, ApiResult,
+    ApiError, ApiResult, FieldError,
     auth::{AuthUser, Authenticator},
     chat::{
         Chat, ChatConfig, ChatError, DEFAULT_HISTORY, MAX_HISTORY,
@@ -141,17 +141,31 @@ pub struct AfterQuery {
     pub limit: Option<usize>,
 }
 
-fn limit(l: Option<usize>) -> ApiResult<usize> {
-    match l {
+/// A page of history: its size (1 to 500, default 50) and the message id it starts from
+/// (`field`: `before` or `after`), both parsed and reported together.
+fn window(
+    limit: Option<usize>,
+    field: &str,
+    from: Option<&str>,
+) -> ApiResult<(usize, Option<MessageId>)> {
+    let limit = match limit {
         None => Ok(DEFAULT_HISTORY),
         Some(l) if (1..=MAX_HISTORY).contains(&l) => Ok(l),
-        Some(_) => Err(ApiError::field("limit", "must be between 1 and 500")),
-    }
+        Some(_) => Err(FieldError::new("limit", "must be between 1 and 500")),
+    };
+    let from = from
+        .map(|r| r.parse().map_err(|e: &str| FieldError::new(field, e)))
+        .transpose();
+    ApiError::both(limit, from)
 }
 
-fn message_id(field: &str, raw: Option<&str>) -> ApiResult<Option<MessageId>> {
-    raw.map(|r| r.parse().map_err(|e: &str| ApiError::field(field, e)))
-        .transpose()
+/// The next page's cursor: the message at the page's far end (`edge`), if the page is full.
+fn next_cursor(
+    messages: &[ChatMessage],
+    limit: usize,
+    edge: fn(&[ChatMessage]) -> Option<&ChatMessage>,
+) -> Option<MessageId> {
+    (messages.len() == limit).then(|| edge(messages).map(|m| m.id))?
 }
 
 #[lait_shared::skip_serializing_none]
@@ -172,12 +186,9 @@ async fn channel_history(
     PathId(ch): PathId<ChannelId>,
     Query(q): Query<BeforeQuery>,
 ) -> ApiResult<Json<HistoryPage>> {
-    let limit = limit(q.limit)?;
-    let before = message_id("before", q.before.as_deref())?;
+    let (limit, before) = window(q.limit, "before", q.before.as_deref())?;
     let messages = state.chat.history_before(&ch, before, limit).await?;
-    let next_before = (messages.len() == limit)
-        .then(|| messages.first().map(|m| m.id))
-        .flatten();
+    let next_before = next_cursor(&messages, limit, <[_]>::first);
     Ok(Json(HistoryPage {
         messages,
         next_before,
@@ -202,12 +213,9 @@ async fn live_history(
     PathId(live): PathId<LiveId>,
     Query(q): Query<AfterQuery>,
 ) -> ApiResult<Json<ReplayPage>> {
-    let limit = limit(q.limit)?;
-    let after = message_id("after", q.after.as_deref())?;
+    let (limit, after) = window(q.limit, "after", q.after.as_deref())?;
     let (channel_id, messages) = state.chat.live_history(&live, after, limit).await?;
-    let next_after = (messages.len() == limit)
-        .then(|| messages.last().map(|m| m.id))
-        .flatten();
+    let next_after = next_cursor(&messages, limit, <[_]>::last);
     Ok(Json(ReplayPage {
         channel_id,
         messages,
@@ -279,7 +287,7 @@ async fn patch_settings(
 ) -> ApiResult<Json<SettingsView>> {
     let mut errors = Vec::new();
     if p.slow_seconds.is_some_and(|s| s > MAX_SLOW_SECONDS) {
-        errors.push(lait_shared::FieldError::new(
+        errors.push(FieldError::new(
             "slow_seconds",
             "must be between 0 and 3600",
         ));
@@ -287,16 +295,13 @@ async fn patch_settings(
     if p.messages_per_second
         .is_some_and(|r| !(MIN_RATE..=MAX_RATE).contains(&r))
     {
-        errors.push(lait_shared::FieldError::new(
+        errors.push(FieldError::new(
             "messages_per_second",
             "must be between 0.05 and 50",
         ));
     }
     if p.burst.is_some_and(|b| !(1..=MAX_BURST).contains(&b)) {
-        errors.push(lait_shared::FieldError::new(
-            "burst",
-            "must be between 1 and 100",
-        ));
+        errors.push(FieldError::new("burst", "must be between 1 and 100"));
     }
     if !errors.is_empty() {
         return Err(ApiError::validation(errors));
@@ -385,7 +390,7 @@ async fn put_words(
         match parse_word(w) {
             Ok(w) if !words.contains(&w) => words.push(w),
             Ok(_) => {}
-            Err(e) => errors.push(lait_shared::FieldError::new(format!("words[{i}]"), e)),
+            Err(e) => errors.push(FieldError::new(format!("words[{i}]"), e)),
         }
     }
     if !errors.is_empty() {
