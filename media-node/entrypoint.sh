@@ -3,6 +3,11 @@
 # starts the agent, then nginx; if either exits, the container stops (and restarts under ECS).
 set -euo pipefail
 prefix=/var/lib/lait/nginx
+# On ECS each task names itself by its task id (logs, publish calls).
+if [ -z "${LAIT_NODE_ID:-}" ] && [ -n "${ECS_CONTAINER_METADATA_URI_V4:-}" ]; then
+  LAIT_NODE_ID="$(curl -fsS "$ECS_CONTAINER_METADATA_URI_V4/task" | sed -n 's/.*"TaskARN": *"[^"]*\/\([^"]*\)".*/\1/p')"
+  export LAIT_NODE_ID
+fi
 bash /opt/lait/render-nginx.sh "$prefix" "0.0.0.0:${LAIT_RTMP_PORT}" "${LAIT_NGINX_HTTP_PORT}" "${LAIT_AGENT_BIND}" >/dev/null
 lait-media-agent &
 agent=$!

@@ -19,6 +19,7 @@ pub mod ladder;
 pub mod live;
 pub mod nginx;
 pub mod recorder;
+pub mod sigv4;
 pub mod ts;
 pub mod upload;
 
@@ -66,6 +67,8 @@ pub struct Config {
     /// Least seconds a live playlist lists (never below 3 × target duration + one segment).
     pub window_secs: f64,
     pub ffmpeg: String,
+    /// SigV4-sign the hook calls with the node's AWS identity (API Gateway with IAM auth).
+    pub channels_sigv4: bool,
 }
 
 impl Config {
@@ -87,6 +90,7 @@ impl Config {
             heartbeat_every: env.secs_or("LAIT_HEARTBEAT_SECS", Duration::from_secs(10)),
             window_secs: env.or("LAIT_PLAYLIST_WINDOW_SECS", 0.0),
             ffmpeg: env.or("LAIT_FFMPEG", "ffmpeg".to_owned()),
+            channels_sigv4: env.or("LAIT_CHANNELS_SIGV4", false),
         }
     }
 }
@@ -97,6 +101,7 @@ pub struct Agent {
     pub config: Arc<Config>,
     pub http: reqwest::Client,
     pub s3: aws_sdk_s3::Client,
+    sigv4: Option<sigv4::SigV4>,
     lives: Arc<Mutex<HashMap<LiveId, live::Handle>>>,
     /// SHA-256 of the stream key → live: nginx-rtmp names the stream by its original name (the
     /// key) in `on_publish_done`, despite the rename.
@@ -109,9 +114,28 @@ pub enum CallError {
     Status(StatusCode),
     #[error(transparent)]
     Transport(#[from] reqwest::Error),
+    #[error("SigV4: {0}")]
+    Signing(String),
 }
 
 impl Agent {
+    /// The agent from the environment and the AWS SDK's configuration (the main of the binary).
+    pub fn from_env(env: &mut Env, sdk: &aws_config::SdkConfig) -> Self {
+        let config = Config::read(env);
+        let sigv4 = if config.channels_sigv4 {
+            let signer = sigv4::SigV4::from_sdk(sdk);
+            if signer.is_none() {
+                env.problem("LAIT_CHANNELS_SIGV4", "needs AWS credentials and a region");
+            }
+            signer
+        } else {
+            None
+        };
+        let mut agent = Self::new(config, lait_shared::stores::aws::s3(sdk));
+        agent.sigv4 = sigv4;
+        agent
+    }
+
     pub fn new(config: Config, s3: aws_sdk_s3::Client) -> Self {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(5))
@@ -121,6 +145,7 @@ impl Agent {
             config: Arc::new(config),
             http,
             s3,
+            sigv4: None,
             lives: Arc::default(),
             by_key: Arc::default(),
         }
@@ -134,14 +159,22 @@ impl Agent {
         timeout: Duration,
     ) -> Result<Option<T>, CallError> {
         let body = serde_json::to_vec(body).expect("serializable");
-        let mut req = self
-            .http
-            .post(format!("{}{path}", self.config.channels_url))
-            .timeout(timeout)
-            .header(header::CONTENT_TYPE, "application/json");
-        for (name, value) in
+        let url = format!("{}{path}", self.config.channels_url);
+        let mut headers: Vec<(String, String)> =
             signing::headers(&self.config.media_secret, now_secs(), "POST", path, &body)
-        {
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+        headers.push((header::CONTENT_TYPE.to_string(), "application/json".into()));
+        if let Some(signer) = &self.sigv4 {
+            let signed = signer
+                .headers("POST", &url, &headers, &body, std::time::SystemTime::now())
+                .await
+                .map_err(|e| CallError::Signing(e.to_string()))?;
+            headers.extend(signed);
+        }
+        let mut req = self.http.post(url).timeout(timeout);
+        for (name, value) in headers {
             req = req.header(name, value);
         }
         let res = req.body(body).send().await?;

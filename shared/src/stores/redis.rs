@@ -15,11 +15,19 @@ pub struct Redis {
 }
 
 impl Redis {
+    /// `redis://` or `rediss://` (TLS, certificates checked against the system's roots).
     pub fn new(url: &str) -> redis::RedisResult<Self> {
-        Ok(Self {
-            client: redis::Client::open(url)?,
+        Ok(Self::with_client(redis::Client::open(url)?))
+    }
+
+    pub fn with_client(client: redis::Client) -> Self {
+        // The dependency tree enables two rustls back ends, so rustls wants one chosen before a
+        // TLS connection is made; the AWS SDK's (aws-lc) it is. A second call is a no-op.
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+        Self {
+            client,
             manager: Default::default(),
-        })
+        }
     }
 
     /// A cheap clone of the shared connection.
