@@ -23,6 +23,7 @@ install_apt() {
   [ -f /usr/lib/nginx/modules/ngx_rtmp_module.so ] || missing+=(libnginx-mod-rtmp)
   command -v ffmpeg >/dev/null || missing+=(ffmpeg)
   command -v curl >/dev/null || missing+=(curl)
+  command -v openssl >/dev/null || missing+=(openssl)
   command -v pgrep >/dev/null || missing+=(procps)
   python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
   if [ ${#missing[@]} -gt 0 ]; then
@@ -124,8 +125,6 @@ wait_port() { # port name [seconds]
   die "$2 did not open port $1"
 }
 
-# The target dir outlives every clone; each dependency change leaves the old test binaries behind
-# (hundreds of MB each), which once filled the disk. Keeps the newest of each name.
 # cargo-lambda (PyPI, pinned) in the venv: it builds the functions as `sam build` does.
 install_cargo_lambda() {
   if ! "$VENV/bin/cargo-lambda" lambda --version 2>/dev/null | grep -q '^cargo-lambda 1\.9\.2 '; then
@@ -133,6 +132,29 @@ install_cargo_lambda() {
     "$VENV/bin/pip" install -q --disable-pip-version-check cargo-lambda==1.9.2
   fi
 }
+
+# The AWS SAM CLI and cfn-lint (PyPI, pinned) in the venv: the templates are linted and built as
+# a developer deploying them would.
+SAM_VERSION=1.170.0
+CFN_LINT_VERSION=1.58.0
+install_deploy_tools() {
+  install_cargo_lambda
+  if ! "$VENV/bin/sam" --version 2>/dev/null | grep -q " $SAM_VERSION\$" \
+    || ! "$VENV/bin/cfn-lint" --version 2>/dev/null | grep -q " $CFN_LINT_VERSION\$"; then
+    say "pip: installing aws-sam-cli $SAM_VERSION and cfn-lint $CFN_LINT_VERSION into $VENV"
+    "$VENV/bin/pip" install -q --disable-pip-version-check \
+      "aws-sam-cli==$SAM_VERSION" "cfn-lint==$CFN_LINT_VERSION"
+  fi
+}
+
+# `sam build` of template.yaml into $1: cargo-lambda builds each function (release profile) in the
+# shared target dir. The production architecture is arm64; this machine's toolchain has only the
+# x86_64 standard library, so the build here overrides the template's Architecture parameter.
+sam_build() { # build dir
+  (cd "$REPO" && SAM_CLI_TELEMETRY=0 CARGO_LAMBDA_COMPILER=cargo PATH="$VENV/bin:$PATH" \
+    "$VENV/bin/sam" build --parameter-overrides "Architecture=$(lambda_arch)" --build-dir "$1")
+}
+lambda_arch() { [ "$(uname -m)" = aarch64 ] && echo arm64 || echo x86_64; }
 
 # Every function's Lambda bootstrap (release profile), at $CARGO_TARGET_DIR/lambda/<name>/bootstrap.
 # This machine is x86_64; AWS gets arm64 from `sam build` (cargo-lambda with zig).
@@ -142,6 +164,8 @@ build_lambdas() {
     -p lait-auth -p lait-channels -p lait-chat-api -p lait-chat-ws)
 }
 
+# The target dir outlives every clone; each dependency change leaves the old test binaries behind
+# (hundreds of MB each), which once filled the disk. Keeps the newest of each name.
 prune_target() {
   local deps
   for deps in "$CARGO_TARGET_DIR"/{debug,perf,release,x86_64-unknown-linux-gnu/release}/deps; do

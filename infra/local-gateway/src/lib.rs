@@ -194,6 +194,47 @@ pub fn openapi_json() -> String {
     json
 }
 
+/// Every route each function serves, keyed by its Lambda binary, as a deployment must list
+/// them: `METHOD /path` from each function's OpenAPI (channels' internal hooks too), then
+/// chat-ws's WebSocket route keys. `lait-openapi --routes` prints them, and
+/// tests/e2e/template_routes.py holds template.yaml to exactly this list.
+pub fn routes() -> Vec<(&'static str, String)> {
+    let http = [
+        ("auth", vec![lait_auth::openapi()]),
+        (
+            "channels",
+            vec![lait_channels::openapi(), lait_channels::internal_openapi()],
+        ),
+        ("chat-api", vec![lait_chat_api::openapi()]),
+    ];
+    let mut out = Vec::new();
+    for (binary, docs) in http {
+        for doc in docs {
+            for (path, item) in doc.paths.paths {
+                let ops = [
+                    ("GET", &item.get),
+                    ("PUT", &item.put),
+                    ("POST", &item.post),
+                    ("DELETE", &item.delete),
+                    ("PATCH", &item.patch),
+                    ("HEAD", &item.head),
+                    ("OPTIONS", &item.options),
+                ];
+                for (method, op) in ops {
+                    if op.is_some() {
+                        out.push((binary, format!("{method} {path}")));
+                    }
+                }
+            }
+        }
+    }
+    let ws = ["$connect", "$disconnect", "$default"]
+        .into_iter()
+        .chain(lait_shared::chat::protocol::Action::ROUTES);
+    out.extend(ws.map(|key| ("chat-ws", key.to_owned())));
+    out
+}
+
 /// The OpenAPI document of every function's routes.
 pub fn openapi() -> utoipa::openapi::OpenApi {
     lait_shared::openapi::document([

@@ -270,6 +270,13 @@ macro_rules! http_function {
             $routes().split_for_parts().1
         }
 
+        $(
+        /// The routes outside the public API (the deployment's route list needs them).
+        pub fn internal_openapi() -> ::utoipa::openapi::OpenApi {
+            $internal().split_for_parts().1
+        }
+        )?
+
         pub fn app(state: State) -> ::axum::Router {
             let http = state.deps.http.clone();
             $crate::http::finish(router(state), &http)
