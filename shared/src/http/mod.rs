@@ -14,6 +14,7 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use tower_http::{
     request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer},
+    set_header::SetResponseHeaderLayer,
     trace::TraceLayer,
 };
 
@@ -300,6 +301,12 @@ pub fn layers(router: Router, config: &HttpConfig) -> Router {
     router
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(config.body_limit))
+        .layer(axum::middleware::from_fn(no_store_for_credentials))
+        // Browsers take the declared type (an upload declared image/png stays an image).
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
         .layer(
             TraceLayer::new_for_http().make_span_with(|req: &http::Request<_>| {
                 let request_id = req
@@ -317,6 +324,20 @@ pub fn layers(router: Router, config: &HttpConfig) -> Router {
         )
         .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
         .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), LaitRequestId))
+}
+
+/// A response to a request that carried credentials (a bearer token, or the refresh cookie) is
+/// kept by no browser or shared cache, unless its handler chose a policy itself.
+async fn no_store_for_credentials(req: Request, next: axum::middleware::Next) -> Response {
+    let h = req.headers();
+    let credentials = h.contains_key(header::AUTHORIZATION) || h.contains_key(header::COOKIE);
+    let mut res = next.run(req).await;
+    if credentials {
+        res.headers_mut()
+            .entry(header::CACHE_CONTROL)
+            .or_insert(HeaderValue::from_static("no-store"));
+    }
+    res
 }
 
 #[cfg(test)]
@@ -373,6 +394,49 @@ mod tests {
         assert_eq!(status, StatusCode::OK);
         assert_eq!(body["items"][0]["name"], "a");
         assert!(headers.contains_key("x-request-id"));
+    }
+
+    #[tokio::test]
+    async fn nosniff_always_and_no_store_when_credentials_were_sent() {
+        let with = |name: &str, value: &str| {
+            let mut r = post_json(r#"{"items":[]}"#);
+            r.headers_mut().insert(
+                HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                value.parse().unwrap(),
+            );
+            r
+        };
+        for req in [
+            with("authorization", "Bearer x"),
+            with("cookie", "lait_refresh=x"),
+        ] {
+            let (status, headers, _) = call(req).await;
+            assert_eq!(status, StatusCode::OK);
+            assert_eq!(headers["cache-control"], "no-store");
+            assert_eq!(headers["x-content-type-options"], "nosniff");
+        }
+        // Anonymous: cacheable as the handler says (here: nothing said); problems too get nosniff.
+        let (_, headers, _) = call(post_json(r#"{"items":[]}"#)).await;
+        assert!(!headers.contains_key("cache-control"));
+        assert_eq!(headers["x-content-type-options"], "nosniff");
+        let (_, headers, _) = call(post_json("{")).await;
+        assert_eq!(headers["x-content-type-options"], "nosniff");
+        // A handler's own policy stands.
+        let own = finish(
+            Router::new().route(
+                "/lives",
+                axum::routing::get(|| async {
+                    ([(header::CACHE_CONTROL, "public, max-age=2")], "[]")
+                }),
+            ),
+            &HttpConfig::default(),
+        );
+        let req = http::Request::get("/lives")
+            .header("authorization", "Bearer x")
+            .body(Body::empty())
+            .unwrap();
+        let res = own.oneshot(req).await.unwrap();
+        assert_eq!(res.headers()["cache-control"], "public, max-age=2");
     }
 
     #[tokio::test]
