@@ -102,9 +102,131 @@ pub async fn clear(redis: &Redis, key: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// Exponential backoff after failures: the first `free` failures cost nothing, then each one
+/// makes the key wait 1, 2, 4, … seconds, at most `cap`; written `free/cap-seconds` (`5/900`).
+/// Failures are remembered for [`Backoff::MEMORY`] after the last one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backoff {
+    pub free: u64,
+    pub cap: Duration,
+}
+
+impl Backoff {
+    pub const MEMORY: Duration = Duration::from_secs(3600);
+
+    pub const fn new(free: u64, cap_secs: u64) -> Self {
+        Self {
+            free,
+            cap: Duration::from_secs(cap_secs),
+        }
+    }
+
+    /// How long the `failures`-th failure makes the key wait.
+    pub fn wait(&self, failures: u64) -> Option<Duration> {
+        let over = failures.checked_sub(self.free)?.checked_sub(1)?;
+        let secs = 1u64.checked_shl(over.min(63) as u32).unwrap_or(u64::MAX);
+        Some(Duration::from_secs(secs).min(self.cap))
+    }
+}
+
+impl FromStr for Backoff {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (free, cap) = s
+            .split_once('/')
+            .ok_or("expected <free failures>/<longest wait seconds>, e.g. 5/900")?;
+        let free: u64 = free.trim().parse().map_err(|e| format!("free: {e}"))?;
+        let cap: u64 = cap.trim().parse().map_err(|e| format!("seconds: {e}"))?;
+        if cap == 0 {
+            return Err("the longest wait must be positive".into());
+        }
+        Ok(Self::new(free, cap))
+    }
+}
+
+impl fmt::Display for Backoff {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.free, self.cap.as_secs())
+    }
+}
+
+fn wait_key(key: &str) -> String {
+    format!("{key}:wait")
+}
+
+/// `Err(429)` with `Retry-After` while `key` waits out its backoff.
+pub async fn backoff_check(redis: &Redis, key: &str) -> Result<(), ApiError> {
+    let mut conn = redis.conn().await?;
+    let ms: i64 = redis::cmd("PTTL")
+        .arg(wait_key(key))
+        .query_async(&mut conn)
+        .await?;
+    if ms > 0 {
+        return Err(ApiError::rate_limited((ms as u64).div_ceil(1000)));
+    }
+    Ok(())
+}
+
+/// Counts one failure of `key` and starts its wait once past the free ones.
+pub async fn backoff_fail(redis: &Redis, key: &str, backoff: Backoff) -> Result<(), ApiError> {
+    let mut conn = redis.conn().await?;
+    let (failures,): (u64,) = redis::pipe()
+        .atomic()
+        .incr(key, 1)
+        .expire(key, Backoff::MEMORY.as_secs() as i64)
+        .ignore()
+        .query_async(&mut conn)
+        .await?;
+    if let Some(wait) = backoff.wait(failures) {
+        redis::cmd("SET")
+            .arg(wait_key(key))
+            .arg(1)
+            .arg("PX")
+            .arg(wait.as_millis() as u64)
+            .query_async::<()>(&mut conn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Forgets `key`'s failures and its wait.
+pub async fn backoff_clear(redis: &Redis, key: &str) -> Result<(), ApiError> {
+    let mut conn = redis.conn().await?;
+    redis::cmd("DEL")
+        .arg(key)
+        .arg(wait_key(key))
+        .query_async::<()>(&mut conn)
+        .await?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn backoff_doubles_after_the_free_failures_up_to_its_cap() {
+        let b: Backoff = "3/10".parse().unwrap();
+        let waits: Vec<Option<u64>> = (1..=9).map(|n| b.wait(n).map(|d| d.as_secs())).collect();
+        assert_eq!(
+            waits,
+            [
+                None,
+                None,
+                None,
+                Some(1),
+                Some(2),
+                Some(4),
+                Some(8),
+                Some(10),
+                Some(10)
+            ]
+        );
+        assert_eq!(b.wait(u64::MAX), Some(Duration::from_secs(10)));
+        assert_eq!(Backoff::new(0, 5).wait(1), Some(Duration::from_secs(1)));
+        assert!("3".parse::<Backoff>().is_err() && "3/0".parse::<Backoff>().is_err());
+        assert_eq!(b.to_string(), "3/10");
+    }
 
     #[test]
     fn parses_limits() {

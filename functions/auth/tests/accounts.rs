@@ -186,40 +186,81 @@ async fn wrong_password_and_unknown_email_get_the_same_401() {
     assert_eq!(malformed.text().await.unwrap(), wrong_body);
 }
 
-#[tokio::test]
-async fn eleventh_failed_login_is_429() {
-    let api = start(&[]).await;
-    let (email, password, _) = api.new_user().await;
-    for i in 0..10 {
-        assert_eq!(
-            api.login(&email, "bad password!").await.status(),
-            401,
-            "attempt {}",
-            i + 1
-        );
-    }
-    let res = api.login(&email, &password).await;
-    assert_eq!(
-        res.status(),
-        429,
-        "even the right password is refused while limited"
-    );
-    let retry: u64 = res.headers()["retry-after"]
+fn retry_after(res: &reqwest::Response) -> u64 {
+    res.headers()["retry-after"]
         .to_str()
         .unwrap()
         .parse()
-        .unwrap();
-    assert!(retry > 0 && retry <= 900);
+        .unwrap()
+}
 
-    // The per-email limit holds from another address too.
-    let mut other = start(&[]).await;
-    other.ip = random_ip();
-    assert_eq!(other.login(&email, &password).await.status(), 429);
+#[tokio::test]
+async fn guessing_one_account_from_one_address_backs_off_exponentially() {
+    let api = start(&[("LAIT_LOGIN_BACKOFF", "3/900")]).await;
+    let (email, password, _) = api.new_user().await;
+    for i in 0..3 {
+        let res = api.login(&email, "bad password!").await;
+        assert_eq!(res.status(), 401, "free attempt {}", i + 1);
+    }
+    // The 4th failure costs 1 s, the 5th 2 s: every attempt meanwhile is refused, even the
+    // right password.
+    for wait in [1, 2] {
+        assert_eq!(api.login(&email, "bad password!").await.status(), 401);
+        let res = api.login(&email, &password).await;
+        assert_eq!(res.status(), 429, "while waiting {wait} s");
+        assert_eq!(retry_after(&res), wait);
+        tokio::time::sleep(std::time::Duration::from_millis(wait * 1000 + 100)).await;
+    }
+    // Once waited out, the right password works and clears the backoff.
+    assert_eq!(api.login(&email, &password).await.status(), 200);
+    for _ in 0..3 {
+        assert_eq!(api.login(&email, "bad password!").await.status(), 401);
+    }
+}
+
+#[tokio::test]
+async fn a_guesser_behind_a_shared_address_locks_out_nobody_else() {
+    // Defect: ten failed logins from one IP locked every account behind that IP for 15 minutes.
+    let api = start(&[]).await;
+    let (victim, _, _) = api.new_user().await;
+    let (neighbour, neighbour_password, _) = api.new_user().await;
+    for _ in 0..12 {
+        let status = api.login(&victim, "bad password!").await.status();
+        assert!(status == 401 || status == 429, "{status}");
+    }
+    // Same address, another account: fine.
+    assert_eq!(
+        api.login(&neighbour, &neighbour_password).await.status(),
+        200
+    );
+    // Same account, another address: still below the account's own backoff.
+    let mut elsewhere = start(&[]).await;
+    elsewhere.ip = random_ip();
+    assert_eq!(
+        elsewhere.login(&victim, "bad password!").await.status(),
+        401
+    );
+}
+
+#[tokio::test]
+async fn a_distributed_guess_backs_the_account_off_for_every_address() {
+    let api = start(&[("LAIT_LOGIN_ACCOUNT_BACKOFF", "3/300")]).await;
+    let (email, password, _) = api.new_user().await;
+    let mut guesser = start(&[("LAIT_LOGIN_ACCOUNT_BACKOFF", "3/300")]).await;
+    for _ in 0..4 {
+        guesser.ip = random_ip();
+        assert_eq!(guesser.login(&email, "bad password!").await.status(), 401);
+    }
+    // A fresh address gets 429 for this account: it waits like everyone else.
+    guesser.ip = random_ip();
+    let res = guesser.login(&email, &password).await;
+    assert_eq!(res.status(), 429);
+    assert!((1..=300).contains(&retry_after(&res)));
 }
 
 #[tokio::test]
 async fn failed_logins_are_limited_per_ip_across_emails() {
-    let api = start(&[]).await;
+    let api = start(&[("LAIT_LOGIN_IP_LIMIT", "10/900")]).await;
     for _ in 0..10 {
         let res = api
             .login(&format!("{}@example.com", unique("spray")), "bad password!")
@@ -230,6 +271,7 @@ async fn failed_logins_are_limited_per_ip_across_emails() {
         .login(&format!("{}@example.com", unique("spray")), "bad password!")
         .await;
     assert_eq!(res.status(), 429);
+    assert!((1..=900).contains(&retry_after(&res)));
 }
 
 #[tokio::test]

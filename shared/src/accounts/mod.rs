@@ -18,26 +18,42 @@ use crate::{
     config::Env,
     domain::ids::{FamilyId, UserId},
     error::{ApiError, FieldError},
-    ratelimit::{self, Limit},
+    ratelimit::{self, Backoff, Limit},
     search::{Kind, SearchIndex},
     stores::redis::Redis,
 };
 
 #[derive(Debug, Clone)]
 pub struct AccountsConfig {
-    /// Failed logins allowed per client IP and per email in a window.
-    pub login_failures: Limit,
+    /// Failed logins one client IP may make in a window, whatever the accounts: a ceiling high
+    /// enough that one guesser behind a shared address (campus NAT) does not lock everyone out.
+    pub login_failures_per_ip: Limit,
+    /// Backoff of one client IP guessing one account.
+    pub login_backoff_per_ip_account: Backoff,
+    /// Backoff of one account, from every address together (a distributed guess).
+    pub login_backoff_per_account: Backoff,
     /// Sign-ups allowed per client IP in a window.
     pub signups_per_ip: Limit,
 }
 
 impl AccountsConfig {
-    pub const DEFAULT_LOGIN_FAILURES: Limit = Limit::new(10, 15 * 60);
+    pub const DEFAULT_LOGIN_FAILURES_PER_IP: Limit = Limit::new(300, 15 * 60);
+    pub const DEFAULT_LOGIN_BACKOFF_PER_IP_ACCOUNT: Backoff = Backoff::new(5, 15 * 60);
+    pub const DEFAULT_LOGIN_BACKOFF_PER_ACCOUNT: Backoff = Backoff::new(20, 5 * 60);
     pub const DEFAULT_SIGNUPS_PER_IP: Limit = Limit::new(5, 3600);
 
     pub fn read(env: &mut Env) -> Self {
         Self {
-            login_failures: env.or("LAIT_LOGIN_FAILURE_LIMIT", Self::DEFAULT_LOGIN_FAILURES),
+            login_failures_per_ip: env
+                .or("LAIT_LOGIN_IP_LIMIT", Self::DEFAULT_LOGIN_FAILURES_PER_IP),
+            login_backoff_per_ip_account: env.or(
+                "LAIT_LOGIN_BACKOFF",
+                Self::DEFAULT_LOGIN_BACKOFF_PER_IP_ACCOUNT,
+            ),
+            login_backoff_per_account: env.or(
+                "LAIT_LOGIN_ACCOUNT_BACKOFF",
+                Self::DEFAULT_LOGIN_BACKOFF_PER_ACCOUNT,
+            ),
             signups_per_ip: env.or("LAIT_SIGNUP_LIMIT", Self::DEFAULT_SIGNUPS_PER_IP),
         }
     }
@@ -180,22 +196,24 @@ impl Accounts {
         Ok(user)
     }
 
-    /// Email + password login, rate limited per IP and per email on failures.
+    /// Email + password login. Failures back off exponentially per (client IP, account) and per
+    /// account, under a high per-IP ceiling; a success clears the account's backoffs.
     pub async fn login(
         &self,
         client_ip: &str,
         email: &str,
         password: &str,
     ) -> Result<Session, ApiError> {
-        let limit = self.config.login_failures;
-        let ip_key = format!("rl:login:ip:{client_ip}");
-        // Keyed by a hash: the raw address has no business in Redis keys.
-        let email_key = format!(
-            "rl:login:email:{}",
-            secret::sha256_hex(email.trim().to_lowercase())
-        );
-        ratelimit::check(&self.redis, &ip_key, limit).await?;
-        ratelimit::check(&self.redis, &email_key, limit).await?;
+        let config = &self.config;
+        // Keyed by hashes: addresses and emails have no business in Redis keys.
+        let account = secret::sha256_hex(email.trim().to_lowercase());
+        let ip = secret::sha256_hex(client_ip);
+        let ip_key = format!("rl:login:ip:{ip}");
+        let pair_key = format!("rl:login:pair:{ip}:{account}");
+        let account_key = format!("rl:login:account:{account}");
+        ratelimit::check(&self.redis, &ip_key, config.login_failures_per_ip).await?;
+        ratelimit::backoff_check(&self.redis, &pair_key).await?;
+        ratelimit::backoff_check(&self.redis, &account_key).await?;
 
         let user = match Email::parse(email) {
             Ok(email) => match self.store.id_by_email(&email).await? {
@@ -208,11 +226,15 @@ impl Accounts {
         // Always runs argon2, against a dummy hash when there is no account.
         let ok = password::verify(password.to_owned(), hash).await;
         let Some(user) = user.filter(|_| ok) else {
-            ratelimit::record(&self.redis, &ip_key, limit).await?;
-            ratelimit::record(&self.redis, &email_key, limit).await?;
+            ratelimit::record(&self.redis, &ip_key, config.login_failures_per_ip).await?;
+            ratelimit::backoff_fail(&self.redis, &pair_key, config.login_backoff_per_ip_account)
+                .await?;
+            ratelimit::backoff_fail(&self.redis, &account_key, config.login_backoff_per_account)
+                .await?;
             return Err(bad_credentials());
         };
-        ratelimit::clear(&self.redis, &email_key).await?;
+        ratelimit::backoff_clear(&self.redis, &pair_key).await?;
+        ratelimit::backoff_clear(&self.redis, &account_key).await?;
         self.start_session(user.id).await
     }
 
