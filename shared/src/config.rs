@@ -191,11 +191,14 @@ impl Default for HttpConfig {
 
 /// Names of the stores. The tables and buckets themselves are created by `localstack/` locally and
 /// by `template.yaml` on AWS.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct StoreConfig {
     pub redis_url: String,
     pub table_prefix: String,
     pub media_bucket: String,
+    /// Seals pagination cursors; derived from `LAIT_JWT_SECRET`, which every API function
+    /// shares (jobs without it get a key of their own: they hand out no cursors).
+    pub cursors: crate::stores::cursor::Cursors,
 }
 
 impl StoreConfig {
@@ -207,10 +210,15 @@ impl StoreConfig {
         if !redis_url.is_empty() && !scheme_ok {
             env.problem("REDIS_URL", "must start with redis:// or rediss://");
         }
+        let cursors = match env.optional::<String>("LAIT_JWT_SECRET") {
+            Some(secret) => crate::stores::cursor::Cursors::from_secret(secret.as_bytes()),
+            None => crate::stores::cursor::Cursors::random(),
+        };
         Self {
             redis_url,
             table_prefix: env.or("LAIT_TABLE_PREFIX", "lait-".to_owned()),
             media_bucket: env.required("LAIT_MEDIA_BUCKET"),
+            cursors,
         }
     }
 

@@ -342,6 +342,24 @@ async fn notices_paginate_newest_first() {
     let elsewhere = format!("/api/channels/{}/notices", other.channel_id);
     let foreign_cursor = api.get(format!("{elsewhere}?cursor={next}"));
     assert_eq!(foreign_cursor.status().await, 400);
+    // Defect: a cursor forged from the key layout (base64 of {"pk":"CHANNEL#<id>"}, no sort
+    // key) was a 500. Cursors are sealed: forged, tampered or oversized ones are 400, and the
+    // real one does not show the table's keys.
+    use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD as B64};
+    let raw = B64.decode(next).unwrap();
+    assert!(
+        !String::from_utf8_lossy(&raw).contains("CHANNEL"),
+        "{raw:?}"
+    );
+    for forged in [
+        B64.encode(format!(r#"{{"pk":"CHANNEL#{c}"}}"#)),
+        B64.encode(format!(r#"{{"pk":"CHANNEL#{c}","sk":"NOTICE#~"}}"#)),
+        format!("{next}A"),
+        "A".repeat(3000),
+    ] {
+        let res = api.get(format!("{notices}?cursor={forged}"));
+        assert_eq!(res.status().await, 400, "{forged}");
+    }
 
     let too_long = json!({"title": "x".repeat(101), "body": ""});
     let (status, body) = status_of(post_notice(&api, &owner, too_long).await).await;

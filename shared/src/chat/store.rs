@@ -134,7 +134,7 @@ pub struct ChatStore {
 impl ChatStore {
     pub fn new(ddb: Client, stores: &StoreConfig) -> Self {
         Self {
-            table: Table::new(ddb, stores.table("chat")),
+            table: Table::new(ddb, stores, "chat"),
         }
     }
 

@@ -1,6 +1,8 @@
 //! Small helpers over the DynamoDB SDK: item (de)serialization through serde_dynamo, and reading
 //! which part of a transaction was cancelled, and [`Table`]: the operations every store repeats.
 
+use super::cursor::Cursors;
+use crate::config::StoreConfig;
 use aws_sdk_dynamodb::{
     Client,
     error::SdkError,
@@ -63,25 +65,21 @@ fn failed_conditions<R>(err: &SdkError<TransactWriteItemsError, R>) -> Option<Ve
     )
 }
 
-/// Opaque pagination cursor from a `LastEvaluatedKey` (string attributes only, as all our keys).
-pub fn encode_cursor(last: Option<&Item>) -> Option<String> {
-    use base64::Engine;
-    let last = last?;
-    let map: std::collections::BTreeMap<&str, &str> = last
+/// The cursor of a `LastEvaluatedKey` (string attributes only, as all our keys), sealed for the
+/// listing `pk`.
+pub fn encode_cursor(cursors: &Cursors, pk: &str, last: Option<&Item>) -> Option<String> {
+    let map: std::collections::BTreeMap<&str, &str> = last?
         .iter()
         .filter_map(|(k, v)| Some((k.as_str(), v.as_s().ok()?.as_str())))
         .collect();
     let json = serde_json::to_vec(&map).ok()?;
-    Some(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json))
+    Some(cursors.seal(pk, &json))
 }
 
-/// The `ExclusiveStartKey` of a cursor; `None` if it is not one of ours or belongs to another
-/// partition (`pk_attr` must equal `pk`).
-pub fn decode_cursor(cursor: &str, pk_attr: &str, pk: &str) -> Option<Item> {
-    use base64::Engine;
-    let json = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(cursor)
-        .ok()?;
+/// The `ExclusiveStartKey` of a cursor; `None` unless it was sealed for this listing (and so
+/// names `pk_attr = pk`).
+pub fn decode_cursor(cursors: &Cursors, cursor: &str, pk_attr: &str, pk: &str) -> Option<Item> {
+    let json = cursors.open(pk, cursor)?;
     let map: std::collections::BTreeMap<String, String> = serde_json::from_slice(&json).ok()?;
     if map.get(pk_attr).map(String::as_str) != Some(pk) || map.len() > 4 {
         return None;
@@ -227,11 +225,17 @@ impl TxError {
 pub struct Table {
     ddb: Client,
     name: String,
+    cursors: Cursors,
 }
 
 impl Table {
-    pub fn new(ddb: Client, name: String) -> Self {
-        Self { ddb, name }
+    /// The logical table `name` (`users`, `channels`, `chat`) of `stores`.
+    pub fn new(ddb: Client, stores: &StoreConfig, name: &str) -> Self {
+        Self {
+            ddb,
+            name: stores.table(name),
+            cursors: stores.cursors.clone(),
+        }
     }
 
     pub fn name(&self) -> &str {
@@ -345,7 +349,27 @@ impl Table {
     ) -> Result<Page<T>, StoreError> {
         let limit = i32::try_from(paging.limit).unwrap_or(i32::MAX);
         let (query, cursor) = (self.partition_query(&part), paging.cursor.as_deref());
-        query_page(query, cursor, part.pk_attr, &part.pk, limit).await
+        let start = cursor
+            .map(|c| {
+                decode_cursor(&self.cursors, c, part.pk_attr, &part.pk).ok_or(StoreError::BadCursor)
+            })
+            .transpose()?;
+        let page = query
+            .scan_index_forward(false)
+            .limit(limit)
+            .set_exclusive_start_key(start)
+            .send()
+            .await?;
+        let items = page
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .map(from_item)
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        Ok(Page {
+            items,
+            next: encode_cursor(&self.cursors, &part.pk, page.last_evaluated_key.as_ref()),
+        })
     }
 
     /// A transaction's `Put` that must create the item.
@@ -399,34 +423,4 @@ impl From<TxError> for StoreError {
 /// A transaction item from an `Update` made by [`Table::tx_update`].
 pub fn tx_update(update: UpdateBuilder) -> anyhow::Result<TransactWriteItem> {
     Ok(TransactWriteItem::builder().update(update.build()?).build())
-}
-
-/// One page of a query, newest first, resumed from `cursor` (which must belong to the partition
-/// `pk_attr = pk`).
-async fn query_page<T: DeserializeOwned>(
-    query: QueryFluentBuilder,
-    cursor: Option<&str>,
-    pk_attr: &str,
-    pk: &str,
-    limit: i32,
-) -> Result<Page<T>, StoreError> {
-    let start = cursor
-        .map(|c| decode_cursor(c, pk_attr, pk).ok_or(StoreError::BadCursor))
-        .transpose()?;
-    let page = query
-        .scan_index_forward(false)
-        .limit(limit)
-        .set_exclusive_start_key(start)
-        .send()
-        .await?;
-    let items = page
-        .items
-        .unwrap_or_default()
-        .into_iter()
-        .map(from_item)
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    Ok(Page {
-        items,
-        next: encode_cursor(page.last_evaluated_key.as_ref()),
-    })
 }

@@ -2,6 +2,7 @@
 //! LocalStack or AWS by configuration alone.
 
 pub mod aws;
+pub mod cursor;
 pub mod dynamo;
 pub mod redis;
 

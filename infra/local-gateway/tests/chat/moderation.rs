@@ -92,6 +92,14 @@ async fn moderation_ban_timeout_delete_clear_and_audit() {
     assert_eq!(bans["items"][0]["reason"], "spam");
     assert_eq!(bans["items"][0]["by"], owner.id);
     assert_eq!(s.get(&bans_path).by(&other).status().await, 403);
+    // Defect: a cursor forged from the key layout was a 500 here and on the audit log.
+    use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD as B64};
+    let audit_path = format!("/api/channels/{ch}/chat/audit");
+    for (path, pk) in [(&bans_path, "CHSET"), (&audit_path, "CHAUDIT")] {
+        let forged = B64.encode(format!(r#"{{"pk":"{pk}#{ch}"}}"#));
+        let res = s.get(format!("{path}?cursor={forged}")).by(&owner);
+        assert_eq!(res.status().await, 400, "{path}");
+    }
 
     // Unban lets them back in.
     let r = m

@@ -121,8 +121,8 @@ fn claim(table: &Table, pk: String, user: &UserId) -> anyhow::Result<TransactWri
 impl UsersStore {
     pub fn new(ddb: Client, stores: &StoreConfig) -> Self {
         Self {
-            users: Table::new(ddb.clone(), stores.table("users")),
-            channels: Table::new(ddb, stores.table("channels")),
+            users: Table::new(ddb.clone(), stores, "users"),
+            channels: Table::new(ddb, stores, "channels"),
         }
     }
 

@@ -70,7 +70,7 @@ pub struct StreamKeyRecord {
 impl ChannelsStore {
     pub fn new(ddb: Client, stores: &StoreConfig) -> Self {
         Self {
-            table: Table::new(ddb, stores.table("channels")),
+            table: Table::new(ddb, stores, "channels"),
         }
     }
 
