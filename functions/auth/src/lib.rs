@@ -51,7 +51,6 @@ impl State {
             // `?signed_in` tells the web app a session cookie just arrived.
             login_redirect: env.or("LAIT_LOGIN_REDIRECT", "/?signed_in=1".to_owned()),
         };
-        lait_shared::auth::password::warm_up();
         Self {
             deps,
             accounts,
