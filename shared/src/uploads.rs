@@ -31,17 +31,24 @@ pub struct UploadConfirm {
 #[derive(Debug, Clone, Copy)]
 pub struct ImagePolicy {
     pub max_bytes: u64,
+    /// Longest side in pixels, as the file's own header says (a small file may still declare a
+    /// huge image that would cost every viewer's browser to decode).
+    pub max_side: usize,
 }
 
 pub const AVATAR: ImagePolicy = ImagePolicy {
     max_bytes: 2 * 1024 * 1024,
+    max_side: 4096,
 };
 
-const TYPES: &[(&str, &str)] = &[
-    ("image/jpeg", "jpg"),
-    ("image/png", "png"),
-    ("image/webp", "webp"),
+const TYPES: &[(&str, &str, imagesize::ImageType)] = &[
+    ("image/jpeg", "jpg", imagesize::ImageType::Jpeg),
+    ("image/png", "png", imagesize::ImageType::Png),
+    ("image/webp", "webp", imagesize::ImageType::Webp),
 ];
+/// How much of an upload is read to tell its type and size (a JPEG's frame header may follow
+/// its metadata).
+const SNIFF_BYTES: u64 = 64 * 1024;
 const URL_TTL: Duration = Duration::from_secs(300);
 
 /// A presigned upload, as sent to the browser.
@@ -68,8 +75,21 @@ impl ImagePolicy {
     fn extension(content_type: &str) -> Option<&'static str> {
         TYPES
             .iter()
-            .find(|(t, _)| *t == content_type)
-            .map(|(_, e)| *e)
+            .find(|(t, _, _)| *t == content_type)
+            .map(|(_, e, _)| *e)
+    }
+
+    /// Whether the file's first bytes are an image of the declared type with sides in bounds.
+    pub fn content_ok(&self, content_type: &str, head: &[u8]) -> bool {
+        let declared = TYPES.iter().find(|(t, _, _)| *t == content_type);
+        let (Some((_, _, kind)), Ok(found)) = (declared, imagesize::image_type(head)) else {
+            return false;
+        };
+        found == *kind
+            && imagesize::blob_size(head).is_ok_and(|size| {
+                (1..=self.max_side).contains(&size.width)
+                    && (1..=self.max_side).contains(&size.height)
+            })
     }
 
     /// Checks the declared type and size; returns the file extension.
@@ -141,10 +161,24 @@ impl ImagePolicy {
             }
             Err(e) => return Err(ApiError::internal(e)),
         };
-        let ok = head.content_type().and_then(Self::extension).is_some()
+        let declared = head.content_type().unwrap_or_default();
+        let mut ok = Self::extension(declared).is_some()
             && head
                 .content_length()
                 .is_some_and(|l| l > 0 && l as u64 <= self.max_bytes);
+        if ok {
+            // The bytes must be what the type says: an HTML page declared image/png is refused.
+            let first = s3
+                .get_object()
+                .bucket(bucket)
+                .key(key)
+                .range(format!("bytes=0-{}", SNIFF_BYTES - 1))
+                .send()
+                .await
+                .map_err(ApiError::internal)?;
+            let bytes = first.body.collect().await.map_err(ApiError::internal)?;
+            ok = self.content_ok(declared, &bytes.into_bytes());
+        }
         if !ok {
             s3.delete_object()
                 .bucket(bucket)
@@ -164,6 +198,32 @@ impl ImagePolicy {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A PNG's signature and IHDR chunk: enough to tell its type and size.
+    fn png(width: u32, height: u32) -> Vec<u8> {
+        let mut b = b"\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR".to_vec();
+        b.extend(width.to_be_bytes());
+        b.extend(height.to_be_bytes());
+        b.extend([8, 6, 0, 0, 0, 0, 0, 0, 0]);
+        b
+    }
+
+    #[test]
+    fn content_must_be_the_declared_image_within_bounds() {
+        assert!(AVATAR.content_ok("image/png", &png(64, 64)));
+        assert!(AVATAR.content_ok("image/png", &png(4096, 1)));
+        // Declared PNG, but HTML; or a JPEG; or a PNG declared as WebP.
+        assert!(!AVATAR.content_ok("image/png", b"<!doctype html><script>alert(1)</script>"));
+        let jpeg = b"\xff\xd8\xff\xe0\0\x10JFIF\0";
+        assert!(!AVATAR.content_ok("image/png", jpeg));
+        assert!(!AVATAR.content_ok("image/webp", &png(64, 64)));
+        // A signature alone, no header: no size, refused.
+        assert!(!AVATAR.content_ok("image/png", b"\x89PNG\r\n\x1a\n"));
+        // Too large a side, or none.
+        assert!(!AVATAR.content_ok("image/png", &png(4097, 10)));
+        assert!(!AVATAR.content_ok("image/png", &png(0, 10)));
+        assert!(!AVATAR.content_ok("image/gif", b"GIF89a\x01\0\x01\0"));
+    }
 
     #[test]
     fn policy() {

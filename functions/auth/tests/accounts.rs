@@ -514,6 +514,8 @@ async fn profile_updates_move_the_nickname_claim() {
     assert_eq!(problem(res).await.1["errors"][0]["field"], "bio");
 }
 
+const PNG_1X1: &[u8] = b"\x89\x50\x4e\x47\x0d\x0a\x1a\x0a\x00\x00\x00\x0d\x49\x48\x44\x52\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4\x89\x00\x00\x00\x0d\x49\x44\x41\x54\x78\xda\x63\x64\xf8\xcf\x50\x0f\x00\x03\x86\x01\x80\x5a\x34\x7d\x6b\x00\x00\x00\x00\x49\x45\x4e\x44\xae\x42\x60\x82";
+
 #[tokio::test]
 async fn avatar_upload_is_presigned_checked_and_confirmed() {
     let api = start(&[]).await;
@@ -530,30 +532,45 @@ async fn avatar_upload_is_presigned_checked_and_confirmed() {
     let (_, body) = upload("image/png", 3_000_000).problem().await;
     assert_eq!(body["errors"][0]["field"], "content_length");
 
-    let png = b"\x89PNG\r\n\x1a\nnot really a png but the right type".to_vec();
-    let up = upload("image/png", png.len()).expect(200).await;
-    let key = up["key"].as_str().unwrap();
-    assert!(key.starts_with(&format!("avatars/{}/", user["id"].as_str().unwrap())));
-    // The browser's PUT, to the presigned URL (moto here).
-    let put = Client::new()
-        .put(up["upload_url"].as_str().unwrap())
-        .header("content-type", "image/png")
-        .body(png)
-        .send()
-        .await
-        .unwrap();
-    assert!(put.status().is_success(), "{}", put.text().await.unwrap());
-
-    let confirm = |token: &str| {
+    // The browser's PUT, to the presigned URL (moto here), of `bytes` declared image/png.
+    let put = async |bytes: Vec<u8>| {
+        let up = upload("image/png", bytes.len()).expect(200).await;
+        let put = Client::new()
+            .put(up["upload_url"].as_str().unwrap())
+            .header("content-type", "image/png")
+            .body(bytes)
+            .send()
+            .await
+            .unwrap();
+        assert!(put.status().is_success(), "{}", put.text().await.unwrap());
+        up["key"].as_str().unwrap().to_owned()
+    };
+    let confirm = |token: &str, key: &str| {
         api.put("/api/users/me/avatar")
             .bearer(token)
             .json(json!({"key": key}))
     };
-    let me = confirm(&token).expect(200).await;
+
+    // Defect: an upload declared image/png whose bytes are HTML was accepted and served as
+    // stored. Its bytes are checked now: refused, and the object is gone.
+    let html = put(b"<!doctype html><script>alert(document.cookie)</script>".to_vec()).await;
+    let (status, body) = confirm(&token, &html).problem().await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["errors"][0]["field"], "key");
+    let again = confirm(&token, &html).problem().await;
+    assert_eq!(
+        again.1["errors"][0]["message"],
+        "nothing was uploaded there"
+    );
+
+    // A real (1×1) PNG.
+    let key = &put(PNG_1X1.to_vec()).await;
+    assert!(key.starts_with(&format!("avatars/{}/", user["id"].as_str().unwrap())));
+    let me = confirm(&token, key).expect(200).await;
     assert_eq!(me["avatar_url"], format!("/media/{key}"));
 
     // Someone else's key, or nothing uploaded: refused.
     let (e2, p2, _) = api.new_user().await;
     let t2 = api.session(&e2, &p2).await.access;
-    assert_eq!(confirm(&t2).problem().await.0, 400);
+    assert_eq!(confirm(&t2, key).problem().await.0, 400);
 }
