@@ -8,7 +8,10 @@ if [ -z "${LAIT_NODE_ID:-}" ] && [ -n "${ECS_CONTAINER_METADATA_URI_V4:-}" ]; th
   LAIT_NODE_ID="$(curl -fsS "$ECS_CONTAINER_METADATA_URI_V4/task" | sed -n 's/.*"TaskARN": *"[^"]*\/\([^"]*\)".*/\1/p')"
   export LAIT_NODE_ID
 fi
-bash /opt/lait/render-nginx.sh "$prefix" "0.0.0.0:${LAIT_RTMP_PORT}" "${LAIT_NGINX_HTTP_PORT}" "${LAIT_AGENT_BIND}" >/dev/null
+# A new hook secret every boot, known to nginx's config and the agent only.
+LAIT_HOOK_TOKEN="$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+export LAIT_HOOK_TOKEN
+bash /opt/lait/render-nginx.sh "$prefix" "0.0.0.0:${LAIT_RTMP_PORT}" "${LAIT_NGINX_HTTP_PORT}" "${LAIT_AGENT_BIND}" "$LAIT_HOOK_TOKEN" >/dev/null
 lait-media-agent &
 agent=$!
 nginx -p "$prefix" -c "$prefix/nginx.conf" -e "$prefix/logs/error.log" &

@@ -276,9 +276,13 @@ export_env() { # redis_port moto_port
 start_media() { # rtmp_port nginx_http_port agent_port channels_url state_dir
   local prefix="$5/nginx"
   for p in "$1" "$2" "$3"; do port_busy "$p" && die "port $p (media node) is already in use"; done
-  bash "$REPO/media-node/render-nginx.sh" "$prefix" "127.0.0.1:$1" "$2" "127.0.0.1:$3" >/dev/null
+  # nginx → agent hooks carry a per-boot secret (nothing else on the host may drive the agent).
+  local token
+  token="$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+  bash "$REPO/media-node/render-nginx.sh" "$prefix" "127.0.0.1:$1" "$2" "127.0.0.1:$3" "$token" >/dev/null
   LAIT_CHANNELS_URL="$4" LAIT_AGENT_BIND="127.0.0.1:$3" LAIT_RTMP_PORT="$1" LAIT_NGINX_HTTP_PORT="$2" \
-    LAIT_SPOOL_DIR="$5/spool" "$CARGO_TARGET_DIR/debug/lait-media-agent" >"$5/agent.log" 2>&1 &
+    LAIT_HOOK_TOKEN="$token" LAIT_SPOOL_DIR="$5/spool" \
+    "$CARGO_TARGET_DIR/debug/lait-media-agent" >"$5/agent.log" 2>&1 &
   PIDS+=($!)
   wait_port "$3" "media agent"
   nginx -p "$prefix" -c "$prefix/nginx.conf" -e "$prefix/logs/error.log" &

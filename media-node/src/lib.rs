@@ -33,7 +33,7 @@ use std::{
 
 use axum::{
     Form, Router,
-    extract::State,
+    extract::{Path, State},
     http::{HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
     routing::post,
@@ -69,6 +69,9 @@ pub struct Config {
     pub ffmpeg: String,
     /// SigV4-sign the hook calls with the node's AWS identity (API Gateway with IAM auth).
     pub channels_sigv4: bool,
+    /// The per-boot secret in nginx's hook URLs (`/hooks/<token>/…`): without it nothing else
+    /// on the host can start or end a live through the agent.
+    pub hook_token: String,
 }
 
 impl Config {
@@ -91,6 +94,13 @@ impl Config {
             window_secs: env.or("LAIT_PLAYLIST_WINDOW_SECS", 0.0),
             ffmpeg: env.or("LAIT_FFMPEG", "ffmpeg".to_owned()),
             channels_sigv4: env.or("LAIT_CHANNELS_SIGV4", false),
+            hook_token: {
+                let token: String = env.required("LAIT_HOOK_TOKEN");
+                if !token.is_empty() && token.len() < 32 {
+                    env.problem("LAIT_HOOK_TOKEN", "must be at least 32 characters");
+                }
+                token
+            },
         }
     }
 }
@@ -194,8 +204,12 @@ impl Agent {
         // nginx-rtmp's hooks; not part of the HTTP API.
         #[allow(clippy::disallowed_methods)]
         Router::new()
-            .route("/hooks/publish", post(on_publish))
-            .route("/hooks/publish_done", post(on_publish_done))
+            .route("/hooks/{token}/publish", post(on_publish))
+            .route("/hooks/{token}/publish_done", post(on_publish_done))
+            .route_layer(axum::middleware::from_fn_with_state(
+                self.clone(),
+                hook_token,
+            ))
             .with_state(self)
     }
 
@@ -215,6 +229,22 @@ impl Agent {
             h.stop_and_wait(live::Stop::Now).await;
         }
     }
+}
+
+/// Only nginx, which was given the per-boot token, may call the hooks; anything else is a 404
+/// (and is not told whether the path exists).
+async fn hook_token(
+    State(agent): State<Agent>,
+    Path(params): Path<HashMap<String, String>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let given = params.get("token").map(String::as_str).unwrap_or_default();
+    if !secret::same(given, &agent.config.hook_token) {
+        tracing::warn!("a hook call without the hook token was refused");
+        return StatusCode::NOT_FOUND.into_response();
+    }
+    next.run(req).await
 }
 
 /// nginx-rtmp's notify form (only the fields we use).
@@ -267,8 +297,9 @@ async fn on_publish_done(State(agent): State<Agent>, Form(n): Form<Notify>) -> S
         .lock()
         .ok()
         .and_then(|mut m| m.remove(&secret::sha256_hex(&n.name)));
-    let Some(live_id) = by_key.or_else(|| n.name.parse::<LiveId>().ok()) else {
-        // A refused publisher: nothing was started.
+    // Only a stream this agent accepted, by the key it was published with: a live id (or any
+    // other name) ends nothing.
+    let Some(live_id) = by_key else {
         return StatusCode::OK;
     };
     let handle = agent.lives.lock().ok().and_then(|mut l| l.remove(&live_id));
@@ -295,4 +326,92 @@ pub async fn serve(agent: Agent) -> anyhow::Result<()> {
     tracing::info!(lives = agent.running(), "shutting down: finishing lives");
     agent.shutdown().await;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::body::Body;
+    use tower::ServiceExt;
+
+    use super::*;
+
+    const TOKEN: &str = "0123456789abcdef0123456789abcdef-per-boot";
+
+    fn agent() -> Agent {
+        let mut env = Env::from_pairs([
+            (
+                "LAIT_MEDIA_SECRET",
+                "a media secret of at least thirty-two bytes",
+            ),
+            ("LAIT_MEDIA_BUCKET", "media"),
+            // Nothing listens here: a call that reaches channels fails, and is refused (403).
+            ("LAIT_CHANNELS_URL", "http://127.0.0.1:1"),
+            ("LAIT_HOOK_TOKEN", TOKEN),
+        ]);
+        let config = Config::read(&mut env);
+        let s3 = aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::Config::builder()
+                .behavior_version_latest()
+                .build(),
+        );
+        Agent::new(env.finish(config).unwrap(), s3)
+    }
+
+    async fn hook(agent: &Agent, path: &str, name: &str) -> StatusCode {
+        let req = axum::http::Request::post(path)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(Body::from(format!(
+                "call=publish&name={name}&addr=127.0.0.1"
+            )))
+            .unwrap();
+        agent.clone().router().oneshot(req).await.unwrap().status()
+    }
+
+    #[tokio::test]
+    async fn hooks_answer_only_with_the_per_boot_token() {
+        let agent = agent();
+        // Defect: anyone on the host could POST the hooks. Without the token: 404, before any
+        // work (no call to channels, no live touched).
+        for path in [
+            "/hooks/publish".to_owned(),
+            "/hooks/publish_done".to_owned(),
+            "/hooks/wrong-token-of-the-same-length-as-it-is/publish".to_owned(),
+            format!("/hooks/{}x/publish_done", TOKEN),
+        ] {
+            assert_eq!(
+                hook(&agent, &path, "lait_key").await,
+                StatusCode::NOT_FOUND,
+                "{path}"
+            );
+        }
+        // With it, the hook runs: channels is unreachable here, so the publish is refused.
+        let publish = format!("/hooks/{TOKEN}/publish");
+        assert_eq!(
+            hook(&agent, &publish, "lait_key").await,
+            StatusCode::FORBIDDEN
+        );
+        let done = format!("/hooks/{TOKEN}/publish_done");
+        assert_eq!(
+            hook(&agent, &done, &LiveId::new().to_string()).await,
+            StatusCode::OK
+        );
+    }
+
+    #[test]
+    fn the_hook_token_is_required_and_long() {
+        for token in [None, Some("short")] {
+            let mut pairs = vec![
+                (
+                    "LAIT_MEDIA_SECRET",
+                    "a media secret of at least thirty-two bytes",
+                ),
+                ("LAIT_MEDIA_BUCKET", "media"),
+            ];
+            pairs.extend(token.map(|t| ("LAIT_HOOK_TOKEN", t)));
+            let mut env = Env::from_pairs(pairs);
+            let config = Config::read(&mut env);
+            let err = env.finish(config).unwrap_err().to_string();
+            assert!(err.contains("LAIT_HOOK_TOKEN"), "{err}");
+        }
+    }
 }

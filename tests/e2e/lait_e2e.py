@@ -1,6 +1,7 @@
 """Helpers shared by the end-to-end suites: processes, HTTP, the media stack, results."""
 import json
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -107,12 +108,15 @@ class Stack:
         spawn([f"{TARGET}/lait-local"], f"{self.tmp}/lait-local.log", env)
         wait_port(self.port)
         self.prefix = f"{self.tmp}/nginx"
+        # The per-boot secret of the nginx → agent hooks.
+        self.hook_token = secrets.token_hex(32)
         subprocess.run(
-            ["bash", f"{REPO}/media-node/render-nginx.sh", self.prefix, f"127.0.0.1:{self.rtmp}", str(self.nginx_http), f"127.0.0.1:{self.agent_port}"],
+            ["bash", f"{REPO}/media-node/render-nginx.sh", self.prefix, f"127.0.0.1:{self.rtmp}", str(self.nginx_http), f"127.0.0.1:{self.agent_port}", self.hook_token],
             check=True, stdout=subprocess.DEVNULL,
         )
         self.agent_env = dict(
             os.environ,
+            LAIT_HOOK_TOKEN=self.hook_token,
             LAIT_CHANNELS_URL=self.base,
             LAIT_AGENT_BIND=f"127.0.0.1:{self.agent_port}",
             LAIT_RTMP_PORT=str(self.rtmp),

@@ -14,6 +14,9 @@ import re
 import signal
 import subprocess
 import time
+import urllib.error
+import urllib.parse
+import urllib.request
 
 import boto3
 from botocore.config import Config
@@ -113,6 +116,36 @@ def main():
             break
         time.sleep(0.5)
     check("a thumbnail is served as image/jpeg", thumb and thumb[0].get("content-type") == "image/jpeg" and thumb[1][:2] == b"\xff\xd8")
+
+    # Defect: `POST <agent>/hooks/publish_done name=<live id>` ended someone else's live while
+    # the encoder kept publishing. The hooks need nginx's per-boot token now, and even with it the
+    # agent ends only a stream it accepted (by its key), not a name it never issued.
+    agent = f"http://127.0.0.1:{stack.agent_port}"
+    form = urllib.parse.urlencode({"call": "publish_done", "name": live_id, "addr": "127.0.0.1"}).encode()
+
+    def post_form(url):
+        req = urllib.request.Request(url, data=form, headers={"Content-Type": "application/x-www-form-urlencoded"})
+        try:
+            with urllib.request.urlopen(req, timeout=5) as res:
+                return res.status
+        except urllib.error.HTTPError as e:
+            return e.code
+
+    def sequence():
+        _, _, text = http("GET", f"{base}{root}/720p/index.m3u8")
+        return int(re.search(r"#EXT-X-MEDIA-SEQUENCE:(\d+)", text.decode()).group(1))
+
+    seq0 = sequence()
+    codes = [post_form(f"{agent}/hooks/publish_done"), post_form(f"{agent}/hooks/{'0' * 64}/publish_done")]
+    check("hook calls without the per-boot token are refused (404)", codes == [404, 404], codes)
+    code = post_form(f"{agent}/hooks/{stack.hook_token}/publish_done")
+    time.sleep(4)
+    _, still = get_json(f"{base}/api/lives/{live_id}")
+    check(
+        "a live id posted as a stream name ends nothing: the live stays live and keeps publishing",
+        code == 200 and still["status"] == "live" and sequence() > seq0,
+        (code, still.get("status")),
+    )
 
     # Stop publishing: the live ends and its VOD is complete.
     pub.send_signal(signal.SIGINT)
