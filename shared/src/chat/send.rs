@@ -36,7 +36,7 @@ impl Chat {
             }
             Verdict::Matched { masked } => masked,
         };
-        let text_hash = crate::auth::secret::sha256_hex(&filter::fold(&text).text);
+        let text_hash = crate::auth::secret::sha256_hex(duplicate_key(&text));
         let exempt = user.is_staff();
         let body = EventBody::Message {
             user: user.clone(),
@@ -66,5 +66,39 @@ impl Chat {
                 Refusal::RateLimited { retry_ms } => ChatError::RateLimited { retry_ms },
             })?;
         Ok(id)
+    }
+}
+
+/// What "the same message again" means: the folded text (case, spacing and look-alike tricks
+/// ignored); for a message without letters or digits (emoji, punctuation), which folds to
+/// nothing, the text itself with its whitespace collapsed, so `👍` after `🎉` is not a repeat.
+fn duplicate_key(text: &str) -> String {
+    let folded = filter::fold(text).text;
+    if !folded.is_empty() {
+        return folded;
+    }
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::duplicate_key;
+
+    #[test]
+    fn texts_without_letters_are_repeats_only_of_themselves() {
+        let keys: Vec<String> = ["😀🎉🚀", "👍", "!!!", "???", "ㅋㅋㅋ"]
+            .iter()
+            .map(|t| duplicate_key(t))
+            .collect();
+        for (i, a) in keys.iter().enumerate() {
+            assert!(!a.is_empty());
+            for b in &keys[i + 1..] {
+                assert_ne!(a, b);
+            }
+        }
+        assert_eq!(duplicate_key(" !!!  "), duplicate_key("!!!"));
+        assert_eq!(duplicate_key("👍 👍"), duplicate_key("👍  👍"));
+        // Letters still fold: case and spacing do not make a new message.
+        assert_eq!(duplicate_key("same thing"), duplicate_key("SAME  thing"));
     }
 }

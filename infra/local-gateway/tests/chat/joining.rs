@@ -159,6 +159,20 @@ async fn tickets_are_single_use_short_lived_and_per_channel() {
 }
 
 #[tokio::test]
+async fn messages_without_letters_repeat_only_themselves() {
+    // Defect: emoji and punctuation folded to the empty string, so `👍`, `!!!` and `???` after
+    // any emoji were all "duplicate".
+    let s = Stack::new(&[]).await;
+    let [owner, viewer] = s.users().await;
+    let [mut v] = s.joined([&viewer], &owner.channel_id).await;
+    for text in ["😀🎉🚀", "👍", "!!!", "???"] {
+        v.say_ok(text).await;
+    }
+    let r = v.say("!!!").await;
+    assert_eq!(r["code"], "duplicate", "{r}");
+}
+
+#[tokio::test]
 async fn each_refusal_has_its_error_event() {
     let s = Stack::new(&[]).await;
     let [owner, viewer, modr] = s.users().await;
