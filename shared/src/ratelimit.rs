@@ -20,14 +20,19 @@ impl Limit {
     }
 }
 
+/// `a/b` of two whole numbers, named in errors as `names`; `form` shows the expected shape.
+fn number_pair(s: &str, names: [&str; 2], form: &str) -> Result<(u64, u64), String> {
+    let (a, b) = s
+        .split_once('/')
+        .ok_or_else(|| format!("expected {form}"))?;
+    let num = |v: &str, name: &str| v.trim().parse::<u64>().map_err(|e| format!("{name}: {e}"));
+    Ok((num(a, names[0])?, num(b, names[1])?))
+}
+
 impl FromStr for Limit {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let (max, secs) = s
-            .split_once('/')
-            .ok_or("expected <max>/<seconds>, e.g. 10/900")?;
-        let max: u64 = max.trim().parse().map_err(|e| format!("max: {e}"))?;
-        let secs: u64 = secs.trim().parse().map_err(|e| format!("seconds: {e}"))?;
+        let (max, secs) = number_pair(s, ["max", "seconds"], "<max>/<seconds>, e.g. 10/900")?;
         if max == 0 || secs == 0 {
             return Err("max and seconds must be positive".into());
         }
@@ -92,16 +97,6 @@ pub async fn record(redis: &Redis, key: &str, limit: Limit) -> Result<(), ApiErr
     Ok(())
 }
 
-/// Forgets the events of `key`.
-pub async fn clear(redis: &Redis, key: &str) -> Result<(), ApiError> {
-    let mut conn = redis.conn().await?;
-    redis::cmd("DEL")
-        .arg(key)
-        .query_async::<()>(&mut conn)
-        .await?;
-    Ok(())
-}
-
 /// Exponential backoff after failures: the first `free` failures cost nothing, then each one
 /// makes the key wait 1, 2, 4, … seconds, at most `cap`; written `free/cap-seconds` (`5/900`).
 /// Failures are remembered for [`Backoff::MEMORY`] after the last one.
@@ -132,11 +127,8 @@ impl Backoff {
 impl FromStr for Backoff {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let (free, cap) = s
-            .split_once('/')
-            .ok_or("expected <free failures>/<longest wait seconds>, e.g. 5/900")?;
-        let free: u64 = free.trim().parse().map_err(|e| format!("free: {e}"))?;
-        let cap: u64 = cap.trim().parse().map_err(|e| format!("seconds: {e}"))?;
+        let form = "<free failures>/<longest wait seconds>, e.g. 5/900";
+        let (free, cap) = number_pair(s, ["free", "seconds"], form)?;
         if cap == 0 {
             return Err("the longest wait must be positive".into());
         }
