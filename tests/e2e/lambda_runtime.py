@@ -1,13 +1,15 @@
 #!/usr/bin/env python3
 """The functions' Lambda bootstraps under an emulated Lambda Runtime API, against the real stores.
 
-Each bootstrap (`main.rs` of auth, channels, chat-api, chat-ws) runs as Lambda runs it: its own
+Each bootstrap (`main.rs` of auth, channels, chat-api, chat-ws, and the scheduled jobs
+channels-reaper and chat-sweep) runs as Lambda runs it: its own
 process with `AWS_LAMBDA_RUNTIME_API` pointing at a runtime server it polls for the next
 invocation and posts answers to. The events are what API Gateway sends: HTTP API payload 2.0 for
 the HTTP functions, WebSocket `$connect` / MESSAGE / `$disconnect` for chat-ws, whose replies go
 to a fake `@connections` endpoint that records them. The flow: sign up → log in → the owner's
 channel → a chat ticket → `$connect` → `send` → the message reaches every connection through
-PostToConnection → `$disconnect`. Also timed: exec → first answer (cold start).
+PostToConnection → `$disconnect`; the jobs answer an EventBridge Scheduler event, booted as the
+template boots them (no token secret). Also timed: exec → first answer (cold start).
 
 Bootstraps: the workspace's builds in $LAIT_E2E_PROFILE (debug) by default; LAIT_LAMBDA_DIR
 points at cargo-lambda's output instead (`<dir>/<function>/bootstrap`). Standard library only.
@@ -25,6 +27,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from lait_e2e import TARGET, check, free_port, run, spawn
 
 FUNCTIONS = ["auth", "channels", "chat-api", "chat-ws"]
+# Scheduled jobs: store clients only, as template.yaml gives them no token secret.
+JOBS = ["channels-reaper", "chat-sweep"]
 PREFIX = "/2018-06-01/runtime"
 # The caller's address as API Gateway reports it; one per run, so per-IP limits (sign-ups) start
 # fresh even when runs share a Redis.
@@ -230,6 +234,21 @@ def lambda_env(name, runtime, connections):
     )
 
 
+def scheduled_event():
+    """What EventBridge Scheduler sends a target on schedule."""
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "Scheduled Event",
+        "source": "aws.scheduler",
+        "account": "123456789012",
+        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "region": "us-east-1",
+        "resources": ["arn:aws:scheduler:us-east-1:123456789012:schedule/default/lait"],
+        "detail": {},
+    }
+
+
 def bootstrap(name):
     lambda_dir = os.environ.get("LAIT_LAMBDA_DIR")
     return os.path.join(lambda_dir, name, "bootstrap") if lambda_dir else os.path.join(TARGET, name)
@@ -239,9 +258,11 @@ def main():
     tmp = os.environ.get("TMPDIR", "/tmp")
     connections = Connections()
     runtimes, started = {}, {}
-    for name in FUNCTIONS:
+    for name in FUNCTIONS + JOBS:
         rt = runtimes[name] = Runtime(name)
         env = lambda_env(name, rt, connections)
+        if name in JOBS:
+            env.pop("LAIT_JWT_SECRET", None)
         started[name] = time.monotonic()
         spawn([bootstrap(name)], f"{tmp}/lambda-{name}-{os.getpid()}.log", env)
 
@@ -254,6 +275,10 @@ def main():
         f"{n} {(rt.first_poll - started[n]) * 1000:.0f} ms" for n, rt in runtimes.items() if rt.first_poll))
     for name, rt in runtimes.items():
         check(f"{name}: no init error reported", rt.init_error is None, rt.init_error)
+
+    for name, field in (("channels-reaper", "ended"), ("chat-sweep", "flushed_rooms")):
+        kind, res = runtimes[name].invoke(scheduled_event())
+        check(f"{name}: the bootstrap runs its job on a scheduled event ({field})", kind == "response" and isinstance(res, dict) and isinstance(res.get(field), int), (kind, res))
 
     auth, channels, chat_api, chat_ws = (runtimes[n] for n in FUNCTIONS)
     email, password = f"lambda-{uuid.uuid4().hex[:10]}@lait.test", "correct horse battery"
