@@ -95,9 +95,10 @@ def main():
         for name, binary in sorted(binary_of.items()):
             path = os.path.join(build_dir, name, "bootstrap")
             ok = os.path.isfile(path) and os.access(path, os.X_OK)
-            with open(path, "rb") if ok else open(os.devnull, "rb") as f:
-                elf = f.read(4) == b"\x7fELF"
-            check(f"sam build produced {name}'s bootstrap ({binary})", ok and elf, path)
+            if ok:
+                with open(path, "rb") as f:
+                    ok = f.read(4) == b"\x7fELF"
+            check(f"sam build produced {name}'s executable bootstrap ({binary})", ok, path)
         check("sam build wrote its template", os.path.isfile(os.path.join(build_dir, "template.yaml")))
 
 
