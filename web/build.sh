@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds the web app into web/dist: npm ci (skipped when node_modules matches the lockfile), then
+# Builds the web app into web/dist: npm ci (skipped when node_modules matches the lockfile), the API
+# types generated from web/openapi.json (src/api/schema.d.ts, not tracked: it cannot go stale), then
 # type-check and Vite's production build.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -12,5 +13,6 @@ if ! cmp -s package-lock.json "$stamp" 2>/dev/null; then
   npm ci --no-audit --no-fund --loglevel=error
   cp package-lock.json "$stamp"
 fi
+npx --no-install openapi-typescript openapi.json -o src/api/schema.d.ts --silent
 npx --no-install tsc --noEmit
 npx --no-install vite build --logLevel warn
