@@ -513,6 +513,50 @@ async fn profile_updates_move_the_nickname_claim() {
     assert_eq!(problem(res).await.1["errors"][0]["field"], "bio");
 }
 
+/// [hardening] defect 1: `<someone's nickname>\u{3164}` made a second account that looked exactly
+/// like the first, and `\u{3164}\u{3164}` a blank one.
+#[tokio::test]
+async fn nicknames_cannot_copy_another_by_invisible_or_look_alike_characters() {
+    let api = start(&[]).await;
+    let (_, _, a) = api.new_user().await;
+    let (eb, pb, _) = api.new_user().await;
+    let tb = api.session(&eb, &pb).await.access;
+    let nick_a = a["nickname"].as_str().unwrap().to_owned();
+    let update = |body: Value| api.patch("/api/users/me").bearer(&tb).json(body);
+    for invisible in [
+        format!("{nick_a}\u{3164}"),
+        format!("{nick_a}\u{115F}"),
+        format!("{nick_a}\u{FFA0}"),
+        "\u{3164}\u{3164}".to_owned(),
+    ] {
+        let (status, body) = update(json!({ "nickname": invisible })).problem().await;
+        assert_eq!(status, 400, "{invisible:?}");
+        assert_eq!(body["errors"][0]["field"], "nickname");
+    }
+    // Drawn alike: `0` for `o`, `rn` for `m`, capital `I` for `l` — one skeleton, so taken.
+    let base = unique("mol");
+    update(json!({ "nickname": base })).expect(200).await;
+    let look_alike = base.replacen("mol", "rn0I", 1);
+    let (ec, pc, _) = api.new_user().await;
+    let tc = api.session(&ec, &pc).await.access;
+    let (status, body) = api
+        .patch("/api/users/me")
+        .bearer(&tc)
+        .json(json!({ "nickname": look_alike }))
+        .problem()
+        .await;
+    assert_eq!(status, 409, "{look_alike} vs {base}");
+    assert_eq!(body["errors"][0]["field"], "nickname");
+    let res = api
+        .signup(
+            &format!("{}@example.com", unique("s")),
+            &look_alike,
+            "correct horse battery",
+        )
+        .await;
+    assert_eq!(res.status(), 409);
+}
+
 const PNG_1X1: &[u8] = b"\x89\x50\x4e\x47\x0d\x0a\x1a\x0a\x00\x00\x00\x0d\x49\x48\x44\x52\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4\x89\x00\x00\x00\x0d\x49\x44\x41\x54\x78\xda\x63\x64\xf8\xcf\x50\x0f\x00\x03\x86\x01\x80\x5a\x34\x7d\x6b\x00\x00\x00\x00\x49\x45\x4e\x44\xae\x42\x60\x82";
 
 #[tokio::test]

@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use lait_test_kit::{invalid_fields, reqwest::Response};
+use lait_test_kit::{PASSWORD, invalid_fields, reqwest::Response};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -173,6 +173,63 @@ async fn channel_fields_are_validated() {
     let ch: Value = cleared.send().await.json().await.unwrap();
     assert!(ch["category"].is_null());
     assert_eq!(ch["stream_title"], "다음 방송");
+}
+
+/// [hardening] defect 1: channel names and notice titles took zero-width-only, filler-only and
+/// bidi-override values; names are unique by how they look.
+#[tokio::test]
+async fn names_and_titles_follow_the_text_policy() {
+    let api = start(&[]).await;
+    let [a, b] = api.users().await;
+    let rename = |u: &User, name: &str| {
+        api.patch(format!("/api/channels/{}", u.channel_id))
+            .by(u)
+            .json(json!({ "name": name }))
+            .answer()
+    };
+    for bad in ["\u{200B}\u{200B}", "\u{3164}", "abc\u{202E}gnp.exe", "!!!"] {
+        let (status, body) = rename(&a, bad).await;
+        assert_eq!(
+            (status, invalid_fields(&body)),
+            (400, vec!["name"]),
+            "{bad:?}"
+        );
+    }
+    let name = format!("Lait Official {}", unique("x"));
+    assert_eq!(rename(&a, &name).await.0, 200);
+    // Another channel cannot take a look-alike: case, spacing, a digit for a letter, Cyrillic.
+    let copies = [
+        name.to_uppercase(),
+        name.replace(' ', ""),
+        name.replacen("Of", "0f", 1),
+        name.replacen('a', "\u{0430}", 1),
+    ];
+    for copy in &copies {
+        let (status, body) = rename(&b, copy).await;
+        assert_eq!(status, 409, "{copy:?}: {body}");
+    }
+    // The owner may change the case of its own name; a new name frees the old one.
+    assert_eq!(rename(&a, &name.to_lowercase()).await.0, 200);
+    assert_eq!(rename(&a, &unique("other")).await.0, 200);
+    assert_eq!(rename(&b, &copies[0]).await.0, 200);
+    // A channel name claims its look for nicknames too.
+    let taken = unique("chan");
+    assert_eq!(rename(&b, &taken).await.0, 200);
+    let res = api
+        .signup(
+            &format!("{}@example.com", unique("s")),
+            &taken.to_uppercase(),
+            PASSWORD,
+        )
+        .await;
+    assert_eq!(res.status(), 409);
+
+    for bad in ["\u{200B}\u{200B}", "\u{3164}"] {
+        let res = post_notice(&api, &a, json!({"title": bad, "body": "b"})).await;
+        assert_eq!(res.status(), 400, "{bad:?}");
+    }
+    let ch = patch_channel(&api, &a, json!({"stream_title": "abc\u{202E}gnp.exe"})).await;
+    assert_eq!(ch["stream_title"], "abcgnp.exe");
 }
 
 #[tokio::test]

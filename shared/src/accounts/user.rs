@@ -4,7 +4,7 @@ use std::fmt;
 
 use unicode_normalization::UnicodeNormalization;
 
-use crate::error::FieldError;
+use crate::{domain::text, error::FieldError};
 
 /// A normalized (trimmed, lower-cased) and validated email address.
 #[derive(Clone, PartialEq, Eq, Hash, serde::Serialize)]
@@ -67,7 +67,9 @@ impl fmt::Debug for Email {
 /// A display name: 2–20 characters of ASCII letters and digits, Hangul and `_`.
 ///
 /// Other scripts are refused on purpose: Cyrillic and Greek look-alikes would let `аdmin`
-/// impersonate `admin`. Uniqueness is case-insensitive, on [`Nickname::key`].
+/// impersonate `admin`. Hangul fillers and other invisible characters are refused by the
+/// [text policy](crate::domain::text). Uniqueness is on [`Nickname::key`], the confusable
+/// skeleton: `Admin`, `admin` and `adrnin` are one name.
 #[derive(Clone, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(transparent)]
 pub struct Nickname(String);
@@ -83,6 +85,8 @@ impl Nickname {
     pub fn parse(raw: &str) -> Result<Self, FieldError> {
         // NFC so that Hangul typed as jamo sequences and as syllables compare equal.
         let nick: String = raw.trim().nfc().collect();
+        text::check_identifier_chars(&nick)
+            .map_err(|e| FieldError::new("nickname", e.to_string()))?;
         let n = nick.chars().count();
         if !(Self::MIN..=Self::MAX).contains(&n) {
             return Err(FieldError::new("nickname", "must be 2 to 20 characters"));
@@ -96,7 +100,7 @@ impl Nickname {
         Ok(Self(nick))
     }
 
-    /// Whether `c` may appear in a nickname.
+    /// Whether `c` may appear in a nickname (invisible Hangul fillers are refused before this).
     pub fn allowed_char(c: char) -> bool {
         c.is_ascii_alphanumeric() || c == '_' || is_hangul(c)
     }
@@ -105,9 +109,9 @@ impl Nickname {
         &self.0
     }
 
-    /// The case-insensitive uniqueness key.
+    /// The uniqueness key: the confusable skeleton (case folded).
     pub fn key(&self) -> String {
-        self.0.nfkc().collect::<String>().to_lowercase()
+        text::skeleton_key(&self.0)
     }
 }
 
@@ -158,7 +162,7 @@ impl fmt::Debug for Password {
     }
 }
 
-/// Profile text: at most 300 characters, control characters removed (newlines kept).
+/// Profile text under the [text policy](crate::domain::text): at most 300 characters, newlines kept.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[serde(transparent)]
 pub struct Bio(String);
@@ -167,7 +171,7 @@ impl Bio {
     pub const MAX: usize = 300;
 
     pub fn parse(raw: &str) -> Result<Self, FieldError> {
-        let bio = crate::domain::clean_text(raw, true);
+        let bio = crate::domain::text::free_text(raw, true);
         if bio.chars().count() > Self::MAX {
             return Err(FieldError::new("bio", "must be at most 300 characters"));
         }
@@ -237,6 +241,29 @@ mod tests {
             Nickname::parse("\u{1100}\u{1161}나").unwrap().as_str(),
             "가나"
         );
+    }
+
+    /// [hardening] defect 1: Hangul fillers made a blank nickname or a copy of someone else's.
+    #[test]
+    fn nicknames_refuse_invisible_characters_and_key_look_alikes_together() {
+        for bad in [
+            "bob\u{3164}",
+            "\u{3164}\u{3164}",
+            "bob\u{115F}",
+            "bob\u{1160}",
+            "bob\u{FFA0}",
+            "bo\u{200B}b",
+            "bob\u{202E}",
+        ] {
+            let err = Nickname::parse(bad).unwrap_err();
+            assert_eq!(err.field, "nickname", "{bad:?}");
+        }
+        let key = |n: &str| Nickname::parse(n).unwrap().key();
+        assert_eq!(key("modern"), key("rnodern"));
+        assert_eq!(key("bill"), key("biII"));
+        assert_eq!(key("paypal"), key("paypa1"));
+        assert_eq!(key("감자"), key("가ㅁ자"));
+        assert_ne!(key("alice"), key("alicia"));
     }
 
     #[test]

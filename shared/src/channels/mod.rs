@@ -216,7 +216,7 @@ impl Channels {
         channel: &ChannelRecord,
         patch: &ChannelPatch,
     ) -> Result<ChannelRecord, ApiError> {
-        let updated = self.store.update_channel(&channel.id, patch).await?;
+        let updated = self.store.update_channel(channel, patch).await?;
         if patch.name.is_some() {
             self.index_channel(&updated).await;
         }

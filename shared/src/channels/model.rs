@@ -4,8 +4,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     domain::{
-        clean_text,
         ids::{ChannelId, LiveId, NoticeId, UserId},
+        text,
     },
     error::FieldError,
 };
@@ -75,6 +75,8 @@ pub struct ChannelRecord {
     pub id: ChannelId,
     pub owner_id: UserId,
     pub name: String,
+    /// The skeleton [`name`](Self::name) is claimed under (none on channels made before claims).
+    pub name_key: Option<String>,
     #[serde(default)]
     pub description: String,
     pub category: Option<Category>,
@@ -197,20 +199,30 @@ pub struct NoticeRecord {
     pub updated_at: String,
 }
 
-/// Trimmed, control characters removed, `1..=max` characters.
+/// Free text under the [text policy](crate::domain::text), something visible, `1..=max` characters.
 pub fn text(field: &str, raw: &str, max: usize, newlines: bool) -> Result<String, FieldError> {
-    let t = clean_text(raw, newlines);
-    let n = t.chars().count();
-    if n == 0 {
+    let t = text::free_text(raw, newlines);
+    if !text::has_visible(&t) {
         return Err(FieldError::new(field, "must not be empty"));
     }
-    if n > max {
+    at_most(field, t, max)
+}
+
+fn at_most(field: &str, t: String, max: usize) -> Result<String, FieldError> {
+    if t.chars().count() > max {
         return Err(FieldError::new(
             field,
             format!("must be at most {max} characters"),
         ));
     }
     Ok(t)
+}
+
+/// A name people find a channel by: an identifier under the [text policy](crate::domain::text)
+/// (no invisible or direction-control characters, a letter or digit), `1..=max` characters.
+pub fn name(field: &str, raw: &str, max: usize) -> Result<String, FieldError> {
+    let t = text::identifier(raw).map_err(|e| FieldError::new(field, e.to_string()))?;
+    at_most(field, t, max)
 }
 
 /// Like [`text`] but empty is allowed.
@@ -220,14 +232,7 @@ pub fn optional_text(
     max: usize,
     newlines: bool,
 ) -> Result<String, FieldError> {
-    let t = clean_text(raw, newlines);
-    if t.chars().count() > max {
-        return Err(FieldError::new(
-            field,
-            format!("must be at most {max} characters"),
-        ));
-    }
-    Ok(t)
+    at_most(field, text::free_text(raw, newlines), max)
 }
 
 /// A category named in request field `field` (the body keeps it a string, so the error can list

@@ -3,9 +3,15 @@
 //! Folding undoes the usual evasions before matching: compatibility decomposition (fullwidth and
 //! styled letters become plain ones, Hangul syllables become jamo so `ㅅㅂ` and `시발` are both
 //! plain sequences), lower case, combining marks dropped (`fück`), a few look-alike symbols mapped
-//! to letters (`sh1t`, `@`), and every character that is not a letter or digit (spaces,
-//! punctuation, zero-width characters) removed. Each folded byte remembers the original character
-//! it came from, so matches are masked in the text as sent.
+//! to letters (`sh1t`, `@`), other scripts' look-alikes folded by UTS #39's confusable skeleton
+//! (`prоbe` with a Cyrillic `о`), invisible characters and Hangul fillers dropped, and every
+//! character that is not a letter or digit (spaces, punctuation) removed. Each folded byte
+//! remembers the original character it came from, so matches are masked in the text as sent.
+//!
+//! Hangul typed letter by letter (`ㄱㅏㅁㅈㅏ` for `감자`) leaves a final consonant as an initial
+//! one. So text is matched twice: as typed, and with every lone consonant between a vowel and a
+//! non-vowel turned into the final it would be in a syllable (`가ㅁ자` → `감자`). Both are needed:
+//! the second form alone would turn `아ㅅㅂ` into `앗ㅂ` and hide `ㅅㅂ`.
 //!
 //! Removing separators makes `f u c k` match, but would also find `shit` in `this hit`. So a match
 //! that spans a removed character must start and end on word boundaries of the original text;
@@ -15,6 +21,9 @@ use std::{ops::Range, sync::LazyLock};
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use unicode_normalization::char::{decompose_compatible, is_combining_mark};
+use unicode_script::{Script, UnicodeScript};
+
+use crate::domain::text;
 
 /// The shipped global list (see the file for its format).
 pub const GLOBAL_WORDS: &str = include_str!("../../data/forbidden-words.txt");
@@ -45,27 +54,94 @@ fn look_alike(c: char) -> char {
     }
 }
 
+/// Text as typed, folded (see the module docs).
 pub fn fold(input: &str) -> Folded {
-    let mut text = String::with_capacity(input.len());
-    let mut origin = Vec::with_capacity(input.len());
+    fold_with(input, false)
+}
+
+/// `fold`, with lone consonants composed into finals where `compose_finals`.
+fn fold_with(input: &str, compose_finals: bool) -> Folded {
+    let mut folded: Vec<(char, u32)> = Vec::with_capacity(input.len());
     let mut chars = Vec::with_capacity(input.len());
     for (i, (at, c)) in input.char_indices().enumerate() {
-        let before = text.len();
+        let before = folded.len();
+        let mut push = |k: char| {
+            if k.is_alphanumeric() && !is_combining_mark(k) && !text::is_ignorable(k) {
+                folded.push((k, i as u32));
+            }
+        };
         decompose_compatible(c, |d| {
             for l in d.to_lowercase() {
                 let l = look_alike(l);
-                if l.is_alphanumeric() && !is_combining_mark(l) {
-                    text.push(l);
+                // Hangul has no look-alikes to fold, and its skeleton would merge finals with
+                // initials (`곳보다` would contain `ㅅㅂ`).
+                if l.script() == Script::Hangul {
+                    push(l);
+                } else {
+                    text::confusable_fold(l, &mut push);
                 }
             }
         });
-        origin.resize(text.len(), i as u32);
-        chars.push((at, c.len_utf8(), text.len() > before));
+        chars.push((at, c.len_utf8(), folded.len() > before));
+    }
+    if compose_finals {
+        jamo::compose_finals(&mut folded);
+    }
+    let mut text = String::with_capacity(input.len());
+    let mut origin = Vec::with_capacity(input.len());
+    for (k, i) in folded {
+        text.push(k);
+        origin.resize(text.len(), i);
     }
     Folded {
         text,
         origin,
         chars,
+    }
+}
+
+mod jamo {
+    use std::{collections::HashMap, sync::LazyLock};
+
+    fn is_initial(c: char) -> bool {
+        matches!(c, '\u{1100}'..='\u{1112}')
+    }
+
+    fn is_vowel(c: char) -> bool {
+        matches!(c, '\u{1161}'..='\u{1175}')
+    }
+
+    /// Initial consonant → the final of the same letter, from UTS #39 (which gives both one
+    /// skeleton) rather than a table of our own.
+    static FINALS: LazyLock<HashMap<char, char>> = LazyLock::new(|| {
+        let skeleton = |c: char| unicode_security::skeleton(c.encode_utf8(&mut [0; 4])).collect();
+        let initials: Vec<(String, char)> = ('\u{1100}'..='\u{1112}')
+            .map(|l| (skeleton(l), l))
+            .collect();
+        ('\u{11A8}'..='\u{11C2}')
+            .filter_map(|t| {
+                let sk: String = skeleton(t);
+                let (_, l) = initials.iter().find(|(s, _)| *s == sk)?;
+                Some((*l, t))
+            })
+            .collect()
+    });
+
+    /// Turns each initial consonant that follows a vowel and is not followed by one into its
+    /// final: `ᄀ ᅡ ᄆ ᄌ ᅡ` (typed `ㄱㅏㅁㅈㅏ`) becomes `ᄀ ᅡ ᆷ ᄌ ᅡ`, the jamo of `감자`.
+    pub(super) fn compose_finals(folded: &mut [(char, u32)]) {
+        for i in 1..folded.len() {
+            let c = folded[i].0;
+            let after_vowel = is_vowel(folded[i - 1].0);
+            let before_vowel = folded.get(i + 1).is_some_and(|n| is_vowel(n.0));
+            if is_initial(c)
+                && after_vowel
+                && !before_vowel
+                && let Some(&t) = FINALS.get(&c)
+            {
+                folded[i].0 = t;
+            }
+        }
     }
 }
 
@@ -103,7 +179,7 @@ impl WordFilter {
     pub fn new<'a>(words: impl IntoIterator<Item = &'a str>) -> Self {
         let patterns: Vec<String> = words
             .into_iter()
-            .map(|w| fold(w).text)
+            .map(|w| fold_with(w, true).text)
             .filter(|w| !w.is_empty())
             .collect();
         let automaton = (!patterns.is_empty())
@@ -157,10 +233,11 @@ pub enum Verdict {
 
 /// Checks `text` against every filter given.
 pub fn check(text: &str, filters: &[&WordFilter]) -> Verdict {
-    let folded = fold(text);
     let mut ranges = Vec::new();
-    for f in filters {
-        f.matches(&folded, &mut ranges);
+    for folded in [fold_with(text, false), fold_with(text, true)] {
+        for f in filters {
+            f.matches(&folded, &mut ranges);
+        }
     }
     if ranges.is_empty() {
         return Verdict::Clean;
@@ -177,7 +254,7 @@ pub fn check(text: &str, filters: &[&WordFilter]) -> Verdict {
 
 /// A normalised form of a word for storing in a channel's list, or why it cannot be one.
 pub fn parse_word(raw: &str) -> Result<String, &'static str> {
-    let word = crate::domain::clean_text(raw, false);
+    let word = crate::domain::text::free_text(raw, false);
     if fold(&word).text.is_empty() {
         return Err("must contain a letter or digit");
     }
@@ -215,6 +292,59 @@ mod tests {
         assert_eq!(masked("b4d", &words).as_deref(), Some("***"));
         // Inside one word, a substring counts.
         assert_eq!(masked("superbad", &words).as_deref(), Some("super***"));
+    }
+
+    /// [hardening] defect 2: fillers, letter-by-letter jamo and other scripts' look-alikes got
+    /// past the filter.
+    #[test]
+    fn evasion_table() {
+        let words = ["probeword", "감자"];
+        let caught = [
+            "probe\u{115F}word",
+            "probe\u{3164}word",
+            "probe\u{FFA0}word",
+            "probe\u{1160}word",
+            "probe\u{200B}word",
+            "감\u{3164}자",
+            "ㄱㅏㅁㅈㅏ",
+            "ㄱ ㅏ ㅁ ㅈ ㅏ",
+            "가ㅁ자",
+            "감 자",
+            "\u{1100}\u{1161}\u{11B7}\u{110C}\u{1161}", // conjoining jamo
+            "prоbeword",                                // Cyrillic о
+            "prοbeword",                                // Greek ο
+            "ΡROBEWORD",                                // Greek capital Ρ
+            "ｐｒｏｂｅｗｏｒｄ",
+            "p r o b e w o r d",
+            "p.r.o.b.e.w.o.r.d",
+            "pr0bew0rd",
+            "PROBEWORD",
+            "prőbewörd",
+        ];
+        for text in caught {
+            assert!(masked(text, &words).is_some(), "{text:?} passed the filter");
+        }
+        let innocent = [
+            "probe the word",
+            "가마자",
+            "감사합니다",
+            "prove word",
+            "곳보다",
+        ];
+        for text in innocent {
+            assert_eq!(masked(text, &words), None, "{text:?} was masked");
+        }
+        // Masks cover what was sent, filler included.
+        assert_eq!(masked("야 감\u{3164}자", &words).as_deref(), Some("야 ***"));
+    }
+
+    #[test]
+    fn composing_finals_does_not_hide_initials() {
+        let g = global();
+        let hit = |t: &str| check(t, &[g]) != Verdict::Clean;
+        assert!(hit("아ㅅㅂ"));
+        assert!(hit("ㅅㅣㅂㅏㄹ"));
+        assert!(!hit("곳보다"));
     }
 
     #[test]

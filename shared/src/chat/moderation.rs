@@ -54,7 +54,7 @@ impl TryFrom<ClientFrame> for ModAction {
             ClientFrame::Ban { user_id, reason } => Self::Ban {
                 user_id,
                 reason: reason
-                    .map(|r| crate::domain::clean_text(&r, false))
+                    .map(|r| crate::domain::text::free_text(&r, false))
                     .unwrap_or_default()
                     .chars()
                     .take(200)

@@ -2,11 +2,13 @@
 
 use std::fmt;
 
+use crate::domain::text;
+
 /// Longest message, in code points (AWS IVS Chat's default).
 pub const MAX_CHARS: usize = 500;
 
-/// Cleaned chat text: control characters stripped, trimmed, 1–[`MAX_CHARS`] code points, and at
-/// least one visible character.
+/// Chat text under the [text policy](crate::domain::text): 1–[`MAX_CHARS`] code points after
+/// cleaning, at least one of them visible.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChatText(String);
 
@@ -18,26 +20,10 @@ pub enum TextError {
     TooLong,
 }
 
-/// Characters that render as nothing; a message made only of them is empty.
-pub(crate) fn is_invisible(c: char) -> bool {
-    matches!(
-        c,
-        '\u{00AD}' | '\u{034F}' | '\u{061C}' | '\u{115F}' | '\u{1160}' | '\u{17B4}' | '\u{17B5}'
-            | '\u{180B}'..='\u{180F}'
-            | '\u{200B}'..='\u{200F}'
-            | '\u{202A}'..='\u{202E}'
-            | '\u{2060}'..='\u{206F}'
-            | '\u{3164}'
-            | '\u{FE00}'..='\u{FE0F}'
-            | '\u{FEFF}'
-            | '\u{FFA0}'
-    )
-}
-
 impl ChatText {
     pub fn parse(raw: &str) -> Result<Self, TextError> {
-        let text = crate::domain::clean_text(raw, false);
-        if text.chars().all(|c| c.is_whitespace() || is_invisible(c)) {
+        let text = text::free_text(raw, false);
+        if !text::has_visible(&text) {
             return Err(TextError::Empty);
         }
         if text.chars().count() > MAX_CHARS {
@@ -83,5 +69,25 @@ mod tests {
             ChatText::parse(&"가".repeat(501)).unwrap_err(),
             TextError::TooLong
         );
+    }
+
+    /// [hardening] defect 6: bidi overrides, marks with no letter and 400 stacked marks went out
+    /// as sent.
+    #[test]
+    fn bidi_controls_bare_marks_and_zalgo_do_not_go_out() {
+        assert_eq!(
+            ChatText::parse("abc\u{202E}gnp.exe").unwrap().as_str(),
+            "abcgnp.exe"
+        );
+        assert_eq!(
+            ChatText::parse(&"\u{0301}\u{0308}".repeat(20)).unwrap_err(),
+            TextError::Empty
+        );
+        let zalgo = ChatText::parse(&format!("h{}i", "\u{0336}".repeat(400))).unwrap();
+        assert_eq!(
+            zalgo.as_str().chars().count(),
+            2 + crate::domain::text::MAX_MARKS
+        );
+        assert_eq!(ChatText::parse("ㅋㅋㅋ 👩‍💻").unwrap().as_str(), "ㅋㅋㅋ 👩‍💻");
     }
 }

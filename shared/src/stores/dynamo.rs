@@ -92,6 +92,9 @@ pub fn decode_cursor(cursors: &Cursors, cursor: &str, pk_attr: &str, pk: &str) -
 pub enum StoreError {
     #[error("condition failed")]
     Conflict,
+    /// A unique name another item holds (the message says which).
+    #[error("{0}")]
+    Taken(&'static str),
     /// A pagination cursor that is not one of this listing's.
     #[error("bad cursor")]
     BadCursor,
@@ -119,6 +122,7 @@ impl From<StoreError> for crate::ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Conflict => Self::conflict("the resource changed or is busy; retry"),
+            StoreError::Taken(what) => Self::conflict(what),
             StoreError::BadCursor => Self::bad_request("invalid cursor"),
             StoreError::Other(e) => Self::internal(e),
         }

@@ -114,7 +114,7 @@ async fn patch_channel(
         name: req
             .name
             .as_deref()
-            .and_then(|v| keep(&mut errors, text("name", v, 40, false))),
+            .and_then(|v| keep(&mut errors, name("name", v, 40))),
         description: req
             .description
             .as_deref()

@@ -18,6 +18,7 @@ use aws_sdk_dynamodb::{Client, types::TransactWriteItem};
 use serde::{Deserialize, Serialize};
 
 use super::user::{Bio, Email, Nickname};
+use crate::channels::store::name_claim_pk;
 use crate::clock::{now_rfc3339, now_secs};
 use crate::stores::dynamo::{self, Item, Table, TxError, b, key, n, s, tx_update};
 use crate::{
@@ -141,11 +142,16 @@ impl UsersStore {
             ("id".to_owned(), s(user.channel_id.to_string())),
             ("owner_id".to_owned(), s(user.id.to_string())),
             ("name".to_owned(), s(user.nickname.clone())),
+            ("name_key".to_owned(), s(user.nickname_key.clone())),
             ("description".to_owned(), s("")),
             ("created_at".to_owned(), s(user.created_at.clone())),
         ]);
         let mut owner = key(format!("OWNER#{}", user.id), "CHANNEL");
         owner.insert("channel_id".into(), s(user.channel_id.to_string()));
+        // The channel's name is claimed too: a channel renamed to look like this nickname
+        // holds it, and then the nickname is taken.
+        let mut name = key(name_claim_pk(&user.nickname_key), "UNIQUE");
+        name.insert("channel_id".into(), s(user.channel_id.to_string()));
 
         // Order matters: a refusal names the items by index.
         let mut items = vec![
@@ -153,6 +159,7 @@ impl UsersStore {
             claim(&self.users, nick_pk(&user.nickname_key), &user.id)?,
             self.channels.put_new(channel)?,
             self.channels.put_new(owner)?,
+            self.channels.put_new(name)?,
         ];
         let mut email_at = None;
         if let Some(e) = &user.email {
@@ -168,7 +175,7 @@ impl UsersStore {
         match self.users.transact(items).await {
             Ok(()) => Ok(()),
             Err(e) if email_at.is_some_and(|i| e.refused(i)) => Err(ClaimError::EmailTaken),
-            Err(e) if e.refused(1) => Err(ClaimError::NicknameTaken),
+            Err(e) if e.refused(1) || e.refused(4) => Err(ClaimError::NicknameTaken),
             Err(e) if ident_at.is_some_and(|i| e.refused(i)) => Err(ClaimError::IdentityTaken),
             Err(e) => Err(ClaimError::Store(
                 anyhow::Error::new(e).context("creating a user"),
@@ -261,7 +268,7 @@ impl UsersStore {
         }
         match self.users.transact(items).await {
             Ok(()) => Ok(next),
-            Err(e) if e.refused(1) => Err(ClaimError::NicknameTaken),
+            Err(e) if e.refused(1) || e.refused(4) => Err(ClaimError::NicknameTaken),
             Err(e) => Err(ClaimError::Store(
                 anyhow::Error::new(e).context("updating a profile"),
             )),

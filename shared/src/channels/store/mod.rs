@@ -12,6 +12,8 @@
 //! - `LIVE#<id>` / `META`: [`LiveRecord`]; gsi1 `LIVE` / `<started>#<id>` only while live (the
 //!   sparse "live now" index); gsi2 `VODS#<channel>` / `<started>` once it has a VOD
 //! - `OWNER#<user>` / `CHANNEL`: the user's channel (written at sign-up)
+//! - `CHNAME#<skeleton>` / `UNIQUE`: a channel name's claim, keyed by its confusable skeleton so
+//!   look-alike names cannot both exist (written at sign-up, moved by a rename)
 
 mod follows;
 mod keys;
@@ -36,6 +38,13 @@ use crate::{
 pub struct ChannelsStore {
     pub(super) table: Table,
 }
+
+/// The claim on a channel name's skeleton (see [`crate::domain::text::skeleton_key`]).
+pub fn name_claim_pk(name_key: &str) -> String {
+    format!("CHNAME#{name_key}")
+}
+
+pub const NAME_TAKEN: &str = "that channel name is taken (or looks like one that is)";
 
 pub(super) fn channel_pk(id: &ChannelId) -> String {
     format!("CHANNEL#{id}")
@@ -118,11 +127,20 @@ impl ChannelsStore {
         Ok(out)
     }
 
+    /// Applies `patch` to `current`. A new name whose skeleton differs moves the channel's name
+    /// claim in the same transaction: the update, the new claim and the old claim's release all
+    /// happen or none does.
     pub async fn update_channel(
         &self,
-        id: &ChannelId,
+        current: &ChannelRecord,
         patch: &ChannelPatch,
     ) -> Result<ChannelRecord, StoreError> {
+        let id = &current.id;
+        let new_key = patch
+            .name
+            .as_deref()
+            .map(crate::domain::text::skeleton_key)
+            .filter(|k| current.name_key.as_ref() != Some(k));
         let mut sets = Vec::new();
         let mut removes = Vec::new();
         let mut values: Vec<(&str, AttributeValue)> = Vec::new();
@@ -137,6 +155,7 @@ impl ChannelsStore {
             None => {}
         };
         field("#name", ":name", &patch.name.clone().map(Some));
+        field("name_key", ":nkey", &new_key.clone().map(Some));
         field("description", ":desc", &patch.description.clone().map(Some));
         let name_of = |c: &Option<Option<Category>>| c.map(|c| c.map(|c| c.as_str().to_owned()));
         field("category", ":cat", &name_of(&patch.category));
@@ -157,6 +176,9 @@ impl ChannelsStore {
         if expr.is_empty() {
             return self.channel(id).await?.ok_or(StoreError::Conflict);
         }
+        if let Some(new_key) = new_key {
+            return self.rename(current, expr.trim(), values, &new_key).await;
+        }
         let mut req = self
             .table
             .update(key(channel_pk(id), "META"))
@@ -171,5 +193,45 @@ impl ChannelsStore {
         }
         let out = or_conflict(req.send().await)?;
         Ok(dynamo::from_item(out.attributes.unwrap_or_default())?)
+    }
+
+    /// The update of [`Self::update_channel`] with the name claim moved to `new_key`.
+    async fn rename(
+        &self,
+        current: &ChannelRecord,
+        expr: &str,
+        values: Vec<(&str, AttributeValue)>,
+        new_key: &str,
+    ) -> Result<ChannelRecord, StoreError> {
+        let mut update = self
+            .table
+            .tx_update(key(channel_pk(&current.id), "META"))
+            .update_expression(expr)
+            .expression_attribute_names("#name", "name");
+        // Refused when another rename got in first (channels made before claims have no key).
+        update = match &current.name_key {
+            Some(old) => update
+                .condition_expression("name_key = :oldkey")
+                .expression_attribute_values(":oldkey", s(old.clone())),
+            None => update
+                .condition_expression("attribute_exists(pk) AND attribute_not_exists(name_key)"),
+        };
+        for (k, v) in values {
+            update = update.expression_attribute_values(k, v);
+        }
+        let mut claim = key(name_claim_pk(new_key), "UNIQUE");
+        claim.insert("channel_id".into(), s(current.id.to_string()));
+        let mut items = vec![dynamo::tx_update(update)?, self.table.put_new(claim)?];
+        if let Some(old) = &current.name_key {
+            items.push(
+                self.table
+                    .tx_delete(key(name_claim_pk(old), "UNIQUE"), false)?,
+            );
+        }
+        match self.table.transact(items).await {
+            Err(e) if e.refused(1) => return Err(StoreError::Taken(NAME_TAKEN)),
+            res => res?,
+        }
+        self.channel(&current.id).await?.ok_or(StoreError::Conflict)
     }
 }
