@@ -102,7 +102,8 @@ pub struct SignupRequest {
     pub email: String,
     /// 10 to 128 characters, not the email address.
     pub password: String,
-    /// 2 to 20 characters: letters, digits, Hangul, `_`; unique regardless of case.
+    /// 2 to 20 characters: letters, digits, Hangul, `_`; unique by how it looks (case and
+    /// look-alikes such as `0`/`o` or `rn`/`m` count as the same).
     pub nickname: String,
 }
 

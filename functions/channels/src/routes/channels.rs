@@ -69,7 +69,8 @@ async fn get_channel(
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct ChannelPatchRequest {
-    /// 1 to 40 characters.
+    /// 1 to 40 characters, with a letter or digit and no invisible or direction-control
+    /// characters; unique by how it looks.
     pub name: Option<String>,
     /// At most 500 characters.
     pub description: Option<String>,
@@ -95,7 +96,8 @@ fn keep<T>(errors: &mut Vec<FieldError>, parsed: Result<T, FieldError>) -> Optio
 
 /// Change your channel (owner only).
 ///
-/// Problems: 403 not your channel.
+/// Problems: 400 invalid field(s); 403 not your channel; 409 the name is taken, or looks like one
+/// that is (names are unique by their confusable skeleton).
 #[utoipa::path(patch, path = "/api/channels/{id}", tag = "channels", security(("bearer" = [])), params(("id" = String, Path)),
     request_body = ChannelPatchRequest,
     responses(
@@ -103,6 +105,7 @@ fn keep<T>(errors: &mut Vec<FieldError>, parsed: Result<T, FieldError>) -> Optio
         problem::BadRequest,
         problem::Forbidden,
         problem::NotFound,
+        problem::Conflict,
     ))]
 async fn patch_channel(
     S(state): S<State>,
