@@ -109,7 +109,11 @@ impl App {
             // Unmatched `/api/*` paths get a problem+json 404, not the web app.
             .route("/api/{*rest}", any(lait_shared::http::not_found));
         if let Some(cors) = api_cors(&self.config.cors_origins) {
-            api = api.layer(cors);
+            // The 405 fallback is set first so the CORS layer wraps it: set later (by
+            // `http::layers`) it would replace the layered one and answer preflights with 405.
+            api = api
+                .method_not_allowed_fallback(lait_shared::http::method_not_allowed)
+                .layer(cors);
         }
 
         let media = Router::new()

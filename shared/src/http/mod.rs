@@ -248,7 +248,8 @@ pub async fn not_found() -> ApiError {
     ApiError::not_found("no such route")
 }
 
-async fn method_not_allowed() -> ApiError {
+/// 405 problem for a known route with another method.
+pub async fn method_not_allowed() -> ApiError {
     ApiError::new(crate::error::Kind::MethodNotAllowed)
         .with_detail("this route does not accept that method")
 }
