@@ -606,6 +606,7 @@ pub struct PageQuery {
     /// Opaque cursor from the previous page's `next`.
     pub cursor: Option<String>,
     /// 1 to 100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<usize>,
 }
 
