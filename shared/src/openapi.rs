@@ -1,10 +1,12 @@
 //! OpenAPI: every function describes its routes from code (utoipa); lait-local merges them into
 //! one document served at `/api/openapi.json`.
 
+use std::collections::BTreeMap;
+
 use utoipa::{
     Modify, OpenApi, ToSchema,
     openapi::{
-        OpenApi as Spec,
+        OpenApi as Spec, RefOr, Response,
         security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
     },
 };
@@ -68,6 +70,10 @@ pub mod problem {
         NotFound = "404", "not found";
         /// 409: the resource is taken or changed meanwhile.
         Conflict = "409", "conflict: taken, or changed meanwhile";
+        /// 413: the body is over the size limit.
+        PayloadTooLarge = "413", "the request body is too large";
+        /// 415: the body is not JSON.
+        UnsupportedMediaType = "415", "the request body must be `application/json`";
         /// 429: rate limited (`Retry-After` says when to retry).
         TooManyRequests = "429", "too many requests (see Retry-After)";
         /// 502: an upstream (the OAuth provider) failed.
@@ -102,11 +108,73 @@ impl Modify for BearerAuth {
 )]
 struct Base;
 
-/// One document from the functions' specs.
+/// One document from the functions' specs, with the problems every route can answer.
 pub fn document(parts: impl IntoIterator<Item = Spec>) -> Spec {
     let mut doc = Base::openapi();
     for part in parts {
         doc.merge(part);
     }
+    shared_problems(&mut doc);
     doc
+}
+
+/// Adds to each operation the problems the shared extractors answer before its handler runs, so
+/// no route repeats them and none can forget one: 401 where a bearer token is taken (a bad one
+/// is refused even where it is optional); 400, 413 and 415 where a JSON body is read; 400 where
+/// query parameters are parsed; 404 where the path names something (a malformed id is an
+/// unknown one). A route's own description of a status stays.
+fn shared_problems(doc: &mut Spec) {
+    use utoipa::{
+        IntoResponses,
+        openapi::path::{Operation, ParameterIn},
+    };
+
+    for item in doc.paths.paths.values_mut() {
+        let item_params = item.parameters.clone().unwrap_or_default();
+        let ops = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ];
+        for op in ops.into_iter().flatten() {
+            let Operation {
+                parameters,
+                request_body,
+                security,
+                responses,
+                ..
+            } = op;
+            let located = |place: ParameterIn| {
+                item_params
+                    .iter()
+                    .chain(parameters.iter().flatten())
+                    .any(|p| matches!(p, RefOr::T(p) if p.parameter_in == place))
+            };
+            let bearer = security.iter().flatten().any(|req| {
+                serde_json::to_value(req)
+                    .is_ok_and(|v| v.as_object().is_some_and(|o| !o.is_empty()))
+            });
+            let mut add = |problems: BTreeMap<String, RefOr<Response>>| {
+                for (status, response) in problems {
+                    responses.responses.entry(status).or_insert(response);
+                }
+            };
+            if bearer {
+                add(problem::Unauthorized::responses());
+            }
+            if request_body.is_some() {
+                add(problem::BadRequest::responses());
+                add(problem::PayloadTooLarge::responses());
+                add(problem::UnsupportedMediaType::responses());
+            }
+            if located(ParameterIn::Query) {
+                add(problem::BadRequest::responses());
+            }
+            if located(ParameterIn::Path) {
+                add(problem::NotFound::responses());
+            }
+        }
+    }
 }

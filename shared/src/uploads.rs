@@ -15,8 +15,10 @@ use crate::{
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct UploadRequest {
     /// image/jpeg, image/png or image/webp
+    #[schema(pattern = "^image/(jpeg|png|webp)$")]
     pub content_type: String,
     /// Bytes; at most 2 MB.
+    #[schema(minimum = 1, maximum = 2_097_152)]
     pub content_length: u64,
 }
 
@@ -239,5 +241,26 @@ mod tests {
             "content_length"
         );
         assert!(AVATAR.check("image/png", 0).is_err());
+    }
+
+    /// The document states the policy (so a fuzzer's valid requests get past it): what it allows
+    /// is what `check` allows.
+    #[test]
+    fn the_documented_bounds_are_the_policy() {
+        use utoipa::PartialSchema;
+        let schema = serde_json::to_value(UploadRequest::schema()).unwrap();
+        let length = &schema["properties"]["content_length"];
+        assert_eq!(length["minimum"], 1);
+        assert_eq!(length["maximum"], AVATAR.max_bytes);
+        let pattern = schema["properties"]["content_type"]["pattern"]
+            .as_str()
+            .unwrap();
+        for (t, _, _) in TYPES {
+            assert!(
+                pattern.contains(&t["image/".len()..]),
+                "{pattern} lacks {t}"
+            );
+        }
+        assert_eq!(pattern.matches('|').count() + 1, TYPES.len(), "{pattern}");
     }
 }

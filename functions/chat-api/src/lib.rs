@@ -128,16 +128,20 @@ async fn create_ticket(
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct BeforeQuery {
     /// Only messages older than this id (the previous page's `next_before`).
+    #[param(pattern = r"^[0-9]{1,19}(-[0-9]{1,19})?$")]
     pub before: Option<String>,
     /// 1 to 500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<usize>,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct AfterQuery {
     /// Only messages newer than this id (the previous page's `next_after`).
+    #[param(pattern = r"^[0-9]{1,19}(-[0-9]{1,19})?$")]
     pub after: Option<String>,
     /// 1 to 500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<usize>,
 }
 

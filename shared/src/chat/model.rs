@@ -17,6 +17,11 @@ pub struct MessageId {
 
 impl MessageId {
     pub const ZERO: MessageId = MessageId { ms: 0, seq: 0 };
+    /// The last id there can be (nothing follows it).
+    pub const MAX: MessageId = MessageId {
+        ms: u64::MAX,
+        seq: u64::MAX,
+    };
 
     /// A fixed-width form that sorts like the id, for DynamoDB sort keys.
     pub fn sort_key(&self) -> String {

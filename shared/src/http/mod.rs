@@ -64,7 +64,8 @@ where
     }
 }
 
-/// A JSON body that may be absent: an empty body is `None`, anything else is parsed like [`Json`].
+/// A JSON body that may be absent: an empty body or `null` is `None` (the document describes such
+/// a body as optional and nullable), anything else is parsed like [`Json`].
 #[derive(Debug, Clone, Default)]
 pub struct OptionalJson<T>(pub Option<T>);
 
@@ -85,7 +86,7 @@ where
             return Err(ApiError::new(crate::error::Kind::UnsupportedMediaType)
                 .with_detail("expected Content-Type: application/json"));
         }
-        parse_json(&bytes).map(|v| Self(Some(v)))
+        parse_json(&bytes).map(Self)
     }
 }
 
@@ -113,24 +114,33 @@ pub fn cookie<'a>(headers: &'a http::HeaderMap, name: &str) -> Option<&'a str> {
         .map(|v| v.trim_matches('"'))
 }
 
-/// Deserializes JSON, naming the offending field on error.
+/// Deserializes a request body, naming the offending field on error. A body is one JSON object
+/// (every body of the API is; serde would also take a struct's fields as an array, in order), and
+/// nothing may follow it.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+        return Err(ApiError::invalid_json(
+            ".",
+            "expected a JSON object, not an array",
+        ));
+    }
     let de = &mut serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(de).map_err(|err| {
+    let value = serde_path_to_error::deserialize(&mut *de).map_err(|err| {
         let path = err.path().to_string();
-        let inner = err.into_inner();
-        let message = match inner.classify() {
-            serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
-                format!(
-                    "malformed JSON at line {} column {}",
-                    inner.line(),
-                    inner.column()
-                )
-            }
-            _ => strip_position(&inner.to_string()),
-        };
-        ApiError::invalid_json(path, message)
-    })
+        json_problem(path, err.into_inner())
+    })?;
+    de.end().map_err(|e| json_problem(".".to_owned(), e))?;
+    Ok(value)
+}
+
+fn json_problem(path: String, e: serde_json::Error) -> ApiError {
+    let message = match e.classify() {
+        serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
+            format!("malformed JSON at line {} column {}", e.line(), e.column())
+        }
+        _ => strip_position(&e.to_string()),
+    };
+    ApiError::invalid_json(path, message)
 }
 
 /// serde_json appends " at line X column Y" to data errors; the field path says more.
@@ -160,7 +170,17 @@ impl From<BytesRejection> for ApiError {
 
 impl From<PathRejection> for ApiError {
     fn from(rejection: PathRejection) -> Self {
-        ApiError::bad_request(rejection.body_text())
+        match rejection {
+            // A path value that does not parse (or decodes to no UTF-8) names nothing: the same
+            // 404 as an unknown one, as for ids (`PathId`).
+            PathRejection::FailedToDeserializePathParams(_) => {
+                ApiError::not_found("no such resource")
+            }
+            // A handler asking for captures its route does not have: a wiring bug.
+            rejection => {
+                ApiError::internal(anyhow::anyhow!("path params: {}", rejection.body_text()))
+            }
+        }
     }
 }
 
@@ -470,6 +490,25 @@ mod tests {
         );
     }
 
+    /// Found by schemathesis: serde takes a struct's fields as an array (`[null, null]` was a
+    /// 200 from PATCH /api/users/me). Beside it: whatever followed the object was ignored.
+    #[tokio::test]
+    async fn a_body_is_one_object_and_nothing_after_it() {
+        for body in [
+            r#"[[{"name":"a","count":1}]]"#,
+            r#" [[]]"#,
+            r#"{"items":[]} {"items":[]}"#,
+            r#"{"items":[]} x"#,
+        ] {
+            let (status, headers, problem) = call(post_json(body)).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+            assert_eq!(headers["content-type"], "application/problem+json");
+            assert_eq!(problem["type"], "urn:lait:problem:invalid-json", "{body}");
+        }
+        let (status, _, _) = call(post_json("\n{\"items\":[]}\n")).await;
+        assert_eq!(status, StatusCode::OK);
+    }
+
     #[tokio::test]
     async fn missing_field_is_named() {
         let (status, _, body) = call(post_json(r#"{"items":[{"name":"a"}]}"#)).await;
@@ -506,6 +545,35 @@ mod tests {
         assert_eq!(body["type"], "urn:lait:problem:unsupported-media-type");
     }
 
+    /// The document describes an optional body as optional and nullable: `null` was a 400.
+    #[tokio::test]
+    async fn an_optional_body_may_be_empty_or_null() {
+        let r = Router::new().route(
+            "/opt",
+            post(|OptionalJson(o): OptionalJson<Item>| async move {
+                o.map_or("none".to_owned(), |i| i.name)
+            }),
+        );
+        let app = finish(r, &HttpConfig::default());
+        for (body, status, text) in [
+            ("", StatusCode::OK, "none"),
+            ("null", StatusCode::OK, "none"),
+            (r#"{"name":"a","count":1}"#, StatusCode::OK, "a"),
+            ("[]", StatusCode::BAD_REQUEST, ""),
+        ] {
+            let req = http::Request::post("/opt")
+                .header("content-type", "application/json")
+                .body(Body::from(body))
+                .unwrap();
+            let res = app.clone().oneshot(req).await.unwrap();
+            assert_eq!(res.status(), status, "{body}");
+            let got = res.into_body().collect().await.unwrap().to_bytes();
+            if status == StatusCode::OK {
+                assert_eq!(got, text, "{body}");
+            }
+        }
+    }
+
     #[tokio::test]
     async fn unknown_route_and_method_are_problems() {
         let (status, headers, body) =
@@ -539,6 +607,7 @@ pub struct PageQuery {
     /// Opaque cursor from the previous page's `next`.
     pub cursor: Option<String>,
     /// 1 to 100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<usize>,
 }
 

@@ -78,11 +78,13 @@ pub struct CallbackQuery {
 /// The provider's redirect back: checks `state`, exchanges the code, links or creates the
 /// account, starts a session (refresh cookie) and sends the browser to the web app.
 ///
-/// Problems: 400 missing, forged or expired state; refused consent; rejected code; 502 the provider failed.
+/// Problems: 400 missing, forged or expired state; refused consent; rejected code; 404 Kakao
+/// login not configured; 502 the provider failed.
 #[utoipa::path(get, path = "/api/auth/kakao/callback", tag = "auth", params(CallbackQuery),
     responses(
         (status = 303, description = "to the web app, with the refresh cookie set"),
         problem::BadRequest,
+        problem::NotFound,
         problem::BadGateway,
     ))]
 async fn kakao_callback(

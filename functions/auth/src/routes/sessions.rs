@@ -172,7 +172,7 @@ fn presented_refresh(headers: &HeaderMap, body: Option<RefreshRequest>) -> Optio
 /// token that was already rotated revokes the whole session.
 ///
 /// Problems: 401 unknown, expired, revoked or reused refresh token.
-#[utoipa::path(post, path = "/api/auth/refresh", tag = "auth", request_body(content = RefreshRequest, description = "optional when the cookie is sent"),
+#[utoipa::path(post, path = "/api/auth/refresh", tag = "auth", request_body(content = Option<RefreshRequest>, description = "optional when the cookie is sent"),
     responses(
         (status = 200, body = TokenResponse),
         problem::Unauthorized,
@@ -205,7 +205,7 @@ fn logged_out() -> Response {
 }
 
 /// End the current session (identified by the refresh token, else the access token).
-#[utoipa::path(post, path = "/api/auth/logout", tag = "auth", request_body(content = RefreshRequest, description = "optional"),
+#[utoipa::path(post, path = "/api/auth/logout", tag = "auth", request_body(content = Option<RefreshRequest>, description = "optional"),
     security((), ("bearer" = [])),
     responses(
         (status = 204, description = "session ended; cookie cleared"),

@@ -32,9 +32,11 @@ async fn list_moderators(
 }
 
 /// Make a user a moderator (owner only).
+///
+/// Problems: 400 the user is the owner.
 #[utoipa::path(put, path = "/api/channels/{id}/moderators/{user_id}", tag = "moderators", security(("bearer" = [])),
     params(("id" = String, Path), ("user_id" = String, Path)),
-    responses((status = 204), problem::Forbidden, problem::NotFound))]
+    responses((status = 204), problem::BadRequest, problem::Forbidden, problem::NotFound))]
 async fn add_moderator(
     S(state): S<State>,
     OwnedChannel { channel, .. }: OwnedChannel,

@@ -21,6 +21,8 @@ pub fn routes() -> OpenApiRouter<State> {
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct SearchQuery {
     /// 1 to 50 characters; matched case-insensitively anywhere in channel names and live titles.
+    /// Surrounding whitespace is ignored, so there must be something else.
+    #[param(min_length = 1, max_length = 50, pattern = r"[^\s\u0085]")]
     pub q: String,
 }
 

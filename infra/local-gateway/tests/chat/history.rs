@@ -135,3 +135,25 @@ async fn replay_of_a_live_and_chat_settings() {
     let ghost = format!("/api/lives/{}/chat", uuid::Uuid::now_v7());
     assert_eq!(s.get(ghost).status().await, 404);
 }
+
+/// Found by schemathesis: `?before=0` (the id 0-0) was a 500, Redis refusing an exclusive range
+/// that ends there; resuming after the last id there can be was the same on the WebSocket.
+#[tokio::test]
+async fn history_at_the_ends_of_the_id_space_is_empty() {
+    let s = Stack::new(&[]).await;
+    let owner = s.user().await;
+    let ch = owner.channel_id.clone();
+    let mut o = s.join(&owner, &ch).await;
+    o.say_ok("in the middle").await;
+    for before in ["0", "0-0"] {
+        let page = s
+            .get(format!("/api/channels/{ch}/chat?before={before}"))
+            .expect(200)
+            .await;
+        assert_eq!(page["messages"], json!([]), "{before}: {page}");
+    }
+    let last = "18446744073709551615-18446744073709551615";
+    let h = o.request(json!({"action": "history", "after": last})).await;
+    assert_eq!(h["type"], "history", "{h}");
+    assert_eq!(h["messages"], json!([]));
+}

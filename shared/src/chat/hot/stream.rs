@@ -211,6 +211,10 @@ impl Hot {
         after: MessageId,
         count: usize,
     ) -> anyhow::Result<Vec<(Event, EntryMeta)>> {
+        // Redis refuses an exclusive range that starts past the last id there can be.
+        if after == MessageId::MAX {
+            return Ok(Vec::new());
+        }
         let mut c = self.conn().await?;
         let reply: StreamRangeReply = c
             .xrange_count(stream_key(ch), format!("({after}"), "+", count)
@@ -236,6 +240,10 @@ impl Hot {
         before: Option<MessageId>,
         count: usize,
     ) -> anyhow::Result<Vec<Event>> {
+        // Nothing is before 0-0, and Redis refuses an exclusive range that ends there.
+        if before == Some(MessageId::ZERO) {
+            return Ok(Vec::new());
+        }
         let mut c = self.conn().await?;
         let end = before.map_or_else(|| "+".to_owned(), |b| format!("({b}"));
         let reply: StreamRangeReply = c.xrevrange_count(stream_key(ch), end, "-", count).await?;
