@@ -128,7 +128,8 @@ async fn create_ticket(
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct BeforeQuery {
     /// Only messages older than this id (the previous page's `next_before`).
-    #[param(pattern = r"^[0-9]{1,19}(-[0-9]{1,19})?$")]
+    // The form `MessageId` parses: the document refuses no id the handler takes.
+    #[param(pattern = r"^[0-9]{1,20}(-[0-9]{1,20})?$")]
     pub before: Option<String>,
     /// 1 to 500 (default 50).
     #[param(minimum = 1, maximum = 500)]
@@ -138,7 +139,7 @@ pub struct BeforeQuery {
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct AfterQuery {
     /// Only messages newer than this id (the previous page's `next_after`).
-    #[param(pattern = r"^[0-9]{1,19}(-[0-9]{1,19})?$")]
+    #[param(pattern = r"^[0-9]{1,20}(-[0-9]{1,20})?$")]
     pub after: Option<String>,
     /// 1 to 500 (default 50).
     #[param(minimum = 1, maximum = 500)]
