@@ -13,6 +13,7 @@ import {
   compareIds,
   messageEvent,
   parseServerFrame,
+  readOnlyAfter,
 } from "./protocol";
 
 export type ChatStatus = "connecting" | "open" | "reconnecting" | "closed";
@@ -24,6 +25,7 @@ export interface ChatHandlers {
 }
 
 const PING_MS = 4 * 60_000;
+const SEND_PROBE_MS = 10_000;
 const MAX_BACKOFF_MS = 30_000;
 
 export class ChatClient {
@@ -73,10 +75,13 @@ export class ChatClient {
 
   private async ticket(): Promise<string | null> {
     if (!accessToken()) return null;
-    // A refusal (banned) leaves the connection read-only; a network error throws.
+    // A refusal (signed out, banned) leaves the connection read-only; anything else (a store
+    // down, too many tickets, no network) throws, and the connection is tried again later.
     const r = await api().POST("/api/chat/tickets", { body: { channel_id: this.channelId } });
     this.granted = r.data?.capabilities.moderate ?? false;
-    return r.data?.ticket ?? null;
+    if (r.data) return r.data.ticket;
+    if (readOnlyAfter(r.response.status)) return null;
+    throw new Error(`ticket: ${r.response.status}`);
   }
 
   private granted = false;
@@ -204,8 +209,22 @@ export class ChatClient {
 
   /** Sends a chat message after the previous one was answered. */
   send(text: string): Promise<Reply> {
-    const next = this.sendChain.then(() => this.request({ action: "send", text }));
+    const next = this.sendChain.then(() => this.sendProbed(text));
     this.sendChain = next.catch(() => undefined);
     return next;
+  }
+
+  /** A send, and a `ping` every 10 s while it waits: a send whose message Redis lost with its
+   * connection's registration (a restart) is never answered, and held every later send behind
+   * it; the ping is then answered `reconnect`, which closes the connection and so answers the
+   * send. A send that only waits for its message to be stored (DynamoDB slow) keeps waiting. */
+  private async sendProbed(text: string): Promise<Reply> {
+    const answer = this.request({ action: "send", text });
+    const probe = setInterval(() => void this.request({ action: "ping" }).catch(() => {}), SEND_PROBE_MS);
+    try {
+      return await answer;
+    } finally {
+      clearInterval(probe);
+    }
   }
 }
