@@ -152,7 +152,10 @@ mod tests {
         assert_eq!(down.code(), ErrorCode::Unavailable);
         assert_eq!(down.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(down.retry_after_ms(), Some(2000));
-        assert_eq!(ApiError::from(down).status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            ApiError::from(down).status(),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
 
         let bug = ChatError::Internal(anyhow::anyhow!("an unexpected state"));
         assert_eq!(bug.code(), ErrorCode::Internal);
