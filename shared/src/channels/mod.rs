@@ -5,6 +5,7 @@ mod community;
 mod directory;
 mod ingest;
 pub mod model;
+mod reindex;
 pub mod store;
 
 pub use self::community::{FollowedChannel, ModeratorView, NoticeInput, sort_following};
