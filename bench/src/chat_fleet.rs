@@ -6,7 +6,8 @@
 //! is retried (the network or a store is down), never taken as "read-only".
 //!
 //! Driven by tests/e2e/chat_faults.py. It prints one JSON status line a second on stdout
-//! (`ready`: clients connected and resumed). On `stop` (a line on stdin) it stops sending, waits
+//! (`ready`: clients connected and resumed now; `connections`: connections that became ready so
+//! far, reconnections included). On `stop` (a line on stdin) it stops sending, waits
 //! for the answers still due, lets the last batches arrive, reads every room's whole history over
 //! REST (`GET /api/channels/{id}/chat`) and writes the report (`--report`): every send with its
 //! outcome and times, every client's connection times, and, checked against the histories, the
@@ -102,6 +103,8 @@ struct ClientLog {
 struct Counters {
     open: AtomicU64,
     ready: AtomicU64,
+    /// Connections that became ready, reconnections included.
+    connections: AtomicU64,
     sent: AtomicU64,
     acked: AtomicU64,
     errors: AtomicU64,
@@ -254,6 +257,7 @@ impl Client {
         self.log.ready.push(now_ms());
         let fleet = self.fleet.clone();
         fleet.counters.ready.fetch_add(1, Ordering::Relaxed);
+        fleet.counters.connections.fetch_add(1, Ordering::Relaxed);
         let end = self.chat(ws).await;
         fleet.counters.ready.fetch_sub(1, Ordering::Relaxed);
         end
@@ -430,7 +434,7 @@ fn status_line(fleet: &Fleet, t0: Instant) -> Value {
     let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
     json!({
         "t": now_ms(), "elapsed_ms": t0.elapsed().as_millis() as u64,
-        "ready": get(&c.ready), "open": get(&c.open), "sent": get(&c.sent),
+        "ready": get(&c.ready), "open": get(&c.open), "connections": get(&c.connections), "sent": get(&c.sent),
         "acked": get(&c.acked), "errors": get(&c.errors), "dropped": get(&c.dropped),
         "inflight": get(&c.inflight),
     })

@@ -27,6 +27,7 @@ import tempfile
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
@@ -83,7 +84,8 @@ class Local:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.env = dict(os.environ, LAIT_BIND=f"127.0.0.1:{self.port}", REDIS_URL=redis_url, AWS_ENDPOINT_URL=aws_url,
-                        LAIT_SIGNUP_LIMIT="100000/60", LAIT_WEB_DIR=TMP, RUST_LOG="warn")
+                        LAIT_SIGNUP_LIMIT="100000/60", LAIT_SEARCH_LIMIT="100000/60", LAIT_WEB_DIR=TMP,
+                        RUST_LOG="warn", LAIT_REAPER_INTERVAL_SECS="2")
         self.runs = 0
         self.start()
 
@@ -179,6 +181,16 @@ class Fleet:
             time.sleep(0.2)
         return None
 
+    def wait_reconnected(self, since, timeout):
+        """Seconds until every client has a connection ready after `since` (the count of ready
+        connections then), or None."""
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < timeout:
+            if self.get("connections") >= since + self.clients and self.get("ready") == self.clients:
+                return time.monotonic() - t0
+            time.sleep(0.2)
+        return None
+
     def stop(self):
         """Stops sending, lets the fleet drain and check the histories; its report."""
         try:
@@ -270,13 +282,27 @@ def redis_restart():
     say(f"A: 200 clients ready {took:.1f} s after start (sign-ups included)")
     time.sleep(12)
     acked_before = fleet.get("acked")
+    connections = fleet.get("connections")
     kill_ms = ms(time.time())
     redis.kill()
     time.sleep(5)
     redis.start()
     back_ms = ms(time.time())
     say(f"A: Redis down for {(back_ms - kill_ms) / 1000:.1f} s (SIGKILL, restarted empty); {acked_before} acks before")
-    time.sleep(20)
+    # The search index lives in Redis only: the reaper rebuilds it from the table.
+    names = [call("GET", f"{local.base}/api/channels/{ch}")[2]["name"] for ch in fleet.rooms]
+
+    def found():
+        hits = [call("GET", f"{local.base}/api/search?q={urllib.parse.quote(n)}")[2] for n in names]
+        return all(isinstance(h, list) and any(x["channel_id"] == ch for x in h) for h, ch in zip(hits, fleet.rooms))
+    searchable, _ = poll_ok(found, 15)
+    check("A: search finds the rooms' channels again (the index rebuilt from the table)", searchable)
+    if searchable:
+        say(f"A: search index rebuilt {(ms(time.time()) - back_ms) / 1000:.1f} s after the restart (reaper every 2 s)")
+    # Every client back (they learn of the lost registration at their next send or probe), then
+    # 10 s more of chat.
+    fleet.wait_reconnected(connections, 60)
+    time.sleep(10)
     check("A: lait-local kept running", local.alive())
     report = fleet.stop()
     common_checks("A", report, kill_ms, back_ms)
@@ -465,13 +491,15 @@ def local_restart():
     if not check("C: 200 clients in 4 rooms connected", took is not None, fleet.status):
         return local
     time.sleep(10)
+    connections = fleet.get("connections")
     stop_ms = ms(time.time())
     stopped = local.stop()
     check("C: lait-local exits within 5 s of SIGTERM", stopped <= 5, f"{stopped:.1f} s")
     local.start()
     back_ms = ms(time.time())
     say(f"C: lait-local stopped in {stopped:.1f} s, down for {(back_ms - stop_ms) / 1000:.1f} s in all")
-    time.sleep(20)
+    fleet.wait_reconnected(connections, 60)
+    time.sleep(10)
     report = fleet.stop()
     common_checks("C", report, stop_ms, back_ms)
     kinds = {}
