@@ -275,6 +275,23 @@ async fn a_search_index_lost_with_redis_is_rebuilt_from_the_table() {
         "{hits:?}"
     );
     assert_eq!(lait_channels::reindex(&reaper).await.unwrap(), 0, "once");
+
+    // A write whose outcome is unknown (the store did not answer: it may have happened) marks
+    // the index stale as well.
+    let no_answer = std::io::Error::from(std::io::ErrorKind::TimedOut);
+    let search = &api.state.channels.search;
+    search
+        .after_failed_write(&redis::RedisError::from(no_answer).into())
+        .await;
+    assert!(lait_channels::reindex(&reaper).await.unwrap() >= 2);
+    let refused = (
+        redis::ErrorKind::Server(redis::ServerErrorKind::ResponseError),
+        "a refused write",
+    );
+    search
+        .after_failed_write(&redis::RedisError::from(refused).into())
+        .await;
+    assert_eq!(lait_channels::reindex(&reaper).await.unwrap(), 0);
 }
 
 fn urlencode(s: &str) -> String {

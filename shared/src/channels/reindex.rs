@@ -4,7 +4,8 @@
 //! renamed and lives start: a Redis restart without persistence (or a flush) emptied it for good,
 //! and search found nothing until each channel was renamed. A marker key says the index is
 //! whole; the scheduled reaper looks for it every run and, when it is missing, scans the
-//! channels table and indexes every channel name and every live title again.
+//! channels table and indexes every channel name and every live title again. A write whose
+//! outcome is unknown (the store did not answer: it may have happened) removes the marker too.
 
 use std::{sync::LazyLock, time::Duration};
 
@@ -13,8 +14,7 @@ use redis::AsyncCommands;
 use super::{Channels, model::*};
 use crate::{search::Kind, stores::dynamo::from_item};
 
-/// Present while the index holds every channel (set when a rebuild finishes).
-const BUILT: &str = "search:built";
+use crate::search::WHOLE as BUILT;
 /// One rebuild at a time.
 const REBUILDING: &str = "search:rebuilding";
 const REBUILD_LOCK: Duration = Duration::from_secs(120);
