@@ -172,14 +172,16 @@ class Stack:
 
 class Proxy:
     """A TCP proxy to 127.0.0.1:target that can be paused (connections cut, new ones refused, as
-    when the server is down) or held (a partition: connections accepted and kept, nothing
-    forwarded either way, as when packets are dropped)."""
+    when the server is down), held (a partition: connections accepted and kept, nothing
+    forwarded either way, as when packets are dropped) or made to lose answers (requests reach
+    the server, which acts on them, and its answers are dropped)."""
 
     def __init__(self, target):
         self.target = target
         self.port = free_port()
         self.paused = threading.Event()
         self.held = threading.Event()
+        self.answers_lost = threading.Event()
         self.socks = set()
         self.lock = threading.Lock()
         self.server = socket.socket()
@@ -205,13 +207,13 @@ class Proxy:
                 continue
             with self.lock:
                 self.socks |= {client, upstream}
-            for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+            for a, b, answers in ((client, upstream, False), (upstream, client, True)):
+                threading.Thread(target=self._pump, args=(a, b, answers), daemon=True).start()
 
-    def _pump(self, src, dst):
+    def _pump(self, src, dst, answers):
         try:
             while data := src.recv(65536):
-                if not self.held.is_set():
+                if not self.held.is_set() and not (answers and self.answers_lost.is_set()):
                     dst.sendall(data)
         except OSError:
             pass
@@ -237,12 +239,16 @@ class Proxy:
     def hold(self):
         self.held.set()
 
+    def lose_answers(self):
+        self.answers_lost.set()
+
     def resume(self):
         """Back to forwarding; connections opened or stalled meanwhile are cut (their clients
         reconnect)."""
-        if self.held.is_set():
+        if self.held.is_set() or self.answers_lost.is_set():
             self._cut()
         self.held.clear()
+        self.answers_lost.clear()
         self.paused.clear()
 
 
