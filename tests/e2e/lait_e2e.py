@@ -174,7 +174,8 @@ class Proxy:
     """A TCP proxy to 127.0.0.1:target that can be paused (connections cut, new ones refused, as
     when the server is down), held (a partition: connections accepted and kept, nothing
     forwarded either way, as when packets are dropped) or made to lose answers (requests reach
-    the server, which acts on them, and its answers are dropped)."""
+    the server, which acts on them, and its answers are dropped; only the answers to requests
+    containing one of `lose_answers(matching=…)`'s byte strings, if given)."""
 
     def __init__(self, target):
         self.target = target
@@ -182,6 +183,7 @@ class Proxy:
         self.paused = threading.Event()
         self.held = threading.Event()
         self.answers_lost = threading.Event()
+        self.lost_matching = None
         self.socks = set()
         self.lock = threading.Lock()
         self.server = socket.socket()
@@ -207,14 +209,20 @@ class Proxy:
                 continue
             with self.lock:
                 self.socks |= {client, upstream}
+            # Whether the answer to this connection's latest request is to be lost.
+            lose = {"latest": True}
             for a, b, answers in ((client, upstream, False), (upstream, client, True)):
-                threading.Thread(target=self._pump, args=(a, b, answers), daemon=True).start()
+                threading.Thread(target=self._pump, args=(a, b, answers, lose), daemon=True).start()
 
-    def _pump(self, src, dst, answers):
+    def _pump(self, src, dst, answers, lose):
         try:
             while data := src.recv(65536):
-                if not self.held.is_set() and not (answers and self.answers_lost.is_set()):
-                    dst.sendall(data)
+                if not answers:
+                    matching = self.lost_matching
+                    lose["latest"] = matching is None or any(m in data for m in matching)
+                if self.held.is_set() or answers and self.answers_lost.is_set() and lose["latest"]:
+                    continue
+                dst.sendall(data)
         except OSError:
             pass
         for s in (src, dst):
@@ -239,7 +247,8 @@ class Proxy:
     def hold(self):
         self.held.set()
 
-    def lose_answers(self):
+    def lose_answers(self, matching=None):
+        self.lost_matching = matching
         self.answers_lost.set()
 
     def resume(self):
