@@ -2,8 +2,10 @@
 //! tests: N signed-in clients spread over K rooms, each sending a message every ~`--every-ms`
 //! (±1/3, one send in flight at a time: the next waits for the answer), reconnecting with backoff
 //! (1 s, 2 s, 4 s … 30 s, jittered) and resuming from the last id it saw (`history` `after`) when
-//! its connection drops or the server answers `reconnect`. A ticket refused with anything but 403
-//! is retried (the network or a store is down), never taken as "read-only".
+//! its connection drops or the server answers `reconnect`. A ticket refused with anything but
+//! 401/403/404 is retried (the network or a store is down), never taken as "read-only"; a
+//! `history` answered `unavailable` is asked again on the same connection after
+//! `retry_after_ms`; a send waiting for its answer is probed with a `ping` every 10 s.
 //!
 //! Driven by tests/e2e/chat_faults.py. It prints one JSON status line a second on stdout
 //! (`ready`: clients connected and resumed now; `connections`: connections that became ready so
@@ -94,6 +96,8 @@ struct ClientLog {
     closed: Vec<(u64, String)>,
     /// Connection attempts that failed before being ready: when, and at which step.
     failed: Vec<(u64, String)>,
+    /// History requests answered `unavailable` and asked again on the same connection.
+    history_again: u32,
     sends: Vec<SendLog>,
     #[serde(skip)]
     seen: BTreeSet<Id>,
@@ -219,6 +223,7 @@ impl Client {
     async fn open(&mut self, ws: &mut Ws) -> End {
         // Batches that arrive while resuming are held and delivered after the history.
         let mut held: Vec<Value> = Vec::new();
+        let mut unavailable = 0;
         loop {
             let rid = self.request_id();
             let frame = match self.last {
@@ -231,7 +236,7 @@ impl Client {
                 return End::Failed("history send".into());
             }
             let answer = loop {
-                let next = tokio::time::timeout(Duration::from_secs(10), ws.next()).await;
+                let next = tokio::time::timeout(Duration::from_secs(30), ws.next()).await;
                 let Ok(Some(Ok(msg))) = next else {
                     return End::Failed("history unanswered".into());
                 };
@@ -243,6 +248,14 @@ impl Client {
                     break v;
                 }
             };
+            if answer["code"] == "unavailable" && unavailable < 4 {
+                // A store briefly down: ask again on this connection (as the web client does).
+                unavailable += 1;
+                self.log.history_again += 1;
+                let wait = answer["retry_after_ms"].as_u64().unwrap_or(2000);
+                tokio::time::sleep(Duration::from_millis(wait)).await;
+                continue;
+            }
             if answer["type"] != "history" {
                 let code = answer["code"].as_str().unwrap_or("?");
                 return End::Failed(format!("history {code}"));
@@ -584,6 +597,7 @@ async fn main() -> anyhow::Result<()> {
         let seen_not_stored = log.seen.iter().filter(|id| !stored.contains(id)).count();
         client_reports.push(json!({
             "room": log.room, "ready": log.ready, "closed": log.closed, "failed": log.failed,
+            "history_again": log.history_again,
             "sends": log.sends, "seen": log.seen.len(), "unseen": unseen.iter().take(5).collect::<Vec<_>>(),
             "unseen_count": unseen.len(), "seen_not_stored": seen_not_stored,
         }));

@@ -82,6 +82,24 @@ describe("ChatClient under faults", () => {
     c.stop();
   });
 
+  it("asks for the history again while it is unavailable, on the same connection", async () => {
+    const c = await open();
+    await vi.advanceTimersByTimeAsync(0);
+    const ws = FakeSocket.made[0]!;
+    const first = ws.sent.at(-1);
+    ws.answer({ type: "error", code: "unavailable", message: "m", retry_after_ms: 2000, request_id: first?.request_id });
+    await vi.advanceTimersByTimeAsync(1999);
+    expect(ws.sent).toHaveLength(1);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(ws.sent).toHaveLength(2);
+    expect(ws.sent[1]?.action).toBe("history");
+    ws.answer({ type: "history", messages: [], more: false, request_id: ws.sent[1]?.request_id });
+    await vi.advanceTimersByTimeAsync(0);
+    expect(c.status.value).toBe("open");
+    expect(FakeSocket.made).toHaveLength(1);
+    c.stop();
+  });
+
   it("probes a send left unanswered and gives it up when the connection is gone", async () => {
     const c = await open();
     await vi.advanceTimersByTimeAsync(0);

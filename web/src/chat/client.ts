@@ -114,13 +114,13 @@ export class ChatClient {
     this.buffered = [];
     try {
       if (this.last === null) {
-        const r = await this.request({ action: "history", limit: 50 });
+        const r = await this.history({ action: "history", limit: 50 });
         if (r.type !== "history") throw new Error(r.type);
         this.deliver(r.messages.map(messageEvent), true);
       } else {
         // Everything after the last event seen, in pages of up to 500.
         for (;;) {
-          const r = await this.request({ action: "history", after: this.last });
+          const r = await this.history({ action: "history", after: this.last });
           if (r.type !== "history") throw new Error(r.type);
           this.deliver(r.messages.map(messageEvent), false);
           if (!r.more || r.messages.length === 0) break;
@@ -205,6 +205,17 @@ export class ChatClient {
       this.pending.set(request_id, resolve);
       ws.send(JSON.stringify({ ...frame, request_id }));
     });
+  }
+
+  /** A `history` request, asked again on the same connection while the answer is `unavailable`
+   * (a store briefly down; at most 5 times): cheaper for everyone than a new ticket and
+   * connection, which is what a whole room does at once after a Redis restart. */
+  private async history(frame: ClientFrame): Promise<Reply> {
+    for (let tries = 1; ; tries++) {
+      const r = await this.request(frame);
+      if (r.type !== "error" || r.code !== "unavailable" || tries === 5) return r;
+      await new Promise((wake) => setTimeout(wake, r.retry_after_ms ?? 2000));
+    }
   }
 
   /** Sends a chat message after the previous one was answered. */
