@@ -23,12 +23,10 @@ use anyhow::{Context, bail};
 use clap::Parser;
 use futures::{SinkExt, StreamExt, stream};
 use hdrhistogram::Histogram;
+use lait_bench::{Api, connect_async, parse_id};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use tokio_tungstenite::{
-    connect_async_with_config,
-    tungstenite::{Message, protocol::WebSocketConfig},
-};
+use tokio_tungstenite::tungstenite::Message;
 
 /// Chat fan-out under load: receivers and senders in one room of lait-local.
 #[derive(Parser)]
@@ -82,69 +80,6 @@ fn cpu_snapshot(pids: &[(String, u32)]) -> (Vec<Option<f64>>, Option<f64>) {
     (each, cpu_secs("self"))
 }
 
-struct Api {
-    http: reqwest::Client,
-    base: String,
-}
-
-struct User {
-    channel_id: String,
-    token: String,
-}
-
-impl Api {
-    async fn user(&self, i: usize) -> anyhow::Result<User> {
-        let tag = &uuid::Uuid::new_v4().simple().to_string()[..8];
-        let email = format!("chat{i}-{tag}@example.com");
-        let res = self
-            .http
-            .post(format!("{}/api/auth/signup", self.base))
-            .json(&json!({"email": email, "nickname": format!("chat{i}_{tag}"), "password": "benchmark password"}))
-            .send()
-            .await?;
-        if res.status() != 201 {
-            bail!("signup: {} {}", res.status(), res.text().await?);
-        }
-        let u: Value = res.json().await?;
-        let login: Value = self
-            .http
-            .post(format!("{}/api/auth/login", self.base))
-            .json(&json!({"email": email, "password": "benchmark password"}))
-            .send()
-            .await?
-            .json()
-            .await?;
-        Ok(User {
-            channel_id: u["channel_id"].as_str().context("channel id")?.to_owned(),
-            token: login["access_token"]
-                .as_str()
-                .context("access token")?
-                .to_owned(),
-        })
-    }
-
-    async fn ticket(&self, user: &User, channel: &str) -> anyhow::Result<String> {
-        let v: Value = self
-            .http
-            .post(format!("{}/api/chat/tickets", self.base))
-            .bearer_auth(&user.token)
-            .json(&json!({"channel_id": channel}))
-            .send()
-            .await?
-            .json()
-            .await?;
-        Ok(v["ticket"].as_str().context("ticket")?.to_owned())
-    }
-
-    fn ws(&self, channel: &str, ticket: Option<&str>) -> String {
-        let base = self.base.replacen("http", "ws", 1);
-        match ticket {
-            Some(t) => format!("{base}/ws?channel={channel}&ticket={t}"),
-            None => format!("{base}/ws?channel={channel}"),
-        }
-    }
-}
-
 #[derive(Deserialize)]
 struct Frame<'a> {
     #[serde(rename = "type", borrow)]
@@ -161,27 +96,6 @@ struct Event<'a> {
     id: &'a str,
     #[serde(default, borrow)]
     text: std::borrow::Cow<'a, str>,
-}
-
-/// Small read chunks: tungstenite zero-fills the whole read buffer before each read.
-async fn connect_async(
-    url: &str,
-) -> Result<
-    (
-        tokio_tungstenite::WebSocketStream<
-            tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
-        >,
-        tokio_tungstenite::tungstenite::handshake::client::Response,
-    ),
-    tokio_tungstenite::tungstenite::Error,
-> {
-    let config = WebSocketConfig::default().read_buffer_size(4096);
-    connect_async_with_config(url, Some(config), false).await
-}
-
-fn parse_id(id: &str) -> Option<(u64, u64)> {
-    let (ms, seq) = id.split_once('-')?;
-    Some((ms.parse().ok()?, seq.parse().ok()?))
 }
 
 /// What one receiver saw.
@@ -216,11 +130,8 @@ impl Sent {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let a = args()?;
-    let api = Api {
-        http: reqwest::Client::new(),
-        base: a.base.clone(),
-    };
-    let owner = api.user(0).await?;
+    let api = Api::new(&a.base);
+    let owner = api.user("chat", 0).await?;
     let ch = owner.channel_id.clone();
     // Each sender's share of R must pass the per-user token bucket.
     let per_sender = a.rate / a.senders as f64;
@@ -271,7 +182,7 @@ async fn main() -> anyhow::Result<()> {
 
     let mut senders = Vec::new();
     for i in 0..a.senders {
-        let u = api.user(i + 1).await?;
+        let u = api.user("chat", i + 1).await?;
         let t = api.ticket(&u, &ch).await?;
         let (ws, _) = connect_async(&api.ws(&ch, Some(&t))).await?;
         senders.push(ws);

@@ -11,6 +11,9 @@ use serde::Serialize;
 
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
+/// `Retry-After` of a 503: a store outage is usually seconds (a failover, a restart).
+pub const UNAVAILABLE_RETRY_SECS: u64 = 2;
+
 /// One invalid field of a request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct FieldError {
@@ -218,14 +221,26 @@ impl ApiError {
         e
     }
 
+    /// A dependency is down for now (503, with `Retry-After`): the same request may succeed in a
+    /// moment.
     pub fn unavailable(detail: impl Into<String>) -> Self {
-        Self::new(Kind::Unavailable).with_detail(detail)
+        let mut e = Self::new(Kind::Unavailable).with_detail(detail);
+        e.retry_after = Some(UNAVAILABLE_RETRY_SECS);
+        e
     }
 
-    /// An unexpected failure: logged with its cause, answered without it.
+    /// An unexpected failure: logged with its cause, answered without it. When the cause is a
+    /// store that could not be reached or did not answer in time
+    /// ([`crate::stores::unreachable`]), it is a 503 saying so, not a 500.
     pub fn internal(source: impl Into<anyhow::Error>) -> Self {
-        let mut e = Self::new(Kind::Internal);
-        e.source = Some(source.into());
+        let source = source.into();
+        let cause: &(dyn std::error::Error + 'static) = source.as_ref();
+        let mut e = if crate::stores::unreachable(cause) {
+            Self::unavailable("a data store is temporarily unreachable; try again shortly")
+        } else {
+            Self::new(Kind::Internal)
+        };
+        e.source = Some(source);
         e
     }
 
@@ -297,6 +312,21 @@ pub type ApiResult<T> = Result<T, ApiError>;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_unreachable_store_is_a_503_with_retry_after_and_a_bug_a_500() {
+        let refused =
+            redis::RedisError::from(std::io::Error::from(std::io::ErrorKind::ConnectionRefused));
+        let e = ApiError::from(anyhow::Error::from(refused).context("reading the room"));
+        assert_eq!(e.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let res = e.into_response();
+        assert_eq!(res.headers()[header::RETRY_AFTER], "2");
+        assert_eq!(res.headers()[header::CONTENT_TYPE], PROBLEM_JSON);
+
+        let bug = ApiError::internal(anyhow::anyhow!("an unexpected state"));
+        assert_eq!(bug.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(bug.retry_after.is_none());
+    }
 
     #[test]
     fn both_names_every_field_that_failed() {

@@ -15,6 +15,9 @@ use unicode_normalization::UnicodeNormalization;
 use crate::stores::redis::Redis;
 
 const LIVE_CHANNELS: &str = "search:live";
+/// Present while the index holds every channel of the table; the reaper rebuilds the index when
+/// it is missing (`channels::reindex`): after a Redis loss, or a write whose outcome is unknown.
+pub const WHOLE: &str = "search:built";
 
 fn normalize(s: &str) -> String {
     s.nfkc().collect::<String>().to_lowercase()
@@ -135,6 +138,19 @@ impl SearchIndex {
         }
         pipe.del(doc_key(&doc)).ignore();
         pipe.query_async::<()>(&mut conn).await
+    }
+
+    /// Called when a write the index follows (a sign-up, a rename) failed: if the store did not
+    /// answer ([`crate::stores::unreachable`]) the write may have happened anyway, unknown to the
+    /// index, so the index is marked stale for the reaper to rebuild. Best effort.
+    pub async fn after_failed_write(&self, e: &anyhow::Error) {
+        if !crate::stores::unreachable(e.as_ref()) {
+            return;
+        }
+        tracing::warn!("a write's outcome is unknown; the search index will be rebuilt");
+        if let Ok(mut conn) = self.redis.conn().await {
+            let _: redis::RedisResult<()> = conn.del(WHOLE).await;
+        }
     }
 
     /// Marks a channel live or not (for ranking and the `live` flag).

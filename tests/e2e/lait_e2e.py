@@ -7,6 +7,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -167,6 +168,97 @@ class Stack:
             _, live = get_json(f"{self.base}/api/lives/{live_id}")
             return live if live["status"] == "ended" else None
         return poll(ended, timeout, 0.5)
+
+
+class Proxy:
+    """A TCP proxy to 127.0.0.1:target that can be paused (connections cut, new ones refused, as
+    when the server is down), held (a partition: connections accepted and kept, nothing
+    forwarded either way, as when packets are dropped) or made to lose answers (requests reach
+    the server, which acts on them, and its answers are dropped; only the answers to requests
+    containing one of `lose_answers(matching=…)`'s byte strings, if given)."""
+
+    def __init__(self, target):
+        self.target = target
+        self.port = free_port()
+        self.paused = threading.Event()
+        self.held = threading.Event()
+        self.answers_lost = threading.Event()
+        self.lost_matching = None
+        self.socks = set()
+        self.lock = threading.Lock()
+        self.server = socket.socket()
+        self.server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.server.bind(("127.0.0.1", self.port))
+        self.server.listen(256)
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            client, _ = self.server.accept()
+            if self.paused.is_set():
+                client.close()
+                continue
+            if self.held.is_set():
+                with self.lock:
+                    self.socks.add(client)
+                continue
+            try:
+                upstream = socket.create_connection(("127.0.0.1", self.target))
+            except OSError:
+                client.close()
+                continue
+            with self.lock:
+                self.socks |= {client, upstream}
+            # Whether the answer to this connection's latest request is to be lost.
+            lose = {"latest": True}
+            for a, b, answers in ((client, upstream, False), (upstream, client, True)):
+                threading.Thread(target=self._pump, args=(a, b, answers, lose), daemon=True).start()
+
+    def _pump(self, src, dst, answers, lose):
+        try:
+            while data := src.recv(65536):
+                if not answers:
+                    matching = self.lost_matching
+                    lose["latest"] = matching is None or any(m in data for m in matching)
+                if self.held.is_set() or answers and self.answers_lost.is_set() and lose["latest"]:
+                    continue
+                dst.sendall(data)
+        except OSError:
+            pass
+        for s in (src, dst):
+            try:
+                s.close()
+            except OSError:
+                pass
+
+    def _cut(self):
+        with self.lock:
+            for s in self.socks:
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+            self.socks.clear()
+
+    def pause(self):
+        self.paused.set()
+        self._cut()
+
+    def hold(self):
+        self.held.set()
+
+    def lose_answers(self, matching=None):
+        self.lost_matching = matching
+        self.answers_lost.set()
+
+    def resume(self):
+        """Back to forwarding; connections opened or stalled meanwhile are cut (their clients
+        reconnect)."""
+        if self.held.is_set() or self.answers_lost.is_set():
+            self._cut()
+        self.held.clear()
+        self.answers_lost.clear()
+        self.paused.clear()
 
 
 def finish(stack=None):

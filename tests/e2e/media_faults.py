@@ -14,72 +14,13 @@
 import os
 import re
 import signal
-import socket
 import subprocess
-import threading
 import time
 
 import boto3
 from botocore.config import Config
 
-from lait_e2e import TARGET, Stack, check, free_port, get_json, http, poll, publisher, run, spawn, wait_port
-
-
-class Proxy:
-    """A TCP proxy to 127.0.0.1:target that can be paused (connections cut, new ones refused)."""
-
-    def __init__(self, target):
-        self.target = target
-        self.port = free_port()
-        self.paused = threading.Event()
-        self.socks = set()
-        self.lock = threading.Lock()
-        self.server = socket.socket()
-        self.server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.server.bind(("127.0.0.1", self.port))
-        self.server.listen(64)
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self):
-        while True:
-            client, _ = self.server.accept()
-            if self.paused.is_set():
-                client.close()
-                continue
-            try:
-                upstream = socket.create_connection(("127.0.0.1", self.target))
-            except OSError:
-                client.close()
-                continue
-            with self.lock:
-                self.socks |= {client, upstream}
-            for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
-
-    def _pump(self, src, dst):
-        try:
-            while data := src.recv(65536):
-                dst.sendall(data)
-        except OSError:
-            pass
-        for s in (src, dst):
-            try:
-                s.close()
-            except OSError:
-                pass
-
-    def pause(self):
-        self.paused.set()
-        with self.lock:
-            for s in self.socks:
-                try:
-                    s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-            self.socks.clear()
-
-    def resume(self):
-        self.paused.clear()
+from lait_e2e import TARGET, Proxy, Stack, check, free_port, get_json, http, poll, publisher, run, spawn, wait_port
 
 
 SEGMENT = re.compile(r"^seg_(\d+)_\d+ms(?:_d)?\.ts$", re.M)

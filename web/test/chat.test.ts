@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { applyEvents, type Line, liveWindow } from "../src/chat/lines";
 import { reached, timeline } from "../src/chat/replay";
-import type { ChatEvent } from "../src/chat/protocol";
+import { type ChatEvent, readOnlyAfter } from "../src/chat/protocol";
 
 const user = (id: string) => ({ id, nickname: id, badges: [] as [] });
 const msg = (id: string, from: string, text = "t"): ChatEvent => ({ type: "message", id, channel_id: "c", user: user(from), text, ts: "2026-01-01T00:00:00Z" });
@@ -73,5 +73,12 @@ describe("liveWindow", () => {
     const w = liveWindow([line(1), line(2)], "9-0", 2, 4);
     expect(w.lines.map((l) => l.id)).toEqual(["1-0", "2-0"]);
     expect(liveWindow([], "9-0", 2, 4)).toEqual({ from: null, lines: [] });
+  });
+});
+
+describe("a refused chat ticket", () => {
+  it("means read-only only when the viewer may not chat, else a retry", () => {
+    expect([401, 403, 404].map(readOnlyAfter)).toEqual([true, true, true]);
+    expect([429, 500, 502, 503].map(readOnlyAfter)).toEqual([false, false, false, false]);
   });
 });

@@ -19,7 +19,7 @@ use lait_shared::{
 };
 use utoipa_axum::router::OpenApiRouter;
 
-pub use reaper::{MediaBucket, Reaper, reap, reaper_loop};
+pub use reaper::{MediaBucket, Reaper, reap, reaper_loop, reindex};
 
 #[derive(Clone)]
 pub struct State {

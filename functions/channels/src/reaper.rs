@@ -74,6 +74,18 @@ pub async fn reap(state: &Reaper) -> ApiResult<Vec<LiveId>> {
     Ok(ended)
 }
 
+/// Rebuilds the search index from the table when Redis lost it (see
+/// `lait_shared::channels::Channels::rebuild_search_if_lost`); the channels indexed, 0 when the
+/// index was whole.
+pub async fn reindex(state: &Reaper) -> ApiResult<usize> {
+    let indexed = state
+        .channels
+        .rebuild_search_if_lost()
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(indexed.unwrap_or(0))
+}
+
 /// Writes the VOD playlists of a live from a listing of its objects (segment names carry their
 /// duration and discontinuity; see `lait_shared::hls`). Returns the VOD master's key and the
 /// duration, or nothing when no segment reached S3.
@@ -163,8 +175,8 @@ async fn put_playlist(media: &MediaBucket, key: String, text: String) -> ApiResu
     Ok(())
 }
 
-/// Ends lives whose heartbeat stopped, every `every` (lait-local; on AWS a schedule runs the
-/// `channels-reaper` function instead).
+/// Ends lives whose heartbeat stopped and rebuilds a lost search index, every `every`
+/// (lait-local; on AWS a schedule runs the `channels-reaper` function instead).
 pub async fn reaper_loop(state: Reaper, every: Duration) {
     let mut tick = tokio::time::interval(every);
     loop {
@@ -175,6 +187,9 @@ pub async fn reaper_loop(state: Reaper, every: Duration) {
             }
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "reaper run failed"),
+        }
+        if let Err(e) = reindex(&state).await {
+            tracing::warn!(error = %e, "search index rebuild failed");
         }
     }
 }

@@ -284,6 +284,73 @@ async fn search_finds_korean_titles_by_substring_live_first() {
     assert_eq!(api.get("/api/search?q=").status().await, 400);
 }
 
+/// The index lives in Redis only: a Redis that lost its data (restarted without persistence)
+/// left search empty for good. The reaper's run rebuilds it from the table, once.
+#[tokio::test]
+async fn a_search_index_lost_with_redis_is_rebuilt_from_the_table() {
+    let (_redis, port) = lait_test_kit::own_redis().await;
+    let url = format!("redis://127.0.0.1:{port}");
+    let api = start(&[("REDIS_URL", &url)]).await;
+    let tag = unique("");
+    let [streamer, idle] = api.users().await;
+    let title = format!("오늘은 짜장{tag}");
+    let streaming = json!({"stream_title": title, "name": format!("Noodle{tag} Club")});
+    patch_channel(&api, &streamer, streaming).await;
+    let live_id = api.start_live(&streamer).await;
+    patch_channel(&api, &idle, json!({"name": format!("noodle{tag} archive")})).await;
+    let search = async |q: &str| api.get_json(&format!("/api/search?q={q}"), None).await;
+    let reaper = api.state.reaper();
+    // The first run after start-up finds no marker and indexes what the table holds.
+    lait_channels::reindex(&reaper).await.unwrap();
+    assert_eq!(lait_channels::reindex(&reaper).await.unwrap(), 0, "whole");
+    assert_eq!(
+        search(&format!("noodle{tag}"))
+            .await
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+
+    let mut c = redis::Client::open(url.as_str())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let _: () = redis::cmd("FLUSHALL").query_async(&mut c).await.unwrap();
+    assert_eq!(search(&format!("noodle{tag}")).await, json!([]));
+
+    assert!(lait_channels::reindex(&reaper).await.unwrap() >= 2);
+    let hits = search(&format!("NOODLE{tag}")).await;
+    let hits = hits.as_array().unwrap();
+    assert_eq!(hits.len(), 2, "{hits:?}");
+    assert_eq!(hits[0]["channel_id"], streamer.channel_id);
+    assert_eq!(hits[0]["live"], true, "{hits:?}");
+    let hits = search(&urlencode(&format!("짜장{tag}"))).await;
+    assert!(
+        hits.as_array().unwrap().iter().any(|h| h["id"] == live_id),
+        "{hits:?}"
+    );
+    assert_eq!(lait_channels::reindex(&reaper).await.unwrap(), 0, "once");
+
+    // A write whose outcome is unknown (the store did not answer: it may have happened) marks
+    // the index stale as well.
+    let no_answer = std::io::Error::from(std::io::ErrorKind::TimedOut);
+    let search = &api.state.channels.search;
+    search
+        .after_failed_write(&redis::RedisError::from(no_answer).into())
+        .await;
+    assert!(lait_channels::reindex(&reaper).await.unwrap() >= 2);
+    let refused = (
+        redis::ErrorKind::Server(redis::ServerErrorKind::ResponseError),
+        "a refused write",
+    );
+    search
+        .after_failed_write(&redis::RedisError::from(refused).into())
+        .await;
+    assert_eq!(lait_channels::reindex(&reaper).await.unwrap(), 0);
+}
+
 fn urlencode(s: &str) -> String {
     s.bytes()
         .map(|b| {

@@ -154,7 +154,7 @@ impl App {
             self.chat_ws.outbox_at(&format!("http://{addr}")),
             self.config.reaper_every,
         ));
-        let (router, _gateway) = self.router(addr);
+        let (router, gateway) = self.router(addr);
         tracing::info!("lait-local listening on http://{addr}");
         let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
         let server = axum::serve(
@@ -167,8 +167,11 @@ impl App {
         let server = tokio::spawn(async move { server.await });
         shutdown_signal().await;
         tracing::info!("shutting down");
+        // WebSockets first, while the @connections API still answers their last invocations:
+        // each is closed with 1001 and gets its $disconnect (at most 3 s for all).
+        let closed = gateway.go_away(Duration::from_secs(3)).await;
+        tracing::info!(websockets = closed, "websockets closed");
         let _ = stop_tx.send(true);
-        // WebSockets never finish by themselves; don't wait on them for long.
         let _ = tokio::time::timeout(Duration::from_secs(3), server).await;
         Ok(())
     }

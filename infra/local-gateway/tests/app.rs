@@ -67,6 +67,32 @@ async fn health_names_moto_when_it_dies() {
     assert_eq!(statuses(&body), ["up", "down", "down"]);
 }
 
+/// A DynamoDB that accepts connections and never answers (a partition, a stalled endpoint): a
+/// request that needs it is a 503 problem+json within the SDK timeouts, not held open.
+#[tokio::test]
+async fn a_silent_dynamodb_is_a_503_within_the_timeouts() {
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("http://{}", silent.local_addr().unwrap());
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = silent.accept().await {
+            held.push(socket);
+        }
+    });
+    let app = start_app(&[("AWS_ENDPOINT_URL", &endpoint)]).await;
+    let started = std::time::Instant::now();
+    let channel = uuid::Uuid::now_v7();
+    let res = reqwest::get(app.url(&format!("/api/channels/{channel}")))
+        .await
+        .unwrap();
+    let took = started.elapsed();
+    assert_eq!(res.status(), 503);
+    assert_eq!(res.headers()["retry-after"], "2");
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["type"], "urn:lait:problem:unavailable", "{body}");
+    assert!(took < std::time::Duration::from_secs(9), "{took:?}");
+}
+
 #[tokio::test]
 async fn missing_tables_make_dynamodb_down() {
     let app = start_app(&[("LAIT_TABLE_PREFIX", "missing-")]).await;

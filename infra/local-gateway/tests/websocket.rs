@@ -379,3 +379,27 @@ async fn connections_end_at_the_maximum_age() {
     }
     assert!(started.elapsed() >= Duration::from_millis(700));
 }
+
+#[tokio::test]
+async fn going_away_closes_every_connection_with_1001_and_disconnects_it() {
+    let (mut h, mut client, _) = connected(|_| {}).await;
+    let (mut other, _) = connect_async(h.server.ws_url("")).await.unwrap();
+    next_event(&mut h.events).await;
+    let gateway = h.server.state.clone();
+    let stopping = tokio::spawn(async move { gateway.go_away(Duration::from_secs(5)).await });
+    assert_eq!(close_code(&mut client).await, CloseCode::Away);
+    assert_eq!(close_code(&mut other).await, CloseCode::Away);
+    for _ in 0..2 {
+        let ev = next_event(&mut h.events).await;
+        assert_eq!(ev.request_context.route_key.as_deref(), Some("$disconnect"));
+        assert_eq!(ev.request_context.disconnect_status_code, Some(1001));
+    }
+    assert_eq!(stopping.await.unwrap(), 2, "both were open");
+    assert_eq!(h.server.state.open_connections(), 0);
+    // A client coming back meanwhile is told to try elsewhere.
+    let refused = connect_async(h.server.ws_url("")).await.unwrap_err();
+    assert!(
+        matches!(&refused, tokio_tungstenite::tungstenite::Error::Http(r) if r.status() == 503),
+        "{refused}"
+    );
+}

@@ -190,7 +190,12 @@ impl Accounts {
         };
         let hash = password::hash(password.expose().to_owned()).await?;
         let user = UserRecord::new(Some(&email), &nickname, Some(hash));
-        self.store.create(&user, None).await.map_err(claim_error)?;
+        if let Err(e) = self.store.create(&user, None).await {
+            if let ClaimError::Store(cause) = &e {
+                self.search.after_failed_write(cause).await;
+            }
+            return Err(claim_error(e));
+        }
         self.index_channel(&user).await;
         tracing::info!(user_id = %user.id, "account created");
         Ok(user)
@@ -388,7 +393,12 @@ impl Accounts {
                     }
                 }
                 Err(ClaimError::EmailTaken) => return Err(claim_error(ClaimError::EmailTaken)),
-                Err(e) => return Err(claim_error(e)),
+                Err(e) => {
+                    if let ClaimError::Store(cause) = &e {
+                        self.search.after_failed_write(cause).await;
+                    }
+                    return Err(claim_error(e));
+                }
             }
         }
         Err(ApiError::conflict(

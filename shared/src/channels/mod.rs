@@ -5,6 +5,7 @@ mod community;
 mod directory;
 mod ingest;
 pub mod model;
+mod reindex;
 pub mod store;
 
 pub use self::community::{FollowedChannel, ModeratorView, NoticeInput, sort_following};
@@ -29,7 +30,7 @@ use crate::{
     domain::ids::{ChannelId, LiveId, UserId},
     error::ApiError,
     search::{Kind, SearchIndex},
-    stores::redis::Redis,
+    stores::{dynamo::StoreError, redis::Redis},
 };
 
 #[derive(Debug, Clone)]
@@ -216,7 +217,14 @@ impl Channels {
         channel: &ChannelRecord,
         patch: &ChannelPatch,
     ) -> Result<ChannelRecord, ApiError> {
-        let updated = self.store.update_channel(channel, patch).await?;
+        let updated = match self.store.update_channel(channel, patch).await {
+            Ok(updated) => updated,
+            Err(StoreError::Other(e)) if patch.name.is_some() => {
+                self.search.after_failed_write(&e).await;
+                return Err(StoreError::Other(e).into());
+            }
+            Err(e) => return Err(e.into()),
+        };
         if patch.name.is_some() {
             self.index_channel(&updated).await;
         }

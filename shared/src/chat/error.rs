@@ -41,7 +41,19 @@ impl From<redis::RedisError> for ChatError {
     }
 }
 
+/// `retry_after_ms` of an `unavailable` error.
+const UNAVAILABLE_RETRY_MS: u64 = crate::error::UNAVAILABLE_RETRY_SECS * 1000;
+
 impl ChatError {
+    /// A failure caused by a store that could not be reached (Redis or DynamoDB down, cut or
+    /// too slow): the action may succeed in a moment.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            Self::Internal(e) => crate::stores::unreachable(e.as_ref()),
+            _ => false,
+        }
+    }
+
     /// The `code` of the error event.
     pub fn code(&self) -> ErrorCode {
         match self {
@@ -56,6 +68,7 @@ impl ChatError {
             Self::RateLimited { .. } => ErrorCode::RateLimited,
             Self::Filtered => ErrorCode::Filtered,
             Self::TooLong => ErrorCode::TooLong,
+            Self::Internal(_) if self.is_unavailable() => ErrorCode::Unavailable,
             Self::Internal(_) => ErrorCode::Internal,
         }
     }
@@ -71,6 +84,7 @@ impl ChatError {
             | Self::SlowMode { .. }
             | Self::Duplicate { .. }
             | Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::Internal(_) if self.is_unavailable() => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -81,6 +95,7 @@ impl ChatError {
             | Self::SlowMode { retry_ms }
             | Self::Duplicate { retry_ms }
             | Self::RateLimited { retry_ms } => Some(*retry_ms),
+            Self::Internal(_) if self.is_unavailable() => Some(UNAVAILABLE_RETRY_MS),
             _ => None,
         }
     }
@@ -88,6 +103,9 @@ impl ChatError {
     /// The message shown to the client (internal errors say nothing more).
     pub fn message(&self) -> String {
         match self {
+            Self::Internal(_) if self.is_unavailable() => {
+                "chat is temporarily unavailable; try again shortly".into()
+            }
             Self::Internal(_) => "something went wrong; try again".into(),
             other => other.to_string(),
         }
@@ -120,5 +138,28 @@ impl From<TextError> for ChatError {
             TextError::Empty => Self::BadRequest("text must not be empty".into()),
             TextError::TooLong => Self::TooLong,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_store_outage_is_unavailable_with_a_retry_and_a_bug_internal() {
+        let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        let down = ChatError::from(redis::RedisError::from(refused));
+        assert_eq!(down.code(), ErrorCode::Unavailable);
+        assert_eq!(down.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(down.retry_after_ms(), Some(2000));
+        assert_eq!(
+            ApiError::from(down).status(),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+
+        let bug = ChatError::Internal(anyhow::anyhow!("an unexpected state"));
+        assert_eq!(bug.code(), ErrorCode::Internal);
+        assert_eq!(bug.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(bug.retry_after_ms(), None);
     }
 }

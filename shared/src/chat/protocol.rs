@@ -247,6 +247,8 @@ pub enum ErrorCode {
     /// The server lost this connection's registration; it closes the connection: reconnect and
     /// resume.
     Reconnect,
+    /// A store is unreachable for now: try again after `retry_after_ms`.
+    Unavailable,
     Internal,
 }
 

@@ -2,7 +2,10 @@
 //! and the per-service `AWS_ENDPOINT_URL_<SERVICE>`). No "local mode": an endpoint override is the
 //! only difference between moto and AWS.
 
+use std::time::Duration;
+
 use aws_config::{BehaviorVersion, SdkConfig};
+use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
 
 /// Loads the shared SDK configuration. `endpoint` is the value of `AWS_ENDPOINT_URL` as read by
 /// the caller's config (the same variable aws-config would read itself).
@@ -27,6 +30,24 @@ pub fn s3(sdk: &SdkConfig) -> aws_sdk_s3::Client {
     aws_sdk_s3::Client::from_conf(conf)
 }
 
+/// How long a DynamoDB call may take. The SDK sets no limit but a 3.1 s connect timeout, so a
+/// path that drops packets (a partition, a stalled endpoint) held a request for as long as the
+/// caller waited (lait-local: forever; Lambda: until its 10 s timeout, with no answer of ours).
+/// Now an attempt gets 5 s and the call with its retries 8 s, under the Lambda timeout; then it
+/// fails as unreachable and the client gets a 503 (`ApiError::internal`). DynamoDB answers in
+/// milliseconds; the margin is for moto, which serves one request at a time: a 2 s attempt
+/// timed out under a 200-client reconnect on 2 busy cores (tests/e2e/chat_faults.py).
+pub fn dynamodb_timeouts() -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(1))
+        .operation_attempt_timeout(Duration::from_secs(5))
+        .operation_timeout(Duration::from_secs(8))
+        .build()
+}
+
 pub fn dynamodb(sdk: &SdkConfig) -> aws_sdk_dynamodb::Client {
-    aws_sdk_dynamodb::Client::new(sdk)
+    let conf = aws_sdk_dynamodb::config::Builder::from(sdk)
+        .timeout_config(dynamodb_timeouts())
+        .build();
+    aws_sdk_dynamodb::Client::from_conf(conf)
 }

@@ -13,6 +13,7 @@ import {
   compareIds,
   messageEvent,
   parseServerFrame,
+  readOnlyAfter,
 } from "./protocol";
 
 export type ChatStatus = "connecting" | "open" | "reconnecting" | "closed";
@@ -24,6 +25,7 @@ export interface ChatHandlers {
 }
 
 const PING_MS = 4 * 60_000;
+const SEND_PROBE_MS = 10_000;
 const MAX_BACKOFF_MS = 30_000;
 
 export class ChatClient {
@@ -73,10 +75,13 @@ export class ChatClient {
 
   private async ticket(): Promise<string | null> {
     if (!accessToken()) return null;
-    // A refusal (banned) leaves the connection read-only; a network error throws.
+    // A refusal (signed out, banned) leaves the connection read-only; anything else (a store
+    // down, too many tickets, no network) throws, and the connection is tried again later.
     const r = await api().POST("/api/chat/tickets", { body: { channel_id: this.channelId } });
     this.granted = r.data?.capabilities.moderate ?? false;
-    return r.data?.ticket ?? null;
+    if (r.data) return r.data.ticket;
+    if (readOnlyAfter(r.response.status)) return null;
+    throw new Error(`ticket: ${r.response.status}`);
   }
 
   private granted = false;
@@ -109,13 +114,13 @@ export class ChatClient {
     this.buffered = [];
     try {
       if (this.last === null) {
-        const r = await this.request({ action: "history", limit: 50 });
+        const r = await this.history({ action: "history", limit: 50 });
         if (r.type !== "history") throw new Error(r.type);
         this.deliver(r.messages.map(messageEvent), true);
       } else {
         // Everything after the last event seen, in pages of up to 500.
         for (;;) {
-          const r = await this.request({ action: "history", after: this.last });
+          const r = await this.history({ action: "history", after: this.last });
           if (r.type !== "history") throw new Error(r.type);
           this.deliver(r.messages.map(messageEvent), false);
           if (!r.more || r.messages.length === 0) break;
@@ -202,10 +207,35 @@ export class ChatClient {
     });
   }
 
+  /** A `history` request, asked again on the same connection while the answer is `unavailable`
+   * (a store briefly down; at most 5 times): cheaper for everyone than a new ticket and
+   * connection, which is what a whole room does at once after a Redis restart. */
+  private async history(frame: ClientFrame): Promise<Reply> {
+    for (let tries = 1; ; tries++) {
+      const r = await this.request(frame);
+      if (r.type !== "error" || r.code !== "unavailable" || tries === 5) return r;
+      await new Promise((wake) => setTimeout(wake, r.retry_after_ms ?? 2000));
+    }
+  }
+
   /** Sends a chat message after the previous one was answered. */
   send(text: string): Promise<Reply> {
-    const next = this.sendChain.then(() => this.request({ action: "send", text }));
+    const next = this.sendChain.then(() => this.sendProbed(text));
     this.sendChain = next.catch(() => undefined);
     return next;
+  }
+
+  /** A send, and a `ping` every 10 s while it waits: a send whose message Redis lost with its
+   * connection's registration (a restart) is never answered, and held every later send behind
+   * it; the ping is then answered `reconnect`, which closes the connection and so answers the
+   * send. A send that only waits for its message to be stored (DynamoDB slow) keeps waiting. */
+  private async sendProbed(text: string): Promise<Reply> {
+    const answer = this.request({ action: "send", text });
+    const probe = setInterval(() => void this.request({ action: "ping" }).catch(() => {}), SEND_PROBE_MS);
+    try {
+      return await answer;
+    } finally {
+      clearInterval(probe);
+    }
   }
 }

@@ -20,7 +20,8 @@ export type ClientFrame = Schemas["ClientFrame"] & { request_id?: RequestId };
 // A record, so the compiler fails when the server gains a code this list lacks.
 const ERROR_CODE: Record<ErrorCode, true> = {
   bad_request: true, forbidden: true, not_found: true, banned: true, timed_out: true, rate_limited: true,
-  slow_mode: true, duplicate: true, filtered: true, too_long: true, reconnect: true, internal: true,
+  slow_mode: true, duplicate: true, filtered: true, too_long: true, reconnect: true, unavailable: true,
+  internal: true,
 };
 const ERROR_CODES: ReadonlySet<string> = new Set(Object.keys(ERROR_CODE));
 
@@ -110,4 +111,12 @@ export function compareIds(a: string, b: string): number {
 /** A message of the history as the event the room would have sent. */
 export function messageEvent(m: ChatMessage): ChatEvent {
   return { type: "message", ...m };
+}
+
+/** Whether a refused ticket means chatting read-only: signed out (401), banned (403), or no such
+ * channel (404). Any other answer (a 503 while a store is down, a 429) is retried: taken as
+ * read-only, it left a signed-in viewer who reconnected during a Redis restart unable to send on
+ * the new connection. */
+export function readOnlyAfter(status: number): boolean {
+  return status === 401 || status === 403 || status === 404;
 }

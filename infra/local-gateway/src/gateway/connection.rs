@@ -10,6 +10,9 @@ pub(super) async fn upgrade(
     headers: HeaderMap,
     upgrade: WebSocketUpgrade,
 ) -> Response {
+    if gw.closing.load(Ordering::Acquire) {
+        return StatusCode::SERVICE_UNAVAILABLE.into_response();
+    }
     let connection_id = Alphanumeric.sample_string(&mut rand::rng(), 16);
     let connected_at = lait_shared::clock::now_ms();
     let source_ip = peer.ip().to_string();
@@ -74,6 +77,8 @@ async fn run_connection(
     source_ip: String,
     user_agent: Option<String>,
 ) {
+    gw.running.fetch_add(1, Ordering::AcqRel);
+    let _running = Running(gw.running.clone());
     let (tx, mut rx) = mpsc::channel::<Command>(256);
     let conn = Arc::new(Connection {
         tx,
@@ -181,6 +186,10 @@ async fn run_connection(
                     let _ = sink.send(close(close_code::NORMAL, "")).await;
                     break Ending { code: close_code::NORMAL, reason: "Connection deleted" };
                 }
+                Some(Command::GoAway) => {
+                    let _ = sink.send(close(close_code::AWAY, "Going away")).await;
+                    break Ending { code: close_code::AWAY, reason: "Going away" };
+                }
             },
             _ = &mut idle => {
                 let due = last_activity + gw.limits.idle_timeout;
@@ -219,6 +228,15 @@ async fn run_connection(
         "isBase64Encoded": false,
     });
     gw.invoke(event).await;
+}
+
+/// Counts a connection as running until its task ends (`$disconnect` included).
+struct Running(Arc<std::sync::atomic::AtomicUsize>);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 fn close(code: u16, reason: &'static str) -> Message {

@@ -67,10 +67,12 @@ impl Default for WsLimits {
     }
 }
 
-/// What the management API asks of a connection.
+/// What the management API (or the gateway itself) asks of a connection.
 enum Command {
     Send(Message),
     Close,
+    /// The gateway is stopping: close with 1001, as API Gateway's own going away does.
+    GoAway,
 }
 
 struct Connection {
@@ -86,6 +88,10 @@ struct Connection {
 pub struct Gateway {
     handler: Arc<dyn WsHandler>,
     connections: Arc<RwLock<HashMap<String, Arc<Connection>>>>,
+    /// Connections whose task (and so whose `$disconnect`) has not finished.
+    running: Arc<std::sync::atomic::AtomicUsize>,
+    /// Set by [`Gateway::go_away`]: new connections are refused (503).
+    closing: Arc<std::sync::atomic::AtomicBool>,
     limits: WsLimits,
     /// `requestContext.domainName`, e.g. `127.0.0.1:8080`.
     domain: String,
@@ -114,6 +120,8 @@ impl Gateway {
         Self {
             handler,
             connections: Arc::default(),
+            running: Arc::default(),
+            closing: Arc::default(),
             limits,
             domain: domain.into(),
         }
@@ -138,6 +146,28 @@ impl Gateway {
     /// Number of open connections (for tests and logs).
     pub fn open_connections(&self) -> usize {
         self.connections.read().map(|m| m.len()).unwrap_or(0)
+    }
+
+    /// Refuses new connections (503), closes every open one with 1001 "Going away" (what a
+    /// client sees when API Gateway drops it) and waits, at most `grace`, until each one's
+    /// `$disconnect` has run: clients reconnect at once (to the next instance), and their
+    /// registrations are gone (a restarted lait-local otherwise found a whole audience of dead
+    /// connections in every room). Returns how many were open.
+    pub async fn go_away(&self, grace: Duration) -> usize {
+        self.closing.store(true, Ordering::Release);
+        let open: Vec<Arc<Connection>> = self
+            .connections
+            .read()
+            .map(|m| m.values().cloned().collect())
+            .unwrap_or_default();
+        for c in &open {
+            let _ = c.tx.send(Command::GoAway).await;
+        }
+        let deadline = tokio::time::Instant::now() + grace;
+        while self.running.load(Ordering::Acquire) > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        open.len()
     }
 
     fn lookup(&self, id: &str) -> Option<Arc<Connection>> {

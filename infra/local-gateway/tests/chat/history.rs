@@ -78,6 +78,23 @@ async fn history_survives_a_redis_flush_through_the_archive() {
     assert_eq!(s.get(format!("{chat}?before=zzz")).status().await, 400);
 }
 
+/// Redis down: a chat action is answered `unavailable` (retry later), a REST read 503, never
+/// `internal` / 500 (tests/e2e/chat_faults.py does this under 200 clients, and restarts it).
+#[tokio::test]
+async fn while_redis_is_down_actions_are_unavailable_and_reads_503() {
+    let (s, mut redis, _) = Stack::on_own_redis(&[]).await;
+    let (_, ch, mut o, _) = s.room().await;
+    o.say_ok("before").await;
+    redis.kill();
+    let r = o.say("during").await;
+    assert_eq!(r["type"], "error", "{r}");
+    assert_eq!(r["code"], "unavailable", "{r}");
+    assert_eq!(r["retry_after_ms"], 2000);
+    let (status, body) = s.get(format!("/api/channels/{ch}/chat")).answer().await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["type"], "urn:lait:problem:unavailable");
+}
+
 #[tokio::test]
 async fn replay_of_a_live_and_chat_settings() {
     let s = Stack::new(&[]).await;
