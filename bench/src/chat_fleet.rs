@@ -186,15 +186,14 @@ impl Client {
         format!("r{}", self.next_request)
     }
 
-    /// Delivers events in id order, each once (what the client shows).
-    fn deliver(&mut self, messages: &[Value]) {
-        for m in messages {
-            if let Some(id) = m["id"].as_str().and_then(parse_id) {
-                self.log.seen.insert(id);
-                if m["type"] == "message" || m.get("type").is_none() {
-                    self.last = Some(self.last.map_or(id, |l| l.max(id)));
-                }
-            }
+    /// Takes events in: every id it saw, and the largest (where it resumes from).
+    fn deliver(&mut self, events: &[Value]) {
+        for id in events
+            .iter()
+            .filter_map(|e| e["id"].as_str().and_then(parse_id))
+        {
+            self.log.seen.insert(id);
+            self.last = Some(self.last.map_or(id, |l| l.max(id)));
         }
     }
 

@@ -12,9 +12,11 @@ use std::{sync::LazyLock, time::Duration};
 use redis::AsyncCommands;
 
 use super::{Channels, model::*};
-use crate::{search::Kind, stores::dynamo::from_item};
+use crate::{
+    search::{Kind, WHOLE as BUILT},
+    stores::dynamo::{from_item, s},
+};
 
-use crate::search::WHOLE as BUILT;
 /// One rebuild at a time.
 const REBUILDING: &str = "search:rebuilding";
 const REBUILD_LOCK: Duration = Duration::from_secs(120);
@@ -71,8 +73,8 @@ impl Channels {
                 .scan()
                 .table_name(table.name())
                 .filter_expression("sk = :meta AND begins_with(pk, :channel)")
-                .expression_attribute_values(":meta", crate::stores::dynamo::s("META"))
-                .expression_attribute_values(":channel", crate::stores::dynamo::s("CHANNEL#"))
+                .expression_attribute_values(":meta", s("META"))
+                .expression_attribute_values(":channel", s("CHANNEL#"))
                 .set_exclusive_start_key(start)
                 .send()
                 .await?;
