@@ -10,39 +10,17 @@ every live is polled each 250 ms: real time holds when each got a new segment at
 """
 import os
 import re
-import subprocess
 import sys
 import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "e2e"))
-from lait_e2e import PROCS, Stack, finish, get_json, http, publisher  # noqa: E402
+from lait_e2e import PROCS, Stack, child_pids, cpu_seconds, finish, get_json, http, pids, publisher  # noqa: E402
 
 SECONDS = int(sys.argv[1])
 KS = [int(k) for k in sys.argv[2:]] or [1]
-TICK = os.sysconf("SC_CLK_TCK")
-
-
-def pids(pattern):
-    out = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True).stdout
-    return [int(p) for p in out.split()]
-
-
-def pids_children(pid):
-    out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
-    return [int(p) for p in out.split()]
-
-
-def cpu(pid):
-    try:
-        f = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
-        return (int(f[11]) + int(f[12])) / TICK
-    except (OSError, IndexError):
-        return 0.0
-
-
 def group_cpu(groups):
-    return {name: sum(cpu(p) for p in ps) for name, ps in groups.items()}
+    return {name: sum(cpu_seconds(p) for p in ps) for name, ps in groups.items()}
 
 
 def watch_playlists(base, lives, stop, result):
@@ -78,7 +56,7 @@ def run(k, redis_pid, moto_pid):
         "publisher ffmpeg": [p.pid for p in pubs],
         "moto": [moto_pid],
         "lait-local": [p.pid for p in PROCS if p.args[0].endswith("lait-local")],
-        "nginx": [w for m in pids(f"nginx.*{stack.prefix}") for w in [m] + pids_children(m)],
+        "nginx": [w for m in pids(f"nginx.*{stack.prefix}") for w in [m] + child_pids(m)],
         "redis": [redis_pid],
     }
     stop, seen = threading.Event(), {}

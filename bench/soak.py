@@ -11,33 +11,20 @@ the trend (least-squares slope over the second half, MB per minute), plus CPU se
 errors: API answers that were not 2xx, chat sends lost or unanswered (from chat-load), lives that
 stopped being listed. Exits 1 when a process died, an API answer was 5xx, or a live dropped.
 """
-import json
 import os
-import re
 import subprocess
 import sys
 import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "e2e"))
-from lait_e2e import PROCS, TARGET, Stack, finish, get_json, http, publisher  # noqa: E402
+from lait_e2e import PROCS, TARGET, Stack, child_pids, cpu_seconds, finish, get_json, http, pids, publisher  # noqa: E402
 
 SECONDS = int(os.environ.get("LAIT_SOAK_SECONDS", "600"))
 STREAMS = int(os.environ.get("LAIT_SOAK_STREAMS", "2"))
 CHATTERS = int(os.environ.get("LAIT_SOAK_CHATTERS", "500"))
 RATE = os.environ.get("LAIT_SOAK_RATE", "20")
 EVERY = 10
-TICK = os.sysconf("SC_CLK_TCK")
-
-
-def pids(pattern):
-    out = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True).stdout
-    return [int(p) for p in out.split()]
-
-
-def children(pid):
-    out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
-    return [int(p) for p in out.split()]
 
 
 def rss_mb(pid):
@@ -48,14 +35,6 @@ def rss_mb(pid):
     except OSError:
         pass
     return None
-
-
-def cpu_s(pid):
-    try:
-        f = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
-        return (int(f[11]) + int(f[12])) / TICK
-    except (OSError, IndexError):
-        return 0.0
 
 
 def slope(points):
@@ -111,7 +90,7 @@ def main():
         "lait-local": lambda: [local_pid],
         "agent": lambda: [stack.agent.pid],
         "ladder ffmpeg": lambda: pids(f"ffmpeg.*{stack.tmp}/spool"),
-        "nginx": lambda: [w for m in pids(f"nginx.*{stack.prefix}") for w in [m] + children(m)],
+        "nginx": lambda: [w for m in pids(f"nginx.*{stack.prefix}") for w in [m] + child_pids(m)],
         "redis": lambda: [redis_pid],
         "moto": lambda: [moto_pid],
         "publisher ffmpeg": lambda: [p.pid for p in pubs],
@@ -121,7 +100,7 @@ def main():
     traffic = threading.Thread(target=api_traffic, args=(stack.base, [c for c, _, _ in chans], stop, counts))
     traffic.start()
     samples = {name: [] for name in groups}
-    cpu0 = {name: sum(cpu_s(p) for p in f()) for name, f in groups.items()}
+    cpu0 = {name: sum(cpu_seconds(p) for p in f()) for name, f in groups.items()}
     dropped, t0 = [], time.monotonic()
     while time.monotonic() - t0 < SECONDS - 40:
         t = time.monotonic() - t0
@@ -132,7 +111,7 @@ def main():
         dropped += [(round(t), c) for (c, _, _), l in zip(chans, listed) if not l]
         time.sleep(EVERY)
     wall = time.monotonic() - t0
-    cpu1 = {name: sum(cpu_s(p) for p in f()) for name, f in groups.items()}
+    cpu1 = {name: sum(cpu_seconds(p) for p in f()) for name, f in groups.items()}
     stop.set()
     traffic.join()
     chat.wait(timeout=SECONDS + 120)

@@ -290,3 +290,28 @@ def run(main):
     failed = len(RESULTS) - passed
     print(f"{passed} passed, {failed} failed")
     sys.exit(1 if failed or not RESULTS else 0)
+
+
+# ---- processes as a benchmark sees them ----
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def pids(pattern):
+    """Processes whose command line matches `pattern` (pgrep -f)."""
+    out = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True).stdout
+    return [int(p) for p in out.split()]
+
+
+def child_pids(pid):
+    out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
+    return [int(p) for p in out.split()]
+
+
+def cpu_seconds(pid):
+    """User + system CPU seconds of `pid` so far (0 once it is gone)."""
+    try:
+        f = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+        return (int(f[11]) + int(f[12])) / TICK
+    except (OSError, IndexError):
+        return 0.0

@@ -27,6 +27,20 @@ async fn id_routes(app: &Server) -> Vec<(Method, String, bool)> {
     out
 }
 
+/// Two users; the first one live, with a notice: (owner, stranger, live id, notice id).
+async fn owner_live_with_notice(app: &Server) -> (User, User, String, String) {
+    let [owner, stranger] = app.users().await;
+    let live = app.start_live(&owner).await;
+    let notice = app
+        .post(format!("/api/channels/{}/notices", owner.channel_id))
+        .by(&owner)
+        .json(json!({"title": "mine", "body": "first"}))
+        .expect(201)
+        .await;
+    let notice = notice["id"].as_str().unwrap().to_owned();
+    (owner, stranger, live, notice)
+}
+
 /// `template` with the owner's resources filled in.
 fn concrete(template: &str, owner: &User, live: &str, notice: &str, other: &User) -> String {
     let id = match template.split('/').nth(2) {
@@ -49,16 +63,8 @@ fn concrete(template: &str, owner: &User, live: &str, notice: &str, other: &User
 #[tokio::test]
 async fn idor_every_id_route_refuses_a_second_user_and_changes_nothing() {
     let app = start_app(&[]).await;
-    let [owner, stranger] = app.users().await;
+    let (owner, stranger, live, notice) = owner_live_with_notice(&app).await;
     let c = owner.channel_id.clone();
-    let live = app.start_live(&owner).await;
-    let notice = app
-        .post(format!("/api/channels/{c}/notices"))
-        .by(&owner)
-        .json(json!({"title": "mine", "body": "first"}))
-        .expect(201)
-        .await;
-    let notice = notice["id"].as_str().unwrap().to_owned();
     let words = app
         .put(format!("/api/channels/{c}/chat/words"))
         .by(&owner)
@@ -128,17 +134,9 @@ async fn idor_every_id_route_refuses_a_second_user_and_changes_nothing() {
 #[tokio::test]
 async fn stream_key_is_in_no_answer_to_anyone_but_its_owner() {
     let app = start_app(&[]).await;
-    let [owner, stranger] = app.users().await;
+    let (owner, stranger, live, notice) = owner_live_with_notice(&app).await;
+    // The key of the live stream (publishing does not change it).
     let key = app.stream_key(&owner).await;
-    let live = app.start_live(&owner).await;
-    let c = &owner.channel_id;
-    let notice = app
-        .post(format!("/api/channels/{c}/notices"))
-        .by(&owner)
-        .json(json!({"title": "t", "body": "b"}))
-        .expect(201)
-        .await;
-    let notice = notice["id"].as_str().unwrap().to_owned();
     let spec = app.get_json("/api/openapi.json", None).await;
     let mut read = 0;
     for (template, item) in spec["paths"].as_object().unwrap() {
