@@ -56,7 +56,7 @@ async fn rotate_key(S(state): S<State>, user: AuthUser) -> ApiResult<Json<MineVi
 }
 
 /// A channel's public page data.
-#[utoipa::path(get, path = "/api/channels/{id}", tag = "channels", params(("id" = String, Path)),
+#[utoipa::path(get, path = "/api/channels/{id}", tag = "channels", security((), ("bearer" = [])), params(("id" = String, Path)),
     responses((status = 200, body = ChannelView), problem::NotFound))]
 async fn get_channel(
     S(state): S<State>,
