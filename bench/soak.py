@@ -61,8 +61,9 @@ def api_traffic(base, channels, stop, counts):
         for path in urls:
             status, _, _ = http("GET", base + path)
             counts[status // 100] = counts.get(status // 100, 0) + 1
-            if status >= 500:
-                counts.setdefault("5xx", []).append(path)
+            if status >= 400:
+                # Paths by class, without query strings: which routes answered what.
+                counts.setdefault(f"{status}", set()).add(path.split("?")[0])
         time.sleep(0.2)
 
 
@@ -130,7 +131,7 @@ def main():
         print(f"  {name:26s} {start:8.1f}MB {end:6.1f}MB {top:6.1f}MB {slope(half):+12.2f} MB/min {cpu1[name] - cpu0[name]:8.1f}")
     api_total = sum(v for k, v in counts.items() if isinstance(k, int))
     print(f"  API answers: {api_total} ({', '.join(f'{k}xx {v}' for k, v in sorted((k, v) for k, v in counts.items() if isinstance(k, int)))}); "
-          f"5xx paths: {sorted(set(counts.get('5xx', [])))[:5]}")
+          f"by status: {[(k, sorted(v)[:3]) for k, v in counts.items() if isinstance(k, str)]}")
     print(f"  lives dropped from the directory: {len(dropped)} {dropped[:5]}")
     print("  chat-load:")
     for line in chat_out.splitlines():
