@@ -575,14 +575,7 @@ def stop_all(local):
     import lait_e2e
     if local is not None and not all(lait_e2e.RESULTS):
         print(f"--- {local.log} (tail)\n{local.tail()}")
-    for p in PROCS:
-        if p.poll() is None:
-            p.send_signal(signal.SIGTERM)
-    for p in PROCS:
-        try:
-            p.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            p.kill()
+    lait_e2e.stop_procs()
     PROCS.clear()
 
 

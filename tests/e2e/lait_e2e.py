@@ -261,7 +261,8 @@ class Proxy:
         self.paused.clear()
 
 
-def finish(stack=None):
+def stop_procs():
+    """Every process a suite spawned: SIGTERM, then SIGKILL after 10 s."""
     for p in PROCS:
         if p.poll() is None:
             p.send_signal(signal.SIGTERM)
@@ -270,6 +271,10 @@ def finish(stack=None):
             p.wait(timeout=10)
         except subprocess.TimeoutExpired:
             p.kill()
+
+
+def finish(stack=None):
+    stop_procs()
     if stack and not all(RESULTS):
         for log in ("agent.log", "lait-local.log", "nginx/logs/error.log"):
             path = os.path.join(stack.tmp, log)
