@@ -30,10 +30,9 @@ import threading
 import time
 import urllib.error
 import urllib.parse
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
-from lait_e2e import PROCS, TARGET, Proxy, check, free_port, run, spawn, wait_port
+from lait_e2e import PROCS, TARGET, Proxy, check, free_port, http, run, spawn, wait_port
 
 TMP = tempfile.mkdtemp(prefix="lait-chat-faults.")
 # The bound on any answer while a store is unreachable: DynamoDB calls give up after 8 s
@@ -117,18 +116,9 @@ class Local:
 
 def call(method, url, body=None, token=None, timeout=30):
     """(status, headers, parsed body or text, seconds); status 0 when no answer came in time."""
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(url, data=data, method=method)
-    if data is not None:
-        req.add_header("content-type", "application/json")
-    if token:
-        req.add_header("authorization", f"Bearer {token}")
     t0 = time.monotonic()
     try:
-        with urllib.request.urlopen(req, timeout=timeout) as r:
-            status, headers, raw = r.status, dict(r.headers), r.read()
-    except urllib.error.HTTPError as e:
-        status, headers, raw = e.code, dict(e.headers), e.read()
+        status, headers, raw = http(method, url, body, token, timeout)
     except (urllib.error.URLError, TimeoutError, ConnectionError) as e:
         return 0, {}, repr(e), time.monotonic() - t0
     took = time.monotonic() - t0

@@ -49,7 +49,7 @@ def spawn(args, log, env=None):
     return p
 
 
-def http(method, url, body=None, token=None):
+def http(method, url, body=None, token=None, timeout=10):
     data = json.dumps(body).encode() if body is not None else None
     req = urllib.request.Request(url, data=data, method=method)
     if data is not None:
@@ -57,7 +57,7 @@ def http(method, url, body=None, token=None):
     if token:
         req.add_header("authorization", f"Bearer {token}")
     try:
-        with urllib.request.urlopen(req, timeout=10) as r:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
             return r.status, dict(r.headers), r.read()
     except urllib.error.HTTPError as e:
         return e.code, dict(e.headers), e.read()
