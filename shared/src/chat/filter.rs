@@ -56,11 +56,29 @@ fn look_alike(c: char) -> char {
 
 /// Text as typed, folded (see the module docs).
 pub fn fold(input: &str) -> Folded {
-    fold_with(input, false)
+    fold_both(input).0
 }
 
-/// `fold`, with lone consonants composed into finals where `compose_finals`.
-fn fold_with(input: &str, compose_finals: bool) -> Folded {
+/// Text folded as typed, and — only when that changes anything — with lone consonants composed
+/// into finals. The characters are folded once for both.
+fn fold_both(input: &str) -> (Folded, Option<Folded>) {
+    let (folded, chars) = fold_chars(input);
+    let mut composed = folded.clone();
+    let changed = jamo::compose_finals(&mut composed);
+    let also = changed.then(|| assemble(composed, chars.clone()));
+    (assemble(folded, chars), also)
+}
+
+/// The form patterns are stored in: composed, so a word typed letter by letter is a syllable.
+fn fold_pattern(word: &str) -> String {
+    let (typed, composed) = fold_both(word);
+    composed.unwrap_or(typed).text
+}
+
+/// Each original character folded: (folded character, index of its original) and, per
+/// original, (byte offset, length, whether anything of it was kept).
+#[allow(clippy::type_complexity)]
+fn fold_chars(input: &str) -> (Vec<(char, u32)>, Vec<(usize, usize, bool)>) {
     let mut folded: Vec<(char, u32)> = Vec::with_capacity(input.len());
     let mut chars = Vec::with_capacity(input.len());
     for (i, (at, c)) in input.char_indices().enumerate() {
@@ -84,11 +102,12 @@ fn fold_with(input: &str, compose_finals: bool) -> Folded {
         });
         chars.push((at, c.len_utf8(), folded.len() > before));
     }
-    if compose_finals {
-        jamo::compose_finals(&mut folded);
-    }
-    let mut text = String::with_capacity(input.len());
-    let mut origin = Vec::with_capacity(input.len());
+    (folded, chars)
+}
+
+fn assemble(folded: Vec<(char, u32)>, chars: Vec<(usize, usize, bool)>) -> Folded {
+    let mut text = String::with_capacity(folded.len() * 3);
+    let mut origin = Vec::with_capacity(folded.len() * 3);
     for (k, i) in folded {
         text.push(k);
         origin.resize(text.len(), i);
@@ -129,7 +148,9 @@ mod jamo {
 
     /// Turns each initial consonant that follows a vowel and is not followed by one into its
     /// final: `ᄀ ᅡ ᄆ ᄌ ᅡ` (typed `ㄱㅏㅁㅈㅏ`) becomes `ᄀ ᅡ ᆷ ᄌ ᅡ`, the jamo of `감자`.
-    pub(super) fn compose_finals(folded: &mut [(char, u32)]) {
+    /// Whether any was.
+    pub(super) fn compose_finals(folded: &mut [(char, u32)]) -> bool {
+        let mut changed = false;
         for i in 1..folded.len() {
             let c = folded[i].0;
             let after_vowel = is_vowel(folded[i - 1].0);
@@ -140,8 +161,10 @@ mod jamo {
                 && let Some(&t) = FINALS.get(&c)
             {
                 folded[i].0 = t;
+                changed = true;
             }
         }
+        changed
     }
 }
 
@@ -179,7 +202,7 @@ impl WordFilter {
     pub fn new<'a>(words: impl IntoIterator<Item = &'a str>) -> Self {
         let patterns: Vec<String> = words
             .into_iter()
-            .map(|w| fold_with(w, true).text)
+            .map(fold_pattern)
             .filter(|w| !w.is_empty())
             .collect();
         let automaton = (!patterns.is_empty())
@@ -234,9 +257,10 @@ pub enum Verdict {
 /// Checks `text` against every filter given.
 pub fn check(text: &str, filters: &[&WordFilter]) -> Verdict {
     let mut ranges = Vec::new();
-    for folded in [fold_with(text, false), fold_with(text, true)] {
+    let (typed, composed) = fold_both(text);
+    for folded in std::iter::once(&typed).chain(&composed) {
         for f in filters {
-            f.matches(&folded, &mut ranges);
+            f.matches(folded, &mut ranges);
         }
     }
     if ranges.is_empty() {
