@@ -9,7 +9,7 @@
 use std::sync::Arc;
 
 use axum::{
-    extract::{FromRef, FromRequestParts},
+    extract::{FromRef, FromRequestParts, OptionalFromRequestParts},
     http::{header, request::Parts},
 };
 
@@ -141,24 +141,24 @@ where
     }
 }
 
-/// The caller if authenticated, `None` for anonymous requests; a present but bad token is still
-/// a 401 (a client should learn its token is broken).
-#[derive(Debug, Clone)]
-pub struct MaybeAuthUser(pub Option<AuthUser>);
-
-impl<S> FromRequestParts<S> for MaybeAuthUser
+/// `Option<AuthUser>`: `None` for anonymous requests; a present but bad token is still a 401 (a
+/// client should learn its token is broken).
+impl<S> OptionalFromRequestParts<S> for AuthUser
 where
     S: Send + Sync,
     Authenticator: FromRef<S>,
 {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &S,
+    ) -> Result<Option<Self>, Self::Rejection> {
         if bearer_from_headers(&parts.headers).is_none() {
-            return Ok(Self(None));
+            return Ok(None);
         }
-        AuthUser::from_request_parts(parts, state)
+        <Self as FromRequestParts<S>>::from_request_parts(parts, state)
             .await
-            .map(|u| Self(Some(u)))
+            .map(Some)
     }
 }

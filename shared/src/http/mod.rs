@@ -4,7 +4,7 @@
 use axum::{
     Router,
     extract::{
-        DefaultBodyLimit, FromRequest, FromRequestParts, Request,
+        DefaultBodyLimit, FromRequest, FromRequestParts, OptionalFromRequest, Request,
         rejection::{BytesRejection, PathRejection, QueryRejection},
     },
     http::{HeaderName, HeaderValue, StatusCode, header},
@@ -47,6 +47,11 @@ fn is_json(req: &Request) -> bool {
         || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
 
+fn unsupported_media_type() -> ApiError {
+    ApiError::new(crate::error::Kind::UnsupportedMediaType)
+        .with_detail("expected Content-Type: application/json")
+}
+
 impl<T, S> FromRequest<S> for Json<T>
 where
     T: DeserializeOwned,
@@ -56,37 +61,32 @@ where
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         if !is_json(&req) {
-            return Err(ApiError::new(crate::error::Kind::UnsupportedMediaType)
-                .with_detail("expected Content-Type: application/json"));
+            return Err(unsupported_media_type());
         }
         let bytes = Bytes::from_request(req, state).await?;
         parse_json(&bytes).map(Json)
     }
 }
 
-/// A JSON body that may be absent: an empty body or `null` is `None` (the document describes such
-/// a body as optional and nullable), anything else is parsed like [`Json`].
-#[derive(Debug, Clone, Default)]
-pub struct OptionalJson<T>(pub Option<T>);
-
-impl<T, S> FromRequest<S> for OptionalJson<T>
+/// `Option<Json<T>>`: a body that may be absent. An empty body or `null` is `None` (the document
+/// describes such a body as optional and nullable), anything else is parsed like [`Json`].
+impl<T, S> OptionalFromRequest<S> for Json<T>
 where
     T: DeserializeOwned,
     S: Send + Sync,
 {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request(req: Request, state: &S) -> Result<Option<Self>, Self::Rejection> {
         let json = is_json(&req);
         let bytes = Bytes::from_request(req, state).await?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
-            return Ok(Self(None));
+            return Ok(None);
         }
         if !json {
-            return Err(ApiError::new(crate::error::Kind::UnsupportedMediaType)
-                .with_detail("expected Content-Type: application/json"));
+            return Err(unsupported_media_type());
         }
-        parse_json(&bytes).map(Self)
+        parse_json::<Option<T>>(&bytes).map(|v| v.map(Json))
     }
 }
 
@@ -548,12 +548,13 @@ mod tests {
     /// The document describes an optional body as optional and nullable: `null` was a 400.
     #[tokio::test]
     async fn an_optional_body_may_be_empty_or_null() {
-        let r = Router::new().route(
-            "/opt",
-            post(|OptionalJson(o): OptionalJson<Item>| async move {
-                o.map_or("none".to_owned(), |i| i.name)
-            }),
-        );
+        let r =
+            Router::new().route(
+                "/opt",
+                post(|o: Option<Json<Item>>| async move {
+                    o.map_or("none".to_owned(), |Json(i)| i.name)
+                }),
+            );
         let app = finish(r, &HttpConfig::default());
         for (body, status, text) in [
             ("", StatusCode::OK, "none"),

@@ -11,7 +11,7 @@ use lait_shared::{
     accounts::Session,
     auth::{AuthUser, extract::bearer_from_headers},
     domain::ids::UserId,
-    http::{ClientIp, Json, OptionalJson, cookie},
+    http::{ClientIp, Json, cookie},
     openapi::problem,
 };
 use serde::{Deserialize, Serialize};
@@ -162,8 +162,8 @@ pub struct RefreshRequest {
     pub refresh_token: Option<String>,
 }
 
-fn presented_refresh(headers: &HeaderMap, body: Option<RefreshRequest>) -> Option<String> {
-    body.and_then(|b| b.refresh_token)
+fn presented_refresh(headers: &HeaderMap, body: Option<Json<RefreshRequest>>) -> Option<String> {
+    body.and_then(|Json(b)| b.refresh_token)
         .or_else(|| cookie(headers, REFRESH_COOKIE).map(str::to_owned))
         .filter(|t| !t.is_empty())
 }
@@ -180,7 +180,7 @@ fn presented_refresh(headers: &HeaderMap, body: Option<RefreshRequest>) -> Optio
 async fn refresh(
     S(state): S<State>,
     headers: HeaderMap,
-    OptionalJson(body): OptionalJson<RefreshRequest>,
+    body: Option<Json<RefreshRequest>>,
 ) -> ApiResult<Response> {
     let Some(token) = presented_refresh(&headers, body) else {
         return Err(ApiError::unauthorized("a refresh token is required"));
@@ -214,7 +214,7 @@ fn logged_out() -> Response {
 async fn logout(
     S(state): S<State>,
     headers: HeaderMap,
-    OptionalJson(body): OptionalJson<RefreshRequest>,
+    body: Option<Json<RefreshRequest>>,
 ) -> ApiResult<Response> {
     let family = match presented_refresh(&headers, body) {
         Some(token) => state.accounts.family_of(&token).await?,

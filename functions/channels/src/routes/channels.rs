@@ -3,7 +3,7 @@
 use axum::extract::State as S;
 use lait_shared::{
     ApiError, ApiResult, FieldError,
-    auth::{AuthUser, extract::MaybeAuthUser},
+    auth::AuthUser,
     channels::model::*,
     domain::ids::{ChannelId, UserId},
     http::{Json, OwnedChannel, PathId},
@@ -60,11 +60,11 @@ async fn rotate_key(S(state): S<State>, user: AuthUser) -> ApiResult<Json<MineVi
     responses((status = 200, body = ChannelView), problem::NotFound))]
 async fn get_channel(
     S(state): S<State>,
-    user: MaybeAuthUser,
+    user: Option<AuthUser>,
     PathId(id): PathId<ChannelId>,
 ) -> ApiResult<Json<ChannelView>> {
     let c = state.channels.channel(&id).await?;
-    Ok(Json(view(&state, c, user.0.as_ref().map(|u| &u.id)).await?))
+    Ok(Json(view(&state, c, user.as_ref().map(|u| &u.id)).await?))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -155,7 +155,7 @@ async fn image_upload(
 ) -> ApiResult<Json<PresignedUpload>> {
     let prefix = media_keys::channel_images(&c.id);
     Ok(Json(
-        uploads::AVATAR.presign(&state.deps, &prefix, &req).await?,
+        uploads::AVATAR.presign(&state.media, &prefix, &req).await?,
     ))
 }
 
@@ -170,7 +170,7 @@ async fn image_confirm(
 ) -> ApiResult<Json<ChannelView>> {
     let prefix = media_keys::channel_images(&c.id);
     uploads::AVATAR
-        .confirm(&state.deps, &prefix, &req.key)
+        .confirm(&state.media, &prefix, &req.key)
         .await?;
     let patch = ChannelPatch {
         image_key: Some(req.key),
