@@ -110,7 +110,7 @@ impl Chat {
         wait: bool,
     ) -> Result<(), ChatError> {
         let ttl = self.config.lock_ttl;
-        let Some(token) = self.hot.try_lock(ch, ttl).await? else {
+        let Some(lock) = self.hot.try_lock(ch, ttl).await? else {
             return Ok(());
         };
         let started = tokio::time::Instant::now();
@@ -134,7 +134,7 @@ impl Chat {
                 // tries again from the same cursor.
                 let round = tokio::time::Instant::now();
                 if let Err(e) = self.archive(&events, &metas).await {
-                    self.hot.unlock(ch, &token).await?;
+                    self.hot.unlock(&lock).await?;
                     return Err(e.into());
                 }
                 let archived = round.elapsed();
@@ -144,7 +144,7 @@ impl Chat {
                 );
                 delivered?;
                 tracing::debug!(channel_id = %ch, events = events.len(), archive_ms = archived.as_millis() as u64, round_ms = round.elapsed().as_millis() as u64, "chat flush round");
-                if !self.hot.advance(ch, &token, last).await? {
+                if !self.hot.advance(&lock, last).await? {
                     tracing::warn!(channel_id = %ch, "flush lock expired during a delivery");
                     return Ok(());
                 }
@@ -153,10 +153,10 @@ impl Chat {
                 // An invocation has a deadline (the Lambda timeout): hand the room over. Under
                 // traffic the next sender takes the lock at once; if traffic stopped right now,
                 // the sweep sends what is left.
-                self.hot.unlock(ch, &token).await?;
+                self.hot.unlock(&lock).await?;
                 return Ok(());
             }
-            match self.hot.release(ch, &token, ttl).await? {
+            match self.hot.release(&lock, ttl).await? {
                 super::hot::Release::MoreToSend => continue,
                 super::hot::Release::Released => return Ok(()),
                 super::hot::Release::Lost => {

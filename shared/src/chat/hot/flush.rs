@@ -52,6 +52,22 @@ return 0",
     )
 });
 
+/// A room's flush lock, held until released, unlocked or expired.
+#[derive(Debug)]
+pub struct FlushLock {
+    channel: ChannelId,
+    token: String,
+}
+
+impl FlushLock {
+    /// A call of one of the lock's scripts: KEYS[1] the lock, ARGV[1] the holder's token.
+    fn script<'a>(&self, script: &'a Script) -> redis::ScriptInvocation<'a> {
+        let mut call = script.key(lock_key(&self.channel));
+        call.arg(&self.token);
+        call
+    }
+}
+
 /// What [`Hot::release`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Release {
@@ -66,8 +82,12 @@ pub enum Release {
 impl Hot {
     // ---- the flush lock ----
 
-    /// Tries to become the room's flusher; returns the lock token.
-    pub async fn try_lock(&self, ch: &ChannelId, ttl: Duration) -> anyhow::Result<Option<String>> {
+    /// Tries to become the room's flusher.
+    pub async fn try_lock(
+        &self,
+        ch: &ChannelId,
+        ttl: Duration,
+    ) -> anyhow::Result<Option<FlushLock>> {
         let token = secret::random(12);
         let mut c = self.conn().await?;
         let ok: Option<String> = redis::cmd("SET")
@@ -78,7 +98,10 @@ impl Hot {
             .arg(ttl.as_millis() as u64)
             .query_async(&mut c)
             .await?;
-        Ok(ok.map(|_| token))
+        Ok(ok.map(|_| FlushLock {
+            channel: *ch,
+            token,
+        }))
     }
 
     pub async fn flushed(&self, ch: &ChannelId) -> anyhow::Result<Option<MessageId>> {
@@ -88,17 +111,11 @@ impl Hot {
     }
 
     /// Moves the flush cursor to `id`; false when the lock was lost meanwhile.
-    pub async fn advance(
-        &self,
-        ch: &ChannelId,
-        token: &str,
-        id: MessageId,
-    ) -> anyhow::Result<bool> {
+    pub async fn advance(&self, lock: &FlushLock, id: MessageId) -> anyhow::Result<bool> {
         let mut c = self.conn().await?;
-        let ok: i64 = ADVANCE
-            .key(lock_key(ch))
-            .key(flushed_key(ch))
-            .arg(token)
+        let ok: i64 = lock
+            .script(&ADVANCE)
+            .key(flushed_key(&lock.channel))
             .arg(id.to_string())
             .arg(STREAM_TTL_SECS)
             .invoke_async(&mut c)
@@ -119,29 +136,20 @@ impl Hot {
     }
 
     /// Releases the lock if the caller still holds it, whatever is pending.
-    pub async fn unlock(&self, ch: &ChannelId, token: &str) -> anyhow::Result<()> {
+    pub async fn unlock(&self, lock: &FlushLock) -> anyhow::Result<()> {
         let mut c = self.conn().await?;
-        let _: i64 = UNLOCK
-            .key(lock_key(ch))
-            .arg(token)
-            .invoke_async(&mut c)
-            .await?;
+        let _: i64 = lock.script(&UNLOCK).invoke_async(&mut c).await?;
         Ok(())
     }
 
     /// Releases the lock unless entries arrived after the cursor (see [`RELEASE`]).
-    pub async fn release(
-        &self,
-        ch: &ChannelId,
-        token: &str,
-        ttl: Duration,
-    ) -> anyhow::Result<Release> {
+    pub async fn release(&self, lock: &FlushLock, ttl: Duration) -> anyhow::Result<Release> {
+        let ch = &lock.channel;
         let mut c = self.conn().await?;
-        let outcome: i64 = RELEASE
-            .key(lock_key(ch))
+        let outcome: i64 = lock
+            .script(&RELEASE)
             .key(flushed_key(ch))
             .key(stream_key(ch))
-            .arg(token)
             .arg(ttl.as_millis() as u64)
             .invoke_async(&mut c)
             .await?;

@@ -91,7 +91,7 @@ mod flush;
 mod stream;
 
 pub use self::{
-    flush::Release,
+    flush::{FlushLock, Release},
     stream::{Admission, Refusal},
 };
 
