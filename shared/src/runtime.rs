@@ -78,6 +78,11 @@ impl Deps {
         }
     }
 
+    /// The media bucket.
+    pub fn media(&self) -> stores::media::MediaBucket {
+        stores::media::MediaBucket::new(self.s3.clone(), &self.stores.media_bucket)
+    }
+
     /// The store clients of these dependencies.
     pub fn clients(&self) -> Clients {
         Clients {

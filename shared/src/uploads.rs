@@ -3,12 +3,11 @@
 
 use std::time::Duration;
 
-use aws_sdk_s3::presigning::PresigningConfig;
 use serde::{Deserialize, Serialize};
 
 use crate::{
     error::{ApiError, FieldError},
-    runtime::Deps,
+    stores::media::MediaBucket,
 };
 
 /// The file a browser is about to upload.
@@ -119,26 +118,18 @@ impl ImagePolicy {
     /// A presigned PUT for `<prefix>/<random>.<ext>` with type and length signed in.
     pub async fn presign(
         &self,
-        deps: &Deps,
+        media: &MediaBucket,
         prefix: &str,
         upload: &UploadRequest,
     ) -> Result<PresignedUpload, ApiError> {
         let (content_type, content_length) = (upload.content_type.as_str(), upload.content_length);
         let ext = self.check(content_type, content_length)?;
         let key = format!("{prefix}/{}.{ext}", uuid::Uuid::new_v4());
-        let req = deps
-            .s3
-            .put_object()
-            .bucket(&deps.stores.media_bucket)
-            .key(&key)
-            .content_type(content_type)
-            .content_length(content_length as i64)
-            .cache_control("public, max-age=31536000, immutable")
-            .presigned(PresigningConfig::expires_in(URL_TTL).map_err(ApiError::internal)?)
-            .await
-            .map_err(ApiError::internal)?;
+        let upload_url = media
+            .presign_put(&key, (content_type, content_length), URL_TTL)
+            .await?;
         Ok(PresignedUpload {
-            upload_url: req.uri().to_owned(),
+            upload_url,
             method: "PUT",
             headers: UploadHeaders {
                 content_type: content_type.to_owned(),
@@ -150,44 +141,27 @@ impl ImagePolicy {
     }
 
     /// Checks an uploaded object under `prefix`; deletes it and answers 400 if it breaks the policy.
-    pub async fn confirm(&self, deps: &Deps, prefix: &str, key: &str) -> Result<(), ApiError> {
-        let (s3, bucket) = (&deps.s3, &deps.stores.media_bucket);
-        let bad_key = || ApiError::field("key", "is not an upload of yours");
+    pub async fn confirm(
+        &self,
+        media: &MediaBucket,
+        prefix: &str,
+        key: &str,
+    ) -> Result<(), ApiError> {
         if !key.starts_with(&format!("{prefix}/")) || key.contains("..") {
-            return Err(bad_key());
+            return Err(ApiError::field("key", "is not an upload of yours"));
         }
-        let head = match s3.head_object().bucket(bucket).key(key).send().await {
-            Ok(h) => h,
-            Err(e) if e.as_service_error().is_some_and(|e| e.is_not_found()) => {
-                return Err(ApiError::field("key", "nothing was uploaded there"));
-            }
-            Err(e) => return Err(ApiError::internal(e)),
+        let Some(head) = media.head(key).await? else {
+            return Err(ApiError::field("key", "nothing was uploaded there"));
         };
-        let declared = head.content_type().unwrap_or_default();
-        let mut ok = Self::extension(declared).is_some()
+        let declared = head.content_type.as_str();
+        let ok = Self::extension(declared).is_some()
             && head
-                .content_length()
-                .is_some_and(|l| l > 0 && l as u64 <= self.max_bytes);
-        if ok {
+                .content_length
+                .is_some_and(|l| l > 0 && l <= self.max_bytes)
             // The bytes must be what the type says: an HTML page declared image/png is refused.
-            let first = s3
-                .get_object()
-                .bucket(bucket)
-                .key(key)
-                .range(format!("bytes=0-{}", SNIFF_BYTES - 1))
-                .send()
-                .await
-                .map_err(ApiError::internal)?;
-            let bytes = first.body.collect().await.map_err(ApiError::internal)?;
-            ok = self.content_ok(declared, &bytes.into_bytes());
-        }
+            && self.content_ok(declared, &media.first_bytes(key, SNIFF_BYTES).await?);
         if !ok {
-            s3.delete_object()
-                .bucket(bucket)
-                .key(key)
-                .send()
-                .await
-                .map_err(ApiError::internal)?;
+            media.delete(key).await?;
             return Err(ApiError::field(
                 "key",
                 "the uploaded file is not an allowed image",

@@ -16,10 +16,11 @@ use lait_shared::{
     config::Env,
     ratelimit::Limit,
     runtime::Deps,
+    stores::media::MediaBucket,
 };
 use utoipa_axum::router::OpenApiRouter;
 
-pub use reaper::{MediaBucket, Reaper, reap, reaper_loop, reindex};
+pub use reaper::{Reaper, reap, reaper_loop, reindex};
 
 #[derive(Clone)]
 pub struct State {

@@ -13,23 +13,8 @@ use lait_shared::{
     hls,
     media_keys::{self, LiveKeys},
     runtime::Clients,
+    stores::media::MediaBucket,
 };
-
-/// The media bucket, as the reaper and VOD deletion use it.
-#[derive(Clone)]
-pub struct MediaBucket {
-    s3: aws_sdk_s3::Client,
-    bucket: String,
-}
-
-impl MediaBucket {
-    pub fn new(clients: &Clients) -> Self {
-        Self {
-            s3: clients.s3.clone(),
-            bucket: clients.stores.media_bucket.clone(),
-        }
-    }
-}
 
 /// What the reaper needs.
 #[derive(Clone)]
@@ -51,7 +36,7 @@ impl Reaper {
                 clients.redis.clone(),
                 config,
             ),
-            media: MediaBucket::new(clients),
+            media: MediaBucket::of(clients),
         }
     }
 }
@@ -93,31 +78,15 @@ async fn close_recording(
     state: &Reaper,
     live: &LiveRecord,
 ) -> ApiResult<(Option<String>, Option<f64>)> {
-    let MediaBucket { s3, bucket } = &state.media;
     let keys = LiveKeys::new(live.channel_id, live.id);
     let prefix = keys.prefix();
     let mut by_rendition: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    let mut token = None;
-    loop {
-        let page = s3
-            .list_objects_v2()
-            .bucket(bucket)
-            .prefix(&prefix)
-            .set_continuation_token(token)
-            .send()
-            .await
-            .map_err(ApiError::internal)?;
-        for k in page.contents().iter().filter_map(|o| o.key()) {
-            if let Some((rendition, file)) = k[prefix.len()..].split_once('/') {
-                by_rendition
-                    .entry(rendition.to_owned())
-                    .or_default()
-                    .push(file.to_owned());
-            }
-        }
-        token = page.next_continuation_token().map(str::to_owned);
-        if token.is_none() {
-            break;
+    for k in state.media.keys_under(&prefix).await? {
+        if let Some((rendition, file)) = k[prefix.len()..].split_once('/') {
+            by_rendition
+                .entry(rendition.to_owned())
+                .or_default()
+                .push(file.to_owned());
         }
     }
     let ladder = Ladder::for_channel(live.low_latency);
@@ -135,12 +104,10 @@ async fn close_recording(
             continue;
         }
         duration.get_or_insert(segments.iter().map(hls::Segment::duration).sum::<f64>());
-        put_playlist(
-            &state.media,
-            keys.rendition_vod(&r.name),
-            hls::vod(&segments, ladder.segment_seconds),
-        )
-        .await?;
+        let playlist = hls::vod(&segments, ladder.segment_seconds);
+        (state.media)
+            .put_playlist(&keys.rendition_vod(&r.name), playlist)
+            .await?;
         // The node's probe (audio, aspect) died with it: 16:9 and no CODECS claim.
         let width = r.height * 16 / 9;
         variants.push(hls::Variant {
@@ -155,24 +122,12 @@ async fn close_recording(
         return Ok((None, None));
     }
     let key = keys.vod();
-    put_playlist(&state.media, key.clone(), hls::master(&variants)).await?;
+    state
+        .media
+        .put_playlist(&key, hls::master(&variants))
+        .await?;
     tracing::info!(live_id = %live.id, renditions = variants.len(), "recording closed by the reaper");
     Ok((Some(key), duration))
-}
-
-async fn put_playlist(media: &MediaBucket, key: String, text: String) -> ApiResult<()> {
-    media
-        .s3
-        .put_object()
-        .bucket(&media.bucket)
-        .key(key)
-        .body(text.into_bytes().into())
-        .content_type("application/vnd.apple.mpegurl")
-        .cache_control("public, max-age=60")
-        .send()
-        .await
-        .map_err(ApiError::internal)?;
-    Ok(())
 }
 
 /// Ends lives whose heartbeat stopped and rebuilds a lost search index, every `every`
@@ -191,79 +146,5 @@ pub async fn reaper_loop(state: Reaper, every: Duration) {
         if let Err(e) = reindex(&state).await {
             tracing::warn!(error = %e, "search index rebuild failed");
         }
-    }
-}
-
-impl MediaBucket {
-    /// Deletes every object under `prefix` in the media bucket.
-    pub async fn delete_prefix(&self, prefix: &str) -> ApiResult<()> {
-        let Self { s3, bucket } = self;
-        let mut token = None;
-        loop {
-            let page = s3
-                .list_objects_v2()
-                .bucket(bucket)
-                .prefix(prefix)
-                .set_continuation_token(token)
-                .send()
-                .await
-                .map_err(ApiError::internal)?;
-            let ids: Vec<_> = page
-                .contents()
-                .iter()
-                .filter_map(|o| {
-                    aws_sdk_s3::types::ObjectIdentifier::builder()
-                        .key(o.key()?)
-                        .build()
-                        .ok()
-                })
-                .collect();
-            if !ids.is_empty() {
-                let delete = aws_sdk_s3::types::Delete::builder()
-                    .set_objects(Some(ids))
-                    .quiet(true)
-                    .build()
-                    .map_err(ApiError::internal)?;
-                s3.delete_objects()
-                    .bucket(bucket)
-                    .delete(delete)
-                    .send()
-                    .await
-                    .map_err(ApiError::internal)?;
-            }
-            token = page.next_continuation_token;
-            if token.is_none() {
-                return Ok(());
-            }
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn store_env() -> Vec<(&'static str, &'static str)> {
-        vec![
-            ("REDIS_URL", "redis://127.0.0.1:1"),
-            ("LAIT_MEDIA_BUCKET", "media"),
-            ("AWS_REGION", "us-east-1"),
-        ]
-    }
-
-    #[tokio::test]
-    async fn the_reaper_boots_from_store_settings_alone_and_the_function_does_not() {
-        let mut env = Env::from_pairs(store_env());
-        let clients = Clients::load(&mut env).await;
-        let reaper = Reaper::new(&mut env, clients);
-        assert!(env.finish(reaper).is_ok());
-
-        let mut env = Env::from_pairs(store_env());
-        let deps = lait_shared::runtime::Deps::load(&mut env).await;
-        let state = crate::State::new(&mut env, deps);
-        let err = env.finish(state).err().expect("the API needs its secrets");
-        let names: Vec<&str> = err.problems.iter().map(|p| p.name.as_str()).collect();
-        assert!(names.contains(&"LAIT_MEDIA_SECRET"), "{names:?}");
-        assert!(names.contains(&"LAIT_JWT_SECRET"), "{names:?}");
     }
 }

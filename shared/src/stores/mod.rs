@@ -4,6 +4,7 @@
 pub mod aws;
 pub mod cursor;
 pub mod dynamo;
+pub mod media;
 pub mod redis;
 
 /// Logical DynamoDB tables (full names are `LAIT_TABLE_PREFIX` + name). Their key schemas live in

@@ -125,7 +125,9 @@ async fn avatar_upload(
 ) -> ApiResult<Json<PresignedUpload>> {
     let prefix = lait_shared::media_keys::avatars(&user.id);
     Ok(Json(
-        uploads::AVATAR.presign(&state.deps, &prefix, &req).await?,
+        uploads::AVATAR
+            .presign(&state.deps.media(), &prefix, &req)
+            .await?,
     ))
 }
 
@@ -144,7 +146,7 @@ async fn avatar_confirm(
 ) -> ApiResult<Json<Me>> {
     let prefix = lait_shared::media_keys::avatars(&user.id);
     uploads::AVATAR
-        .confirm(&state.deps, &prefix, &req.key)
+        .confirm(&state.deps.media(), &prefix, &req.key)
         .await?;
     let updated = state.accounts.set_avatar(&user.id, &req.key).await?;
     Ok(Json(me(&state.config, updated)))
