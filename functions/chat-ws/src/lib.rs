@@ -16,6 +16,7 @@ use lait_shared::{
         protocol::{Action, ClientFrame, HistoryLimit, Request, RequestId, ServerFrame},
     },
     config::Env,
+    domain::ids::ConnectionId,
     runtime::{Clients, Deps},
     ws::{self, WsEvent, WsHandler, WsResponse},
 };
@@ -95,7 +96,7 @@ impl Handler {
             .filter(|v| !v.is_empty())
     }
 
-    async fn on_connect(&self, event: &WsEvent, id: &str) -> WsResponse {
+    async fn on_connect(&self, event: &WsEvent, id: &ConnectionId) -> WsResponse {
         let chat = &self.0.chat;
         match chat
             .connect(
@@ -108,14 +109,14 @@ impl Handler {
             Ok(_) => ws::response(200, None),
             Err(e) => {
                 if let ChatError::Internal(err) = &e {
-                    tracing::error!(connection_id = id, error = %err, "$connect failed");
+                    tracing::error!(connection_id = %id, error = %err, "$connect failed");
                 }
                 ws::response(e.status().as_u16(), Some(e.message()))
             }
         }
     }
 
-    async fn on_message(&self, out: &Arc<dyn Outbox>, id: &str, body: Option<&str>) {
+    async fn on_message(&self, out: &Arc<dyn Outbox>, id: &ConnectionId, body: Option<&str>) {
         let req = match Request::parse(body) {
             Ok(r) => r,
             Err(e) => {
@@ -137,7 +138,7 @@ impl Handler {
     async fn act(
         &self,
         out: &Arc<dyn Outbox>,
-        id: &str,
+        id: &ConnectionId,
         req: &Request,
     ) -> Result<Option<ServerFrame>, ChatError> {
         let chat = &self.0.chat;
@@ -150,7 +151,7 @@ impl Handler {
                 self.reply_error(out, id, Some(req.action), request_id, &e)
                     .await;
                 if let Err(PostError::Other(e)) = out.close(id).await {
-                    tracing::warn!(connection_id = id, error = %e, "closing an unregistered connection failed");
+                    tracing::warn!(connection_id = %id, error = %e, "closing an unregistered connection failed");
                 }
                 return Ok(None);
             }
@@ -174,7 +175,7 @@ impl Handler {
             ClientFrame::Ping => Ok(Some(ServerFrame::Pong { request_id })),
             ClientFrame::Send { text } => {
                 let ack = AckTo {
-                    connection_id: id.to_owned(),
+                    connection_id: id.clone(),
                     request_id,
                 };
                 chat.send(&conn, &text, Some(ack)).await?;
@@ -208,11 +209,11 @@ impl Handler {
         }
     }
 
-    async fn reply(&self, out: &Arc<dyn Outbox>, id: &str, answer: &ServerFrame) {
+    async fn reply(&self, out: &Arc<dyn Outbox>, id: &ConnectionId, answer: &ServerFrame) {
         match out.post(id, &Payload::new(answer.to_json())).await {
             Ok(()) | Err(PostError::Gone) => {}
             Err(PostError::Other(e)) => {
-                tracing::warn!(connection_id = id, error = %e, "reply failed")
+                tracing::warn!(connection_id = %id, error = %e, "reply failed")
             }
         }
     }
@@ -220,13 +221,13 @@ impl Handler {
     async fn reply_error(
         &self,
         out: &Arc<dyn Outbox>,
-        id: &str,
+        id: &ConnectionId,
         action: Option<Action>,
         request_id: Option<RequestId>,
         e: &ChatError,
     ) {
         if let ChatError::Internal(err) = e {
-            tracing::error!(connection_id = id, error = %err, "chat action failed");
+            tracing::error!(connection_id = %id, error = %err, "chat action failed");
         }
         let frame = ServerFrame::Error {
             code: e.code(),
@@ -240,7 +241,12 @@ impl Handler {
 
     async fn dispatch(&self, event: WsEvent) -> WsResponse {
         let route = event.request_context.route_key.clone().unwrap_or_default();
-        let Some(id) = event.request_context.connection_id.clone() else {
+        let Some(id) = event
+            .request_context
+            .connection_id
+            .clone()
+            .map(ConnectionId::new)
+        else {
             tracing::warn!("event without a connection id");
             return ws::response(400, None);
         };
@@ -248,7 +254,7 @@ impl Handler {
             ws::CONNECT => self.on_connect(&event, &id).await,
             ws::DISCONNECT => {
                 if let Err(e) = self.0.chat.disconnect(&id).await {
-                    tracing::warn!(connection_id = id, error = %e, "$disconnect cleanup failed");
+                    tracing::warn!(connection_id = %id, error = %e, "$disconnect cleanup failed");
                 }
                 ws::response(200, None)
             }

@@ -30,7 +30,10 @@ use hyper_util::{
     client::legacy::{Client, connect::HttpConnector},
     rt::TokioExecutor,
 };
-use lait_shared::chat::{Outbox, Payload, PostError};
+use lait_shared::{
+    chat::{Outbox, Payload, PostError},
+    domain::ids::ConnectionId,
+};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
 /// Characters of a connection id sent as they are in the path (RFC 3986 unreserved).
@@ -165,10 +168,10 @@ impl ApiOutbox {
         Ok(req)
     }
 
-    async fn post_once(&self, connection: &str, frame: &Payload) -> Result<(), Attempt> {
+    async fn post_once(&self, connection: &ConnectionId, frame: &Payload) -> Result<(), Attempt> {
         let identity = self.identity().await.map_err(Attempt::Final)?;
         let req = self
-            .signed_post(&identity, connection, frame)
+            .signed_post(&identity, connection.as_str(), frame)
             .map_err(Attempt::Final)?;
         let res = match tokio::time::timeout(POST_TIMEOUT, self.http.request(req)).await {
             Err(_) => {
@@ -209,7 +212,7 @@ enum Attempt {
 impl Outbox for ApiOutbox {
     fn post<'a>(
         &'a self,
-        connection: &'a str,
+        connection: &'a ConnectionId,
         frame: &'a Payload,
     ) -> BoxFuture<'a, Result<(), PostError>> {
         async move {
@@ -229,12 +232,12 @@ impl Outbox for ApiOutbox {
         .boxed()
     }
 
-    fn close<'a>(&'a self, connection: &'a str) -> BoxFuture<'a, Result<(), PostError>> {
+    fn close<'a>(&'a self, connection: &'a ConnectionId) -> BoxFuture<'a, Result<(), PostError>> {
         async move {
             match self
                 .sdk
                 .delete_connection()
-                .connection_id(connection)
+                .connection_id(connection.as_str())
                 .send()
                 .await
             {
@@ -392,7 +395,7 @@ mod tests {
         let out = ApiOutbox::new(&conf, &url);
         // API Gateway connection ids are base64 and end in `=`.
         out.post(
-            "L0SM9cOFvHcCIhw=",
+            &ConnectionId::new("L0SM9cOFvHcCIhw="),
             &Payload::new(Bytes::from_static(b"{\"type\":\"batch\"}")),
         )
         .await
@@ -425,14 +428,19 @@ mod tests {
         let (url, mut seen) = fake_api().await;
         let out = ApiOutbox::new(&sdk_config(static_creds()), &url);
         assert!(matches!(
-            out.post("gone", &Payload::new(Bytes::new())).await,
+            out.post(&ConnectionId::new("gone"), &Payload::new(Bytes::new()))
+                .await,
             Err(PostError::Gone)
         ));
         assert!(matches!(
-            out.post("bad", &Payload::new(Bytes::new())).await,
+            out.post(&ConnectionId::new("bad"), &Payload::new(Bytes::new()))
+                .await,
             Err(PostError::Other(_))
         ));
-        let err = match out.post("broken", &Payload::new(Bytes::new())).await {
+        let err = match out
+            .post(&ConnectionId::new("broken"), &Payload::new(Bytes::new()))
+            .await
+        {
             Err(PostError::Other(e)) => e.to_string(),
             other => panic!("expected an error, got {other:?}"),
         };
@@ -486,7 +494,9 @@ mod tests {
             });
             let out = ApiOutbox::new(&sdk_config(provider), &url);
             for _ in 0..3 {
-                out.post("c", &Payload::new(Bytes::new())).await.unwrap();
+                out.post(&ConnectionId::new("c"), &Payload::new(Bytes::new()))
+                    .await
+                    .unwrap();
             }
             assert_eq!(calls.load(Ordering::SeqCst), fetches, "{lifetime:?}");
         }

@@ -1,7 +1,7 @@
 //! Tickets and connections: who may join a room, with which badges and capabilities.
 
 use super::{Chat, ChatError, model::*};
-use crate::domain::ids::{ChannelId, UserId};
+use crate::domain::ids::{ChannelId, ConnectionId, UserId};
 
 impl Chat {
     /// A ticket for `user` to join `ch`'s chat; returns the secret.
@@ -46,7 +46,7 @@ impl Chat {
     /// `$connect`: validates the ticket (if any) and registers the connection.
     pub async fn connect(
         &self,
-        connection_id: &str,
+        connection_id: &ConnectionId,
         channel: Option<&str>,
         ticket: Option<&str>,
     ) -> Result<Connection, ChatError> {
@@ -86,12 +86,12 @@ impl Chat {
         Ok(conn)
     }
 
-    pub async fn disconnect(&self, connection_id: &str) -> Result<(), ChatError> {
+    pub async fn disconnect(&self, connection_id: &ConnectionId) -> Result<(), ChatError> {
         self.hot.leave(connection_id).await?;
         Ok(())
     }
 
-    pub async fn connection(&self, connection_id: &str) -> Result<Connection, ChatError> {
+    pub async fn connection(&self, connection_id: &ConnectionId) -> Result<Connection, ChatError> {
         self.hot
             .connection(connection_id)
             .await?

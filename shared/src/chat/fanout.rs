@@ -10,7 +10,7 @@ use super::{
     model::*,
     protocol::{self, Action, ServerFrame},
 };
-use crate::domain::ids::{ChannelId, LiveId};
+use crate::domain::ids::{ChannelId, ConnectionId, LiveId};
 
 /// Serialises events into `{"type":"batch","messages":[…]}` frames of at most [`MAX_FRAME`] bytes.
 pub fn batch_frames(events: &[Event]) -> anyhow::Result<Vec<Payload>> {
@@ -47,9 +47,9 @@ const DELIVERY_LANES: usize = 4;
 async fn deliver_lane(
     out: Arc<dyn Outbox>,
     frames: Arc<Vec<Payload>>,
-    part: Vec<String>,
+    part: Vec<ConnectionId>,
     concurrency: usize,
-) -> Vec<String> {
+) -> Vec<ConnectionId> {
     let gone = Mutex::new(Vec::new());
     futures::stream::iter(part)
         .for_each_concurrent(concurrency, |id| {

@@ -38,7 +38,7 @@ use crate::{
     accounts::store::UsersStore,
     channels::store::ChannelsStore,
     config::Env,
-    domain::ids::{ChannelId, LiveId, UserId},
+    domain::ids::{ChannelId, ConnectionId, LiveId, UserId},
     ratelimit::Limit,
     runtime::Clients,
 };
@@ -123,10 +123,10 @@ impl Payload {
 pub trait Outbox: Send + Sync + 'static {
     fn post<'a>(
         &'a self,
-        connection: &'a str,
+        connection: &'a ConnectionId,
         payload: &'a Payload,
     ) -> BoxFuture<'a, Result<(), PostError>>;
-    fn close<'a>(&'a self, connection: &'a str) -> BoxFuture<'a, Result<(), PostError>>;
+    fn close<'a>(&'a self, connection: &'a ConnectionId) -> BoxFuture<'a, Result<(), PostError>>;
 }
 
 /// What every action needs to know about a channel; cached in Redis for a few seconds and

@@ -5,7 +5,7 @@ use std::{fmt, str::FromStr};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use utoipa::ToSchema;
 
-use crate::domain::ids::{ChannelId, LiveId, UserId};
+use crate::domain::ids::{ChannelId, ConnectionId, LiveId, UserId};
 
 /// A chat event's id: the channel's Redis stream id `<unix ms>-<seq>`, so ids are monotonic per
 /// channel and carry their time.
@@ -145,7 +145,7 @@ pub struct Connection {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AckTo {
     #[serde(rename = "c")]
-    pub connection_id: String,
+    pub connection_id: ConnectionId,
     #[serde(rename = "r")]
     pub request_id: Option<super::protocol::RequestId>,
 }

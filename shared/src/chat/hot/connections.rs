@@ -25,11 +25,17 @@ return redis.call('SCARD', KEYS[1])",
     )
 });
 
+impl redis::ToRedisArgs for ConnectionId {
+    fn write_redis_args<W: ?Sized + redis::RedisWrite>(&self, out: &mut W) {
+        out.write_arg(self.as_str().as_bytes());
+    }
+}
+
 impl Hot {
     // ---- connections and rooms ----
 
     /// Registers a connection and joins its room; returns the room's size.
-    pub async fn join(&self, id: &str, conn: &Connection) -> anyhow::Result<u64> {
+    pub async fn join(&self, id: &ConnectionId, conn: &Connection) -> anyhow::Result<u64> {
         let mut c = self.conn().await?;
         let ttl = CONNECTION_TTL.as_secs();
         let _: () = c
@@ -47,14 +53,14 @@ impl Hot {
         Ok(size)
     }
 
-    pub async fn connection(&self, id: &str) -> anyhow::Result<Option<Connection>> {
+    pub async fn connection(&self, id: &ConnectionId) -> anyhow::Result<Option<Connection>> {
         let mut c = self.conn().await?;
         let raw: Option<String> = c.get(conn_key(id)).await?;
         Ok(raw.map(|r| serde_json::from_str(&r)).transpose()?)
     }
 
     /// Forgets a connection (idempotent). Returns what it was, if it was registered.
-    pub async fn leave(&self, id: &str) -> anyhow::Result<Option<Connection>> {
+    pub async fn leave(&self, id: &ConnectionId) -> anyhow::Result<Option<Connection>> {
         let Some(conn) = self.connection(id).await? else {
             return Ok(None);
         };
@@ -63,7 +69,7 @@ impl Hot {
         Ok(Some(conn))
     }
 
-    async fn leave_room(&self, id: &str, conn: &Connection) -> anyhow::Result<()> {
+    async fn leave_room(&self, id: &ConnectionId, conn: &Connection) -> anyhow::Result<()> {
         let (room, user) = membership_keys(conn);
         self.run_leave(&conn.channel_id, &room, &user, id).await
     }
@@ -74,7 +80,7 @@ impl Hot {
         ch: &ChannelId,
         room: &str,
         user: &str,
-        id: &str,
+        id: &ConnectionId,
     ) -> anyhow::Result<()> {
         let mut c = self.conn().await?;
         let size: u64 = LEAVE
@@ -87,7 +93,7 @@ impl Hot {
     }
 
     /// Drops connections API Gateway reported gone (410) from a room.
-    pub async fn drop_gone(&self, channel: &ChannelId, ids: &[String]) -> anyhow::Result<()> {
+    pub async fn drop_gone(&self, channel: &ChannelId, ids: &[ConnectionId]) -> anyhow::Result<()> {
         for id in ids {
             if self.leave(id).await?.is_none() {
                 // Registration already expired: only the room still names it.
@@ -103,18 +109,22 @@ impl Hot {
             .await
     }
 
-    pub async fn room(&self, ch: &ChannelId) -> anyhow::Result<Vec<String>> {
-        let mut c = self.conn().await?;
-        Ok(c.smembers(room_key(ch)).await?)
+    pub async fn room(&self, ch: &ChannelId) -> anyhow::Result<Vec<ConnectionId>> {
+        self.members(room_key(ch)).await
     }
 
     pub async fn user_connections(
         &self,
         ch: &ChannelId,
         user: &UserId,
-    ) -> anyhow::Result<Vec<String>> {
+    ) -> anyhow::Result<Vec<ConnectionId>> {
+        self.members(user_conns_key(ch, user)).await
+    }
+
+    async fn members(&self, set: String) -> anyhow::Result<Vec<ConnectionId>> {
         let mut c = self.conn().await?;
-        Ok(c.smembers(user_conns_key(ch, user)).await?)
+        let ids: Vec<String> = c.smembers(set).await?;
+        Ok(ids.into_iter().map(ConnectionId::new).collect())
     }
 
     // ---- bans and timeouts (cache) ----

@@ -15,7 +15,7 @@ use redis::{AsyncCommands, Script, streams::StreamRangeReply};
 use super::model::{Connection, EntryMeta, Event, EventBody, MessageId, Ticket};
 use crate::{
     auth::secret,
-    domain::ids::{ChannelId, UserId},
+    domain::ids::{ChannelId, ConnectionId, UserId},
     stores::redis::Redis,
 };
 
@@ -32,7 +32,7 @@ fn tag(ch: &ChannelId) -> String {
 fn ticket_key(hash: &str) -> String {
     format!("chat:ticket:{hash}")
 }
-fn conn_key(id: &str) -> String {
+fn conn_key(id: &ConnectionId) -> String {
     format!("chat:conn:{id}")
 }
 fn room_key(ch: &ChannelId) -> String {
