@@ -12,7 +12,7 @@ use std::{
 };
 
 use axum::Router;
-use lait_shared::{config::Env, runtime::Deps, signing};
+use lait_shared::{clock::Timestamp, config::Env, runtime::Deps, signing};
 use reqwest::{Client, Method, Response, header};
 use serde_json::{Value, json};
 
@@ -289,8 +289,11 @@ impl TestApp {
     pub async fn new_user(&self) -> (String, String, Value) {
         let email = format!("{}@example.com", unique("u"));
         let res = self.signup(&email, &unique("n"), PASSWORD).await;
-        assert_eq!(res.status(), 201);
-        (email, PASSWORD.to_owned(), res.json().await.unwrap())
+        (
+            email,
+            PASSWORD.to_owned(),
+            expect_json(res, 201, "sign-up").await,
+        )
     }
 
     /// A fresh user, signed up and logged in (each from its own address, so sign-up limits of
@@ -311,16 +314,14 @@ impl TestApp {
         )
         .await
         .unwrap();
-        assert_eq!(res.status(), 201);
-        let u: Value = res.json().await.unwrap();
+        let u = expect_json(res, 201, "sign-up").await;
         let res = signup(
             "/api/auth/login",
             json!({"email": email, "password": PASSWORD}),
         )
         .await
         .unwrap();
-        assert_eq!(res.status(), 200);
-        let s: Value = res.json().await.unwrap();
+        let s = expect_json(res, 200, "log-in").await;
         User {
             id: u["id"].as_str().unwrap().into(),
             channel_id: u["channel_id"].as_str().unwrap().into(),
@@ -393,8 +394,8 @@ impl TestApp {
     }
 
     /// A media-node request signed with `LAIT_MEDIA_SECRET` (at `ts`, default now).
-    pub async fn signed(&self, path: &str, body: &Value, ts: Option<i64>) -> Response {
-        let ts = ts.unwrap_or_else(lait_shared::clock::now_secs);
+    pub async fn signed(&self, path: &str, body: &Value, ts: Option<Timestamp>) -> Response {
+        let ts = ts.unwrap_or_else(Timestamp::now);
         let secret = require_env("LAIT_MEDIA_SECRET");
         self.signed_with(secret.as_bytes(), path, body, ts)
             .send()
@@ -408,7 +409,7 @@ impl TestApp {
         secret: &[u8],
         path: &str,
         body: &Value,
-        ts: i64,
+        ts: Timestamp,
     ) -> reqwest::RequestBuilder {
         let body = serde_json::to_vec(body).unwrap();
         let mut req = self
@@ -647,4 +648,12 @@ pub fn init_stores(port: u16) {
         .status()
         .expect("run the store init script");
     assert!(status.success(), "store init failed");
+}
+
+/// The JSON body of an answer that must have `status`; otherwise a panic that shows the answer.
+async fn expect_json(res: Response, status: u16, what: &str) -> Value {
+    let got = res.status();
+    let body = res.text().await.unwrap_or_default();
+    assert_eq!(got, status, "{what} answered {got}: {body}");
+    serde_json::from_str(&body).unwrap()
 }
