@@ -91,7 +91,7 @@ async fn signed(
     body: &Value,
 ) -> anyhow::Result<reqwest::Response> {
     let body = serde_json::to_vec(body)?;
-    let now = lait_shared::clock::now_secs();
+    let now = lait_shared::clock::Timestamp::now();
     let mut req = http
         .post(format!("{base}{path}"))
         .header("content-type", "application/json");

@@ -41,7 +41,7 @@ use axum::{
 use lait_shared::{
     auth::secret,
     channels::{PublishRequest, PublishResponse},
-    clock::now_secs,
+    clock::Timestamp,
     config::Env,
     domain::ids::LiveId,
     signing,
@@ -170,11 +170,16 @@ impl Agent {
     ) -> Result<Option<T>, CallError> {
         let body = serde_json::to_vec(body).expect("serializable");
         let url = format!("{}{path}", self.config.channels_url);
-        let mut headers: Vec<(String, String)> =
-            signing::headers(&self.config.media_secret, now_secs(), "POST", path, &body)
-                .into_iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect();
+        let mut headers: Vec<(String, String)> = signing::headers(
+            &self.config.media_secret,
+            Timestamp::now(),
+            "POST",
+            path,
+            &body,
+        )
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
         headers.push((header::CONTENT_TYPE.to_string(), "application/json".into()));
         if let Some(signer) = &self.sigv4 {
             let signed = signer

@@ -11,6 +11,7 @@ use std::{
 use aws_sdk_s3::primitives::ByteStream;
 use backon::{ExponentialBuilder, Retryable};
 use lait_shared::{
+    clock::Timestamp,
     hls::{self, LivePlaylist, Segment},
     media_keys::{self, LiveKeys},
 };
@@ -77,13 +78,6 @@ fn clock(ctx: &Ctx) -> f64 {
     ctx.started.elapsed().as_secs_f64()
 }
 
-fn rfc3339_ms(t: time::OffsetDateTime) -> Option<String> {
-    let f = time::macros::format_description!(
-        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
-    );
-    t.to_offset(time::UtcOffset::UTC).format(&f).ok()
-}
-
 /// Uploads one rendition's segments as they finish; returns the recording (every segment that
 /// reached S3, in order).
 pub async fn rendition(
@@ -145,9 +139,7 @@ pub async fn rendition(
             seq: f.seq,
             duration_ms: (duration * 1000.0).round() as u64,
             discontinuity: (restarted || jumped) && !recorded.is_empty(),
-            program_date_time: rfc3339_ms(
-                time::OffsetDateTime::now_utc() - time::Duration::seconds_f64(duration),
-            ),
+            program_date_time: Some(Timestamp::now() - Duration::from_secs_f64(duration)),
         };
         if !ctx
             .put(

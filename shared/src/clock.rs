@@ -1,36 +1,170 @@
-//! Wall-clock time as the stores and the protocol write it: one place for every representation
-//! (Unix seconds for TTLs and heartbeats, Unix milliseconds for caches, RFC 3339 for records and
-//! chat timestamps).
+//! Wall-clock time, one type for it: [`Timestamp`], a UTC instant to the millisecond. Records, views
+//! and chat write it as RFC 3339 with exactly three fraction digits, so its text sorts as the time
+//! does (DynamoDB sort keys are built from it). Where a store or a standard wants a number — a
+//! DynamoDB TTL or a compared attribute, a JWT's `exp`, a signature's timestamp — it is converted
+//! at that edge ([`unix_secs`] for serde).
 
-use time::{OffsetDateTime, format_description::well_known::Rfc3339};
+use std::{
+    fmt,
+    ops::{Add, Sub},
+    str::FromStr,
+    time::Duration,
+};
 
-/// Unix seconds now.
-pub fn now_secs() -> i64 {
-    OffsetDateTime::now_utc().unix_timestamp()
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use time::{
+    OffsetDateTime, UtcOffset, format_description::well_known::Rfc3339, macros::format_description,
+};
+
+/// A UTC instant to the millisecond, between the years 0 and 9999 (what RFC 3339 can write).
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Timestamp(i64);
+
+/// 0000-01-01T00:00:00Z and 9999-12-31T23:59:59.999Z in Unix milliseconds.
+const MIN_MS: i64 = -62_167_219_200_000;
+const MAX_MS: i64 = 253_402_300_799_999;
+
+impl Timestamp {
+    pub fn now() -> Self {
+        Self::from_unix_ms((OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64)
+    }
+
+    /// Clamped to the years 0–9999.
+    pub fn from_unix_ms(ms: i64) -> Self {
+        Self(ms.clamp(MIN_MS, MAX_MS))
+    }
+
+    pub fn from_unix_secs(secs: i64) -> Self {
+        Self::from_unix_ms(secs.saturating_mul(1000))
+    }
+
+    pub fn unix_ms(self) -> i64 {
+        self.0
+    }
+
+    /// Whole seconds, rounded down.
+    pub fn unix_secs(self) -> i64 {
+        self.0.div_euclid(1000)
+    }
+
+    /// How long after `earlier` this is (zero when it is not after).
+    pub fn since(self, earlier: Timestamp) -> Duration {
+        Duration::from_millis(self.0.saturating_sub(earlier.0).max(0) as u64)
+    }
+
+    fn datetime(self) -> OffsetDateTime {
+        // In range by construction.
+        OffsetDateTime::from_unix_timestamp_nanos(i128::from(self.0) * 1_000_000)
+            .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+    }
 }
 
-/// Unix milliseconds now.
-pub fn now_ms() -> i64 {
-    (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
+fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
-/// RFC 3339 now, at full precision.
-pub fn now_rfc3339() -> String {
-    rfc3339(OffsetDateTime::now_utc())
+impl Add<Duration> for Timestamp {
+    type Output = Timestamp;
+    fn add(self, d: Duration) -> Timestamp {
+        Self::from_unix_ms(self.0.saturating_add(millis(d)))
+    }
 }
 
-/// RFC 3339 now, to the millisecond (chat timestamps).
-pub fn now_rfc3339_ms() -> String {
-    let now = OffsetDateTime::now_utc();
-    rfc3339(
-        now.replace_nanosecond(u32::from(now.millisecond()) * 1_000_000)
-            .unwrap_or(now),
-    )
+impl Sub<Duration> for Timestamp {
+    type Output = Timestamp;
+    fn sub(self, d: Duration) -> Timestamp {
+        Self::from_unix_ms(self.0.saturating_sub(millis(d)))
+    }
 }
 
-fn rfc3339(t: OffsetDateTime) -> String {
-    // RFC 3339 formatting fails only for years outside 0..=9999.
-    t.format(&Rfc3339).unwrap_or_default()
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let format = format_description!(
+            "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+        );
+        let text = self.datetime().format(&format).map_err(|_| fmt::Error)?;
+        f.write_str(&text)
+    }
+}
+
+impl From<Timestamp> for String {
+    fn from(t: Timestamp) -> String {
+        t.to_string()
+    }
+}
+
+impl fmt::Debug for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Timestamp({self})")
+    }
+}
+
+/// RFC 3339 at any precision and offset; finer than a millisecond is dropped.
+impl FromStr for Timestamp {
+    type Err = time::error::Parse;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let t = OffsetDateTime::parse(s, &Rfc3339)?.to_offset(UtcOffset::UTC);
+        Ok(Self::from_unix_ms(
+            (t.unix_timestamp_nanos() / 1_000_000) as i64,
+        ))
+    }
+}
+
+impl Serialize for Timestamp {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Timestamp {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+impl utoipa::PartialSchema for Timestamp {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{KnownFormat, SchemaFormat, Type};
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime)))
+            .examples([serde_json::json!("2026-12-06T12:42:20.123Z")])
+            .description(Some("UTC, RFC 3339 to the millisecond"))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Timestamp {}
+
+/// Serde for a [`Timestamp`] stored as Unix seconds (a DynamoDB TTL, or a number a condition
+/// compares): `#[serde(with = "crate::clock::unix_secs")]`.
+pub mod unix_secs {
+    use super::*;
+
+    pub fn serialize<S: Serializer>(t: &Timestamp, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_i64(t.unix_secs())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Timestamp, D::Error> {
+        i64::deserialize(d).map(Timestamp::from_unix_secs)
+    }
+
+    /// The same for an optional one (absent stays absent).
+    pub mod option {
+        use super::*;
+
+        pub fn serialize<S: Serializer>(t: &Option<Timestamp>, s: S) -> Result<S::Ok, S::Error> {
+            match t {
+                Some(t) => s.serialize_some(&t.unix_secs()),
+                None => s.serialize_none(),
+            }
+        }
+
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Timestamp>, D::Error> {
+            Option::<i64>::deserialize(d).map(|o| o.map(Timestamp::from_unix_secs))
+        }
+    }
 }
 
 #[cfg(test)]
@@ -38,12 +172,78 @@ mod tests {
     use super::*;
 
     #[test]
+    fn text_has_three_fraction_digits_and_sorts_as_time() {
+        let t = Timestamp::from_unix_ms(1_765_024_940_120);
+        assert_eq!(t.to_string(), "2025-12-06T12:42:20.120Z");
+        assert_eq!(
+            Timestamp::from_unix_secs(0).to_string(),
+            "1970-01-01T00:00:00.000Z"
+        );
+        // Same second, different fractions, and across a second: text order is time order.
+        let times = [0, 5, 120, 999, 1000, 1001, 61_000].map(|ms| t + Duration::from_millis(ms));
+        let texts: Vec<String> = times.iter().map(Timestamp::to_string).collect();
+        assert!(texts.is_sorted(), "{texts:?}");
+    }
+
+    #[test]
+    fn parses_any_rfc3339_and_round_trips() {
+        let t: Timestamp = "2026-12-06T21:42:20.123456789+09:00".parse().unwrap();
+        assert_eq!(t.to_string(), "2026-12-06T12:42:20.123Z");
+        assert_eq!(t.to_string().parse::<Timestamp>().unwrap(), t);
+        assert_eq!(
+            "2026-12-06T12:42:20Z"
+                .parse::<Timestamp>()
+                .unwrap()
+                .unix_ms()
+                % 1000,
+            0
+        );
+        for bad in ["", "2026-12-06", "1732590000", "2026-13-01T00:00:00Z"] {
+            assert!(bad.parse::<Timestamp>().is_err(), "{bad}");
+        }
+        let json = serde_json::to_string(&t).unwrap();
+        assert_eq!(serde_json::from_str::<Timestamp>(&json).unwrap(), t);
+    }
+
+    #[test]
     fn representations_agree() {
-        let (s, ms) = (now_secs(), now_ms());
-        assert!((ms / 1000 - s).abs() <= 1);
-        let t = OffsetDateTime::parse(&now_rfc3339_ms(), &Rfc3339).unwrap();
-        assert_eq!(t.nanosecond() % 1_000_000, 0);
-        assert!((t.unix_timestamp() - s).abs() <= 1);
-        assert!(OffsetDateTime::parse(&now_rfc3339(), &Rfc3339).is_ok());
+        let t = Timestamp::now();
+        assert_eq!(t.unix_secs(), t.unix_ms().div_euclid(1000));
+        let wall = OffsetDateTime::now_utc().unix_timestamp();
+        assert!((t.unix_secs() - wall).abs() <= 1);
+        assert_eq!(Timestamp::from_unix_ms(-1).unix_secs(), -1);
+        assert_eq!(
+            (t + Duration::from_secs(90)).since(t),
+            Duration::from_secs(90)
+        );
+        assert_eq!(t.since(t + Duration::from_secs(1)), Duration::ZERO);
+        assert_eq!(
+            Timestamp::from_unix_ms(i64::MAX).to_string(),
+            "9999-12-31T23:59:59.999Z"
+        );
+    }
+
+    #[test]
+    fn unix_seconds_for_stores() {
+        #[derive(Serialize, Deserialize, PartialEq, Debug)]
+        struct Row {
+            #[serde(with = "unix_secs")]
+            exp: Timestamp,
+            #[serde(
+                with = "unix_secs::option",
+                default,
+                skip_serializing_if = "Option::is_none"
+            )]
+            used: Option<Timestamp>,
+        }
+        let row = Row {
+            exp: Timestamp::from_unix_secs(1_765_024_940),
+            used: None,
+        };
+        let json = serde_json::to_string(&row).unwrap();
+        assert_eq!(json, r#"{"exp":1765024940}"#);
+        assert_eq!(serde_json::from_str::<Row>(&json).unwrap(), row);
+        let used: Row = serde_json::from_str(r#"{"exp":1,"used":2}"#).unwrap();
+        assert_eq!(used.used, Some(Timestamp::from_unix_secs(2)));
     }
 }

@@ -20,6 +20,8 @@
 
 use std::{collections::VecDeque, fmt::Write};
 
+use crate::clock::Timestamp;
+
 /// One segment of a rendition.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Segment {
@@ -30,7 +32,7 @@ pub struct Segment {
     /// The timeline jumps before this segment (encoder restart, input gap).
     pub discontinuity: bool,
     /// Wall-clock time of the segment's first frame (RFC 3339), live playlists only.
-    pub program_date_time: Option<String>,
+    pub program_date_time: Option<Timestamp>,
 }
 
 impl Segment {

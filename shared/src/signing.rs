@@ -6,7 +6,7 @@
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 
-use crate::{auth::secret, error::ApiError, stores::redis::Redis};
+use crate::{auth::secret, clock::Timestamp, error::ApiError, stores::redis::Redis};
 
 pub const TIMESTAMP_HEADER: &str = "x-lait-timestamp";
 pub const SIGNATURE_HEADER: &str = "x-lait-signature";
@@ -31,17 +31,17 @@ pub fn sign(secret: &[u8], ts: i64, nonce: &str, method: &str, path: &str, body:
 /// The three headers of a signed request, for the caller (media node, tests).
 pub fn headers(
     secret: &[u8],
-    now: i64,
+    now: Timestamp,
     method: &str,
     path: &str,
     body: &[u8],
 ) -> [(&'static str, String); 3] {
-    let nonce = secret::random(16);
+    let (nonce, ts) = (secret::random(16), now.unix_secs());
     [
-        (TIMESTAMP_HEADER, now.to_string()),
+        (TIMESTAMP_HEADER, ts.to_string()),
         (
             SIGNATURE_HEADER,
-            sign(secret, now, &nonce, method, path, body),
+            sign(secret, ts, &nonce, method, path, body),
         ),
         (NONCE_HEADER, nonce),
     ]
@@ -51,7 +51,7 @@ pub fn headers(
 pub async fn verify(
     redis: &Redis,
     secret: &[u8],
-    now: i64,
+    now: Timestamp,
     headers: &http::HeaderMap,
     method: &str,
     path: &str,
@@ -73,7 +73,7 @@ pub async fn verify(
         return Err(refuse("short nonce"));
     }
     let ts: i64 = ts.parse().map_err(|_| refuse("bad timestamp"))?;
-    if (now - ts).abs() > MAX_SKEW_SECS {
+    if (now.unix_secs() - ts).abs() > MAX_SKEW_SECS {
         return Err(refuse("stale timestamp"));
     }
     if !secret::same(&sign(secret, ts, nonce, method, path, body), sig) {

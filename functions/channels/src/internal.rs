@@ -11,7 +11,7 @@ use lait_shared::{
     channels::{
         HeartbeatRequest, HeartbeatResponse, PublishRequest, PublishResponse, UnpublishRequest,
     },
-    clock::now_secs,
+    clock::Timestamp,
     http::{Json, parse_json},
     signing,
 };
@@ -42,7 +42,7 @@ impl<T: DeserializeOwned> FromRequest<State> for Signed<T> {
         signing::verify(
             &state.deps.redis,
             &state.config.media_secret,
-            now_secs(),
+            Timestamp::now(),
             &headers,
             &method,
             &path,

@@ -3,6 +3,7 @@
 use lait_shared::{
     ApiResult,
     channels::model::*,
+    clock::Timestamp,
     domain::ids::{ChannelId, LiveId, UserId},
     media_keys::{self, LiveKeys},
 };
@@ -33,7 +34,7 @@ pub struct ChannelView {
     pub stream_title: Option<String>,
     pub stream_category: Option<Category>,
     pub low_latency: bool,
-    pub created_at: String,
+    pub created_at: Timestamp,
     /// Whether the caller follows it (absent for anonymous callers).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub following: Option<bool>,
@@ -97,8 +98,8 @@ pub struct LiveView {
     pub title: String,
     pub category: Option<Category>,
     pub status: LiveStatus,
-    pub started_at: String,
-    pub ended_at: Option<String>,
+    pub started_at: Timestamp,
+    pub ended_at: Option<Timestamp>,
     pub viewer_count: u64,
     /// Absent until the media node has put a first thumbnail in place.
     pub thumbnail_url: Option<String>,

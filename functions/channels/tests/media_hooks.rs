@@ -5,7 +5,7 @@ mod common;
 
 use common::*;
 use lait_shared::{
-    clock::now_secs,
+    clock::Timestamp,
     signing,
     stores::dynamo::{key, n},
 };
@@ -135,12 +135,12 @@ async fn bad_keys_and_bad_signatures_are_refused() {
     // Stale (and future) timestamps.
     for skew in [-60, 60] {
         let res = api
-            .signed(PUBLISH, &publish(&key), Some(now_secs() + skew))
+            .signed(PUBLISH, &publish(&key), Some(secs_from_now(skew)))
             .await;
         assert_eq!(res.status(), 403, "skew {skew}");
     }
     // Signed with another secret.
-    let ts = now_secs();
+    let ts = Timestamp::now();
     let forged = signing::headers(b"not-the-secret", ts, "POST", PUBLISH, &body);
     assert_eq!(post_raw(&api, PUBLISH, &forged, &body).await, 403);
     // A valid signature without its nonce.
@@ -241,7 +241,7 @@ async fn the_reaper_ends_lives_without_heartbeats() {
         .table_name(deps.stores.table("channels"))
         .set_key(Some(key(format!("LIVE#{live_id}"), "META")))
         .update_expression("SET last_heartbeat = :old")
-        .expression_attribute_values(":old", n(now_secs() - 31))
+        .expression_attribute_values(":old", n(secs_from_now(-31).unix_secs()))
         .send()
         .await
         .unwrap();
@@ -383,4 +383,8 @@ async fn a_live_ends_at_once_and_its_vod_follows() {
     let l = api.live(&live_id).await;
     assert_eq!(l["playlist_url"], format!("/media/{vod_key}"));
     assert_eq!(l["duration_secs"], 31.5);
+}
+
+fn secs_from_now(secs: i64) -> Timestamp {
+    Timestamp::from_unix_secs(Timestamp::now().unix_secs() + secs)
 }

@@ -14,7 +14,7 @@ use self::{
 };
 use crate::{
     auth::{Authenticator, password, secret},
-    clock::now_secs,
+    clock::Timestamp,
     config::Env,
     domain::ids::{FamilyId, UserId},
     error::{ApiError, FieldError},
@@ -257,7 +257,7 @@ impl Accounts {
             token_hash: secret::sha256_hex(&token),
             family_id: family,
             user_id: user,
-            expires_at: now_secs() + self.refresh_ttl().as_secs() as i64,
+            expires_at: Timestamp::now() + self.refresh_ttl(),
             used_at: None,
         };
         (token, record)
@@ -285,7 +285,7 @@ impl Accounts {
         let Some(old) = self.store.refresh_record(&hash).await? else {
             return Err(bad_refresh());
         };
-        if old.expires_at <= now_secs() {
+        if old.expires_at <= Timestamp::now() {
             return Err(bad_refresh());
         }
         let (token, next) = self.new_refresh(old.user_id, old.family_id);

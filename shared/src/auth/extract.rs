@@ -63,7 +63,7 @@ impl Authenticator {
     /// Access tokens of this user issued up to now stop working.
     pub async fn revoke_user(&self, user: &UserId) -> redis::RedisResult<()> {
         let mut conn = self.redis.conn().await?;
-        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let now = crate::clock::Timestamp::now().unix_secs();
         redis::cmd("SET")
             .arg(user_key(user))
             .arg(now)

@@ -122,7 +122,7 @@ impl TokenService {
 
     /// Issues an access token; returns it with its lifetime in seconds.
     pub fn issue(&self, user: UserId, family: FamilyId) -> anyhow::Result<(String, u64)> {
-        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let now = crate::clock::Timestamp::now().unix_secs();
         let ttl = self.config.access_ttl.as_secs();
         let claims = AccessClaims {
             sub: user,
@@ -207,7 +207,7 @@ mod tests {
     #[test]
     fn rejects_expired_and_wrong_audience() {
         let s = service(KEY);
-        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let now = crate::clock::Timestamp::now().unix_secs();
         let mut claims = AccessClaims {
             sub: UserId::new(),
             sid: FamilyId::new(),

@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 use super::{Channels, LiveSummary, model::*};
 use crate::{
     FieldError,
-    clock::now_rfc3339,
+    clock::Timestamp,
     domain::ids::{ChannelId, LiveId, NoticeId, UserId},
     error::{ApiError, ApiResult},
     stores::dynamo::{Page, StoreError},
@@ -189,7 +189,7 @@ impl Channels {
         input: NoticeInput,
     ) -> ApiResult<NoticeRecord> {
         let (title, body) = notice_fields(&input, true)?;
-        let now = now_rfc3339();
+        let now = Timestamp::now();
         let notice = NoticeRecord {
             id: NoticeId::new(),
             channel_id: channel.id,
@@ -197,7 +197,7 @@ impl Channels {
             title: title.unwrap_or_default(),
             body: body.unwrap_or_default(),
             comments: input.comments.unwrap_or(CommentPolicy::All),
-            created_at: now.clone(),
+            created_at: now,
             updated_at: now,
         };
         self.store.put_notice(&notice, true).await?;
@@ -231,7 +231,7 @@ impl Channels {
         if let Some(c) = input.comments {
             notice.comments = c;
         }
-        notice.updated_at = now_rfc3339();
+        notice.updated_at = Timestamp::now();
         self.store.put_notice(&notice, false).await?;
         Ok(notice)
     }
@@ -307,7 +307,7 @@ mod tests {
                 },
                 title: String::new(),
                 category: None,
-                started_at: String::new(),
+                started_at: Timestamp::now(),
                 viewer_count,
                 thumbnail_url: None,
                 playlist_url: String::new(),

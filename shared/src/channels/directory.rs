@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{ChannelSummary, Channels, LiveSummary, model::*};
 use crate::media_keys::{self, LiveKeys};
-use crate::{clock::now_ms, domain::ids::ChannelId, error::ApiError, search::Kind};
+use crate::{clock::Timestamp, domain::ids::ChannelId, error::ApiError, search::Kind};
 
 /// The directory snapshot of this process, and a lock so one request rebuilds it at a time.
 /// A snapshot is only valid for the generation it was built in: every publish or end bumps the
@@ -31,7 +31,7 @@ pub(super) struct LivesCache {
 /// The shared copy in Redis, with when and in which (Redis-wide) generation it was built.
 #[derive(Serialize, Deserialize)]
 struct SharedLives {
-    built_ms: i64,
+    built: Timestamp,
     generation: u64,
     lives: Vec<LiveSummary>,
 }
@@ -95,7 +95,6 @@ impl Channels {
     async fn refresh_lives(&self) -> Result<Arc<Vec<LiveSummary>>, ApiError> {
         use std::sync::atomic::Ordering;
         let local_generation = self.lives_cache.generation.load(Ordering::SeqCst);
-        let ttl_ms = self.config.lives_cache_ttl.as_millis() as i64;
         let mut conn = self.redis.conn().await?;
         let (shared, generation): (Option<String>, Option<u64>) = redis::cmd("MGET")
             .arg(LIVES_CACHE_KEY)
@@ -105,13 +104,16 @@ impl Channels {
         let generation = generation.unwrap_or(0);
         let fresh = shared
             .and_then(|c| serde_json::from_str::<SharedLives>(&c).ok())
-            .filter(|s| s.generation == generation && now_ms() - s.built_ms < ttl_ms);
+            .filter(|s| {
+                s.generation == generation
+                    && Timestamp::now().since(s.built) < self.config.lives_cache_ttl
+            });
         let list = match fresh {
             Some(s) => s.lives,
             None => {
                 let lives = self.build_lives().await?;
                 let shared = SharedLives {
-                    built_ms: now_ms(),
+                    built: Timestamp::now(),
                     generation,
                     lives,
                 };
@@ -120,7 +122,7 @@ impl Channels {
                     .arg(LIVES_CACHE_KEY)
                     .arg(json)
                     .arg("PX")
-                    .arg(ttl_ms.max(1) * 10)
+                    .arg((self.config.lives_cache_ttl.as_millis() as u64).max(1) * 10)
                     .query_async::<()>(&mut conn)
                     .await?;
                 shared.lives
@@ -193,7 +195,7 @@ impl Channels {
             },
             title: live.title.clone(),
             category: live.category,
-            started_at: live.started_at.clone(),
+            started_at: live.started_at,
             viewer_count,
             thumbnail_url: live
                 .thumbnail

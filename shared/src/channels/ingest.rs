@@ -9,7 +9,7 @@ use crate::media_keys::LiveKeys;
 use crate::stores::dynamo::StoreError;
 use crate::{
     auth::secret,
-    clock::{now_rfc3339, now_secs},
+    clock::Timestamp,
     domain::ids::{ChannelId, LiveId},
     error::ApiError,
     search::Kind,
@@ -113,12 +113,12 @@ impl Channels {
             channel_id,
             title: title.clone(),
             category: channel.stream_category.or(channel.category),
-            started_at: now_rfc3339(),
+            started_at: Timestamp::now(),
             ended_at: None,
             status: LiveStatus::Live,
             node_id: req.node_id.clone(),
             key_hash: hash,
-            last_heartbeat: now_secs(),
+            last_heartbeat: Timestamp::now(),
             health: None,
             vod_key: None,
             duration_secs: None,
@@ -165,7 +165,7 @@ impl Channels {
         };
         let Some(live) = self
             .store
-            .heartbeat(&req.live_id, &req.health, now_secs())
+            .heartbeat(&req.live_id, &req.health, Timestamp::now())
             .await?
         else {
             return Ok(stop("the live has ended"));
@@ -237,7 +237,7 @@ impl Channels {
         duration: Option<f64>,
     ) -> Result<(), ApiError> {
         let end = LiveEnd {
-            ended_at: now_rfc3339(),
+            ended_at: Timestamp::now(),
             reason: reason.to_owned(),
             vod_key: vod,
             duration_secs: duration,
@@ -266,7 +266,7 @@ impl Channels {
 
     /// Lives whose heartbeat stopped (their media node is gone).
     pub async fn stale_lives(&self) -> Result<Vec<LiveRecord>, ApiError> {
-        let deadline = now_secs() - self.config.heartbeat_timeout.as_secs() as i64;
+        let deadline = Timestamp::now() - self.config.heartbeat_timeout;
         Ok(self
             .store
             .lives_now()

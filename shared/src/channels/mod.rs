@@ -25,7 +25,7 @@ use self::{
 use crate::{
     accounts::store::UsersStore,
     auth::secret,
-    clock::now_rfc3339,
+    clock::Timestamp,
     config::Env,
     domain::ids::{ChannelId, LiveId, UserId},
     error::ApiError,
@@ -104,7 +104,7 @@ pub struct LiveSummary {
     pub channel: ChannelSummary,
     pub title: String,
     pub category: Option<Category>,
-    pub started_at: String,
+    pub started_at: Timestamp,
     pub viewer_count: u64,
     /// The channel's rolling thumbnail (refreshed every ~10 s); absent until the first one is in
     /// place.
@@ -127,7 +127,7 @@ pub fn new_stream_key() -> StreamKeyRecord {
     StreamKeyRecord {
         hash: secret::sha256_hex(&key),
         key,
-        created_at: now_rfc3339(),
+        created_at: Timestamp::now(),
     }
 }
 

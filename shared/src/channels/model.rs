@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::{
+    clock::Timestamp,
     domain::{
         ids::{ChannelId, LiveId, NoticeId, UserId},
         text,
@@ -81,7 +82,7 @@ pub struct ChannelRecord {
     pub description: String,
     pub category: Option<Category>,
     pub image_key: Option<String>,
-    pub created_at: String,
+    pub created_at: Timestamp,
     #[serde(default)]
     pub follower_count: i64,
     pub current_live_id: Option<LiveId>,
@@ -147,13 +148,14 @@ pub struct LiveRecord {
     pub channel_id: ChannelId,
     pub title: String,
     pub category: Option<Category>,
-    pub started_at: String,
-    pub ended_at: Option<String>,
+    pub started_at: Timestamp,
+    pub ended_at: Option<Timestamp>,
     pub status: LiveStatus,
     pub node_id: String,
     /// Hash of the stream key that started it: a rotation makes it stale.
     pub key_hash: String,
-    pub last_heartbeat: i64,
+    #[serde(with = "crate::clock::unix_secs")]
+    pub last_heartbeat: Timestamp,
     pub health: Option<Health>,
     pub vod_key: Option<String>,
     pub duration_secs: Option<f64>,
@@ -172,7 +174,7 @@ pub struct LiveRecord {
 /// How a live ended.
 #[derive(Debug, Clone)]
 pub struct LiveEnd {
-    pub ended_at: String,
+    pub ended_at: Timestamp,
     pub reason: String,
     pub vod_key: Option<String>,
     pub duration_secs: Option<f64>,
@@ -195,8 +197,8 @@ pub struct NoticeRecord {
     pub title: String,
     pub body: String,
     pub comments: CommentPolicy,
-    pub created_at: String,
-    pub updated_at: String,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
 }
 
 /// Free text under the [text policy](crate::domain::text), something visible, `1..=max` characters.

@@ -1,7 +1,10 @@
 //! Fan-out: each room's flusher archives what was admitted, then posts it in batches to every
 //! connection and acks the senders.
 
-use std::sync::{Arc, Mutex};
+use std::{
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
 use futures::StreamExt;
 
@@ -216,7 +219,7 @@ impl Chat {
     /// Flushes rooms whose flusher died (lock expired with entries left). Run periodically.
     pub async fn sweep(&self, out: &Arc<dyn Outbox>) -> Result<usize, ChatError> {
         let mut flushed = 0;
-        for ch in self.hot.active_rooms(3600).await? {
+        for ch in self.hot.active_rooms(Duration::from_secs(3600)).await? {
             if self.hot.pending(&ch).await? {
                 // One room's failure (say, its archive write) must not stop the others.
                 match self.flush(&ch, out, false).await {
@@ -234,7 +237,7 @@ impl Chat {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::ids::UserId;
+    use crate::{clock::Timestamp, domain::ids::UserId};
 
     fn event(i: u64, text: &str) -> Event {
         Event {
@@ -247,7 +250,7 @@ mod tests {
                     badges: vec![],
                 },
                 text: text.into(),
-                ts: "t".into(),
+                ts: Timestamp::now(),
             },
         }
     }

@@ -5,7 +5,10 @@ use std::{fmt, str::FromStr};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use utoipa::ToSchema;
 
-use crate::domain::ids::{ChannelId, ConnectionId, LiveId, UserId};
+use crate::{
+    clock::Timestamp,
+    domain::ids::{ChannelId, ConnectionId, LiveId, UserId},
+};
 
 /// A chat event's id: the channel's Redis stream id `<unix ms>-<seq>`, so ids are monotonic per
 /// channel and carry their time.
@@ -170,7 +173,7 @@ pub enum EventBody {
         user: ChatUser,
         text: String,
         /// RFC 3339, milliseconds.
-        ts: String,
+        ts: Timestamp,
     },
     /// A message was deleted by a moderator: hide it.
     Deleted {
@@ -212,7 +215,7 @@ pub struct ChatMessage {
     pub channel_id: ChannelId,
     pub user: ChatUser,
     pub text: String,
-    pub ts: String,
+    pub ts: Timestamp,
 }
 
 impl ChatMessage {

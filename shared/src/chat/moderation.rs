@@ -12,7 +12,7 @@ use super::{
     store::{AuditEntry, Ban},
 };
 use crate::{
-    clock::now_rfc3339,
+    clock::Timestamp,
     domain::ids::{ChannelId, UserId},
 };
 
@@ -141,7 +141,7 @@ impl Chat {
             target_user: target,
             message_id: message,
             detail,
-            at: now_rfc3339(),
+            at: Timestamp::now(),
         };
         Ok(self.store.audit(&m.channel_id, &entry).await?)
     }
@@ -220,7 +220,7 @@ impl Chat {
                     nickname: target.nickname,
                     reason: reason.clone(),
                     by: m.user_id,
-                    at: now_rfc3339(),
+                    at: Timestamp::now(),
                 };
                 self.store.put_ban(&ch, &ban).await?;
                 self.hot.cache_ban(&ch, &user_id, true).await?;

@@ -8,6 +8,7 @@ use super::{
     model::*,
     text::ChatText,
 };
+use crate::clock::Timestamp;
 
 impl Chat {
     /// Admits a message and appends it to the room's stream. It is not acked here: the flusher
@@ -41,7 +42,7 @@ impl Chat {
         let body = EventBody::Message {
             user: user.clone(),
             text,
-            ts: crate::clock::now_rfc3339_ms(),
+            ts: Timestamp::now(),
         };
         let slow = u64::from(room.settings.slow_seconds) * 1000;
         let admission = Admission {

@@ -22,6 +22,7 @@ use futures::{StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
 
 use super::model::{ChatMessage, ChatSettings, ChatUser, MessageId};
+use crate::clock::Timestamp;
 use crate::{
     config::StoreConfig,
     domain::ids::{ChannelId, LiveId, UserId},
@@ -40,7 +41,7 @@ const ARCHIVE_ATTEMPTS: u32 = 5;
 struct Unprocessed(usize);
 
 /// Audit entries are kept for a year.
-const AUDIT_TTL_SECS: i64 = 365 * 24 * 3600;
+const AUDIT_TTL: Duration = Duration::from_secs(365 * 24 * 3600);
 
 #[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -54,7 +55,7 @@ struct ArchivedMessage {
     live_id: Option<LiveId>,
     user: ChatUser,
     text: String,
-    ts: String,
+    ts: Timestamp,
     #[serde(default)]
     deleted: bool,
 }
@@ -81,7 +82,7 @@ pub struct Ban {
     pub reason: String,
     /// Who banned them.
     pub by: UserId,
-    pub at: String,
+    pub at: Timestamp,
 }
 
 /// One moderation action.
@@ -95,7 +96,7 @@ pub struct AuditEntry {
     /// Action-specific detail (reason, seconds, words…).
     #[serde(default)]
     pub detail: String,
-    pub at: String,
+    pub at: Timestamp,
 }
 
 fn message_pk(ch: &ChannelId, live: Option<&LiveId>) -> String {
@@ -151,7 +152,7 @@ impl ChatStore {
             live_id: live.copied(),
             user: msg.user.clone(),
             text: msg.text.clone(),
-            ts: msg.ts.clone(),
+            ts: msg.ts,
             deleted: false,
         }
     }
@@ -409,7 +410,7 @@ impl ChatStore {
         item.extend(key(audit_pk(ch), uuid::Uuid::now_v7().to_string()));
         item.insert(
             "expires_at".into(),
-            dynamo::n(crate::clock::now_secs() + AUDIT_TTL_SECS),
+            dynamo::n((Timestamp::now() + AUDIT_TTL).unix_secs()),
         );
         self.table.put(item).await
     }

@@ -33,9 +33,19 @@ pub fn s(v: impl Into<String>) -> AttributeValue {
     AttributeValue::S(v.into())
 }
 
-pub fn n(v: impl ToString) -> AttributeValue {
+pub fn n(v: impl Numeric) -> AttributeValue {
     AttributeValue::N(v.to_string())
 }
+
+/// What [`n`] takes: numbers only (a `Timestamp` writes RFC 3339 text, so it must say which
+/// number it is, e.g. `unix_secs()`).
+pub trait Numeric: ToString {}
+impl Numeric for i32 {}
+impl Numeric for i64 {}
+impl Numeric for u32 {}
+impl Numeric for u64 {}
+impl Numeric for usize {}
+impl Numeric for f64 {}
 
 pub fn b(v: bool) -> AttributeValue {
     AttributeValue::Bool(v)

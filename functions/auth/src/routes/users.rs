@@ -6,6 +6,7 @@ use lait_shared::{
     accounts::store::UserRecord,
     accounts::user::{Bio, Nickname},
     auth::AuthUser,
+    clock::Timestamp,
     domain::ids::{ChannelId, UserId},
     http::{Json, PathId},
     openapi::problem,
@@ -26,18 +27,6 @@ pub fn routes() -> OpenApiRouter<State> {
 
 // ---- views ----
 
-/// The signed-in user's own account.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Me {
-    pub id: UserId,
-    pub email: Option<String>,
-    pub nickname: String,
-    pub bio: String,
-    pub avatar_url: Option<String>,
-    pub channel_id: ChannelId,
-    pub created_at: String,
-}
-
 /// What anyone may see of a user: no email, no credentials.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct PublicUser {
@@ -46,24 +35,32 @@ pub struct PublicUser {
     pub bio: String,
     pub avatar_url: Option<String>,
     pub channel_id: ChannelId,
-    pub created_at: String,
+    pub created_at: Timestamp,
 }
 
-fn avatar_url(config: &AuthConfig, u: &UserRecord) -> Option<String> {
-    u.avatar_key
-        .as_ref()
-        .map(|k| format!("{}/{k}", config.cdn_base))
+/// The signed-in user's own account: the public profile and the email.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Me {
+    #[serde(flatten)]
+    pub profile: PublicUser,
+    pub email: Option<String>,
 }
 
-pub(crate) fn me(config: &AuthConfig, u: UserRecord) -> Me {
-    Me {
-        avatar_url: avatar_url(config, &u),
+fn public(config: &AuthConfig, u: UserRecord) -> PublicUser {
+    PublicUser {
+        avatar_url: (u.avatar_key.as_ref()).map(|k| format!("{}/{k}", config.cdn_base)),
         id: u.id,
-        email: u.email,
         nickname: u.nickname,
         bio: u.bio,
         channel_id: u.channel_id,
         created_at: u.created_at,
+    }
+}
+
+pub(crate) fn me(config: &AuthConfig, mut u: UserRecord) -> Me {
+    Me {
+        email: u.email.take(),
+        profile: public(config, u),
     }
 }
 
@@ -156,13 +153,5 @@ async fn avatar_confirm(
 #[utoipa::path(get, path = "/api/users/{id}", tag = "users", params(("id" = String, Path, description = "user id")),
     responses((status = 200, body = PublicUser), problem::NotFound))]
 async fn get_user(S(state): S<State>, PathId(id): PathId<UserId>) -> ApiResult<Json<PublicUser>> {
-    let u = state.accounts.user(&id).await?;
-    Ok(Json(PublicUser {
-        avatar_url: avatar_url(&state.config, &u),
-        id: u.id,
-        nickname: u.nickname,
-        bio: u.bio,
-        channel_id: u.channel_id,
-        created_at: u.created_at,
-    }))
+    Ok(Json(public(&state.config, state.accounts.user(&id).await?)))
 }

@@ -127,7 +127,7 @@ async fn live_health(
         live_id: live.id,
         status: live.status,
         ready: live.ready,
-        last_heartbeat: live.last_heartbeat,
+        last_heartbeat: live.last_heartbeat.unix_secs(),
         health: live.health,
     })
     .into_response();

@@ -14,7 +14,7 @@ pub(super) async fn upgrade(
         return StatusCode::SERVICE_UNAVAILABLE.into_response();
     }
     let connection_id = Alphanumeric.sample_string(&mut rand::rng(), 16);
-    let connected_at = lait_shared::clock::now_ms();
+    let connected_at = Timestamp::now();
     let source_ip = peer.ip().to_string();
     let user_agent = headers
         .get(header::USER_AGENT)
@@ -73,7 +73,7 @@ async fn run_connection(
     gw: Gateway,
     socket: WebSocket,
     id: String,
-    connected_at: i64,
+    connected_at: Timestamp,
     source_ip: String,
     user_agent: Option<String>,
 ) {
@@ -82,11 +82,8 @@ async fn run_connection(
     let (tx, mut rx) = mpsc::channel::<Command>(256);
     let conn = Arc::new(Connection {
         tx,
-        connected_at: OffsetDateTime::from_unix_timestamp_nanos(
-            i128::from(connected_at) * 1_000_000,
-        )
-        .unwrap_or_else(|_| OffsetDateTime::now_utc()),
-        last_active_ms: AtomicI64::new(connected_at),
+        connected_at,
+        last_active_ms: AtomicI64::new(connected_at.unix_ms()),
         source_ip: source_ip.clone(),
         user_agent: user_agent.clone(),
     });
@@ -150,7 +147,7 @@ async fn run_connection(
         tokio::select! {
             frame = stream.next() => {
                 last_activity = tokio::time::Instant::now();
-                conn.last_active_ms.store(lait_shared::clock::now_ms(), Ordering::Relaxed);
+                conn.last_active_ms.store(Timestamp::now().unix_ms(), Ordering::Relaxed);
                 match frame {
                     Some(Ok(Message::Text(text))) => {
                         let _ = events_tx.send((text.to_string(), false));

@@ -54,13 +54,10 @@ pub(super) async fn get_connection(State(gw): State<Gateway>, Path(id): Path<Str
     let Some(conn) = gw.lookup(&id) else {
         return gone();
     };
-    let last_active = OffsetDateTime::from_unix_timestamp_nanos(
-        i128::from(conn.last_active_ms.load(Ordering::Relaxed)) * 1_000_000,
-    )
-    .unwrap_or(conn.connected_at);
+    let last_active = Timestamp::from_unix_ms(conn.last_active_ms.load(Ordering::Relaxed));
     let body = json!({
-        "connectedAt": conn.connected_at.format(&Rfc3339).unwrap_or_default(),
-        "lastActiveAt": last_active.format(&Rfc3339).unwrap_or_default(),
+        "connectedAt": conn.connected_at.to_string(),
+        "lastActiveAt": last_active.to_string(),
         "identity": {"sourceIp": conn.source_ip, "userAgent": conn.user_agent},
     });
     (

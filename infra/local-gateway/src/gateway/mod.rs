@@ -36,10 +36,13 @@ use axum::{
     routing::{any, get},
 };
 use futures::{SinkExt, StreamExt};
-use lait_shared::ws::{self, WsEvent, WsHandler, WsResponse};
+use lait_shared::{
+    clock::Timestamp,
+    ws::{self, WsEvent, WsHandler, WsResponse},
+};
 use rand::distr::{Alphanumeric, SampleString};
 use serde_json::{Value, json};
-use time::{OffsetDateTime, format_description::well_known::Rfc3339};
+use time::OffsetDateTime;
 use tokio::sync::mpsc;
 
 mod connection;
@@ -77,7 +80,7 @@ enum Command {
 
 struct Connection {
     tx: mpsc::Sender<Command>,
-    connected_at: OffsetDateTime,
+    connected_at: Timestamp,
     /// Unix milliseconds of the last client frame.
     last_active_ms: AtomicI64,
     source_ip: String,
@@ -179,7 +182,7 @@ impl Gateway {
         connection_id: &str,
         route: &str,
         event_type: &str,
-        connected_at: i64,
+        connected_at: Timestamp,
     ) -> Value {
         let now = OffsetDateTime::now_utc();
         json!({
@@ -190,11 +193,11 @@ impl Gateway {
             "apiId": API_ID,
             "domainName": self.domain,
             "connectionId": connection_id,
-            "connectedAt": connected_at,
+            "connectedAt": connected_at.unix_ms(),
             "requestId": uuid::Uuid::new_v4().to_string(),
             "extendedRequestId": uuid::Uuid::new_v4().to_string(),
             "requestTime": request_time(now),
-            "requestTimeEpoch": lait_shared::clock::now_ms(),
+            "requestTimeEpoch": now.unix_timestamp_nanos() / 1_000_000,
         })
     }
 

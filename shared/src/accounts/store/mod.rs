@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use super::user::{Bio, Email, Nickname};
 use crate::channels::store::name_claim_pk;
-use crate::clock::{now_rfc3339, now_secs};
+use crate::clock::Timestamp;
 use crate::stores::dynamo::{self, Item, Table, TxError, b, key, n, s, tx_update};
 use crate::{
     config::StoreConfig,
@@ -39,7 +39,7 @@ pub struct UserRecord {
     pub bio: String,
     pub avatar_key: Option<String>,
     pub channel_id: ChannelId,
-    pub created_at: String,
+    pub created_at: Timestamp,
 }
 
 impl std::fmt::Debug for UserRecord {
@@ -62,7 +62,7 @@ impl UserRecord {
             bio: String::new(),
             avatar_key: None,
             channel_id: ChannelId::new(),
-            created_at: now_rfc3339(),
+            created_at: Timestamp::now(),
         }
     }
 }
@@ -144,7 +144,7 @@ impl UsersStore {
             ("name".to_owned(), s(user.nickname.clone())),
             ("name_key".to_owned(), s(user.nickname_key.clone())),
             ("description".to_owned(), s("")),
-            ("created_at".to_owned(), s(user.created_at.clone())),
+            ("created_at".to_owned(), s(user.created_at)),
         ]);
         let mut owner = key(format!("OWNER#{}", user.id), "CHANNEL");
         owner.insert("channel_id".into(), s(user.channel_id.to_string()));

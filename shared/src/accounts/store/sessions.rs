@@ -23,9 +23,11 @@ pub struct RefreshRecord {
     pub token_hash: String,
     pub family_id: FamilyId,
     pub user_id: UserId,
-    pub expires_at: i64,
+    #[serde(with = "crate::clock::unix_secs")]
+    pub expires_at: Timestamp,
     // Absent, not NULL: rotation's condition is `attribute_not_exists(used_at)`.
-    pub used_at: Option<i64>,
+    #[serde(with = "crate::clock::unix_secs::option", default)]
+    pub used_at: Option<Timestamp>,
 }
 
 impl UsersStore {
@@ -37,13 +39,13 @@ impl UsersStore {
 
     /// Starts a login session with its first refresh token.
     pub async fn start_session(&self, first: &RefreshRecord) -> anyhow::Result<()> {
-        let now = now_rfc3339();
+        let now = Timestamp::now();
         let mut family = key(family_pk(&first.family_id), "FAMILY");
         family.extend([
             ("user_id".to_owned(), s(first.user_id.to_string())),
             ("revoked".to_owned(), b(false)),
-            ("created_at".to_owned(), s(now.clone())),
-            ("expires_at".to_owned(), n(first.expires_at)),
+            ("created_at".to_owned(), s(now)),
+            ("expires_at".to_owned(), n(first.expires_at.unix_secs())),
             ("gsi1pk".to_owned(), s(format!("USERFAM#{}", first.user_id))),
             ("gsi1sk".to_owned(), s(format!("{now}#{}", first.family_id))),
         ]);
@@ -67,7 +69,7 @@ impl UsersStore {
         old: &RefreshRecord,
         next: &RefreshRecord,
     ) -> Result<(), RotateError> {
-        let now = now_secs();
+        let now = Timestamp::now().unix_secs();
         let mark_used = self
             .users
             .tx_update(key(refresh_pk(&old.token_hash), "REFRESH"))
@@ -79,7 +81,7 @@ impl UsersStore {
             .tx_update(key(family_pk(&old.family_id), "FAMILY"))
             .update_expression("SET expires_at = :exp")
             .condition_expression("revoked = :false AND expires_at > :now")
-            .expression_attribute_values(":exp", n(next.expires_at))
+            .expression_attribute_values(":exp", n(next.expires_at.unix_secs()))
             .expression_attribute_values(":false", b(false))
             .expression_attribute_values(":now", n(now));
         let items = vec![

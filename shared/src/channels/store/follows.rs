@@ -1,6 +1,7 @@
 //! Follows, and each channel's follower count.
 
 use super::{ChannelsStore, channel_pk};
+use crate::clock::Timestamp;
 use crate::{
     domain::ids::{ChannelId, UserId},
     stores::dynamo::{Partition, StoreError, TxError, key, n, s, tx_update},
@@ -32,7 +33,7 @@ impl ChannelsStore {
         item.extend([
             ("gsi1pk".to_owned(), s(format!("FOLLOWERS#{channel}"))),
             ("gsi1sk".to_owned(), s(user.to_string())),
-            ("followed_at".to_owned(), s(crate::clock::now_rfc3339())),
+            ("followed_at".to_owned(), s(Timestamp::now())),
         ]);
         let items = vec![self.table.put_new(item)?, self.count_follower(channel, 1)?];
         match self.table.transact(items).await {

@@ -5,6 +5,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use super::{ChannelsStore, channel_pk, heartbeat_update, live_pk};
 use crate::{
     channels::model::*,
+    clock::Timestamp,
     domain::ids::{ChannelId, LiveId},
     stores::dynamo::{
         self, Item, Page, Paging, Partition, StoreError, TxError, applied, is_conditional, key, n,
@@ -49,7 +50,7 @@ impl ChannelsStore {
         &self,
         id: &LiveId,
         health: &Health,
-        now: i64,
+        now: Timestamp,
     ) -> anyhow::Result<Option<LiveRecord>> {
         let res = self
             .table
@@ -61,7 +62,7 @@ impl ChannelsStore {
             )
             .condition_expression("#st = :live")
             .expression_attribute_names("#st", "status")
-            .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":now", n(now.unix_secs()))
             .expression_attribute_values(":h", AttributeValue::M(dynamo::to_item(health)?))
             .expression_attribute_values(":live", s("live"))
             .return_values(ReturnValue::AllOld)
@@ -91,7 +92,7 @@ impl ChannelsStore {
             .expression_attribute_names("#st", "status")
             .expression_attribute_values(":ended", s("ended"))
             .expression_attribute_values(":live", s("live"))
-            .expression_attribute_values(":at", s(end.ended_at.clone()))
+            .expression_attribute_values(":at", s(end.ended_at))
             .expression_attribute_values(":why", s(end.reason.clone()));
         if let Some(vod) = &end.vod_key {
             set.extend([

@@ -28,6 +28,7 @@ use aws_sdk_dynamodb::{
 use serde::{Deserialize, Serialize};
 
 use super::model::*;
+use crate::clock::Timestamp;
 use crate::{
     config::StoreConfig,
     domain::ids::{ChannelId, LiveId, UserId},
@@ -73,7 +74,7 @@ pub(super) fn skey_pk(hash: &str) -> String {
 pub struct StreamKeyRecord {
     pub key: String,
     pub hash: String,
-    pub created_at: String,
+    pub created_at: Timestamp,
 }
 
 impl ChannelsStore {

@@ -1,6 +1,7 @@
 //! A channel's moderators.
 
 use super::{ChannelsStore, channel_pk};
+use crate::clock::Timestamp;
 use crate::{
     domain::ids::{ChannelId, UserId},
     stores::dynamo::{Item, Partition, key, s},
@@ -21,7 +22,7 @@ impl ChannelsStore {
         item.extend([
             ("user_id".to_owned(), s(user.to_string())),
             ("added_by".to_owned(), s(by.to_string())),
-            ("added_at".to_owned(), s(crate::clock::now_rfc3339())),
+            ("added_at".to_owned(), s(Timestamp::now())),
         ]);
         self.table.put(item).await
     }

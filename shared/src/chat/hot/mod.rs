@@ -15,6 +15,7 @@ use redis::{AsyncCommands, Script, streams::StreamRangeReply};
 use super::model::{Connection, EntryMeta, Event, EventBody, MessageId, Ticket};
 use crate::{
     auth::secret,
+    clock::Timestamp,
     domain::ids::{ChannelId, ConnectionId, UserId},
     stores::redis::Redis,
 };

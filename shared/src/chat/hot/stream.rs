@@ -159,15 +159,15 @@ impl Hot {
 
     async fn touch_room(&self, ch: &ChannelId) -> anyhow::Result<()> {
         let mut c = self.conn().await?;
-        let now = crate::clock::now_secs();
+        let now = Timestamp::now().unix_secs();
         let _: () = c.zadd(ACTIVE_ROOMS, ch.to_string(), now).await?;
         Ok(())
     }
 
-    /// Rooms with traffic in the last `secs` seconds (older ones are dropped from the index).
-    pub async fn active_rooms(&self, secs: i64) -> anyhow::Result<Vec<ChannelId>> {
+    /// Rooms with traffic `within` the last while (older ones are dropped from the index).
+    pub async fn active_rooms(&self, within: Duration) -> anyhow::Result<Vec<ChannelId>> {
         let mut c = self.conn().await?;
-        let since = crate::clock::now_secs() - secs;
+        let since = (Timestamp::now() - within).unix_secs();
         let _: () = c.zrembyscore(ACTIVE_ROOMS, "-inf", since).await?;
         let ids: Vec<String> = c.zrange(ACTIVE_ROOMS, 0, -1).await?;
         Ok(ids.iter().filter_map(|s| s.parse().ok()).collect())
