@@ -11,13 +11,28 @@ use std::{
     time::Duration,
 };
 
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Deserializer, Serializer};
+use serde_with::{DeserializeFromStr, SerializeDisplay};
 use time::{
     OffsetDateTime, UtcOffset, format_description::well_known::Rfc3339, macros::format_description,
 };
+use utoipa::ToSchema;
 
-/// A UTC instant to the millisecond, between the years 0 and 9999 (what RFC 3339 can write).
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+/// A UTC instant to the millisecond, in the years 0–9999, written as RFC 3339 with three
+/// fraction digits.
+#[derive(
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    SerializeDisplay,
+    DeserializeFromStr,
+    ToSchema,
+)]
+#[schema(value_type = String, format = DateTime, example = "2026-12-06T12:42:20.123Z")]
 pub struct Timestamp(i64);
 
 /// 0000-01-01T00:00:00Z and 9999-12-31T23:59:59.999Z in Unix milliseconds.
@@ -110,33 +125,6 @@ impl FromStr for Timestamp {
     }
 }
 
-impl Serialize for Timestamp {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
-    }
-}
-
-impl<'de> Deserialize<'de> for Timestamp {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
-        s.parse().map_err(serde::de::Error::custom)
-    }
-}
-
-impl utoipa::PartialSchema for Timestamp {
-    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        use utoipa::openapi::schema::{KnownFormat, SchemaFormat, Type};
-        utoipa::openapi::ObjectBuilder::new()
-            .schema_type(Type::String)
-            .format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime)))
-            .examples([serde_json::json!("2026-12-06T12:42:20.123Z")])
-            .description(Some("UTC, RFC 3339 to the millisecond"))
-            .into()
-    }
-}
-
-impl utoipa::ToSchema for Timestamp {}
-
 /// Serde for a [`Timestamp`] stored as Unix seconds (a DynamoDB TTL, or a number a condition
 /// compares): `#[serde(with = "crate::clock::unix_secs")]`.
 pub mod unix_secs {
@@ -225,7 +213,7 @@ mod tests {
 
     #[test]
     fn unix_seconds_for_stores() {
-        #[derive(Serialize, Deserialize, PartialEq, Debug)]
+        #[derive(serde::Serialize, Deserialize, PartialEq, Debug)]
         struct Row {
             #[serde(with = "unix_secs")]
             exp: Timestamp,

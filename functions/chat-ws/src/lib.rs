@@ -109,7 +109,7 @@ impl Handler {
             Ok(_) => ws::response(200, None),
             Err(e) => {
                 if let ChatError::Internal(err) = &e {
-                    tracing::error!(connection_id = %id, error = %err, "$connect failed");
+                    tracing::error!(connection_id = id.as_str(), error = %err, "$connect failed");
                 }
                 ws::response(e.status().as_u16(), Some(e.message()))
             }
@@ -151,7 +151,7 @@ impl Handler {
                 self.reply_error(out, id, Some(req.action), request_id, &e)
                     .await;
                 if let Err(PostError::Other(e)) = out.close(id).await {
-                    tracing::warn!(connection_id = %id, error = %e, "closing an unregistered connection failed");
+                    tracing::warn!(connection_id = id.as_str(), error = %e, "closing an unregistered connection failed");
                 }
                 return Ok(None);
             }
@@ -213,7 +213,7 @@ impl Handler {
         match out.post(id, &Payload::new(answer.to_json())).await {
             Ok(()) | Err(PostError::Gone) => {}
             Err(PostError::Other(e)) => {
-                tracing::warn!(connection_id = %id, error = %e, "reply failed")
+                tracing::warn!(connection_id = id.as_str(), error = %e, "reply failed")
             }
         }
     }
@@ -227,7 +227,7 @@ impl Handler {
         e: &ChatError,
     ) {
         if let ChatError::Internal(err) = e {
-            tracing::error!(connection_id = %id, error = %err, "chat action failed");
+            tracing::error!(connection_id = id.as_str(), error = %err, "chat action failed");
         }
         let frame = ServerFrame::Error {
             code: e.code(),
@@ -254,7 +254,7 @@ impl Handler {
             ws::CONNECT => self.on_connect(&event, &id).await,
             ws::DISCONNECT => {
                 if let Err(e) = self.0.chat.disconnect(&id).await {
-                    tracing::warn!(connection_id = %id, error = %e, "$disconnect cleanup failed");
+                    tracing::warn!(connection_id = id.as_str(), error = %e, "$disconnect cleanup failed");
                 }
                 ws::response(200, None)
             }

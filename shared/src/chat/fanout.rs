@@ -66,7 +66,7 @@ async fn deliver_lane(
                             return;
                         }
                         Err(PostError::Other(e)) => {
-                            tracing::warn!(connection_id = %id, error = %e, "chat delivery failed");
+                            tracing::warn!(connection_id = id.as_str(), error = %e, "chat delivery failed");
                             return;
                         }
                     }
@@ -93,7 +93,7 @@ async fn ack_senders(events: &[Event], metas: Vec<EntryMeta>, out: &Arc<dyn Outb
             match out.post(&to.connection_id, &Payload::new(ack.to_json())).await {
                 Ok(()) | Err(PostError::Gone) => {}
                 Err(PostError::Other(e)) => {
-                    tracing::warn!(connection_id = %to.connection_id, error = %e, "send ack failed");
+                    tracing::warn!(connection_id = to.connection_id.as_str(), error = %e, "send ack failed");
                 }
             }
         })

@@ -2,7 +2,8 @@
 
 use std::{fmt, str::FromStr};
 
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
+use serde_with::{DeserializeFromStr, SerializeDisplay};
 use utoipa::ToSchema;
 
 use crate::{
@@ -12,7 +13,9 @@ use crate::{
 
 /// A chat event's id: the channel's Redis stream id `<unix ms>-<seq>`, so ids are monotonic per
 /// channel and carry their time.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[derive(
+    Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, SerializeDisplay, DeserializeFromStr,
+)]
 pub struct MessageId {
     pub ms: u64,
     pub seq: u64,
@@ -66,19 +69,6 @@ impl FromStr for MessageId {
             ms: ms.parse().map_err(|_| BAD)?,
             seq: seq.parse().map_err(|_| BAD)?,
         })
-    }
-}
-
-impl Serialize for MessageId {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
-    }
-}
-
-impl<'de> Deserialize<'de> for MessageId {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
-        s.parse().map_err(serde::de::Error::custom)
     }
 }
 

@@ -228,7 +228,7 @@ impl Chat {
                     match out.close(&conn).await {
                         Ok(()) | Err(PostError::Gone) => {}
                         Err(PostError::Other(e)) => {
-                            tracing::warn!(connection_id = %conn, error = %e, "closing a banned user's connection failed")
+                            tracing::warn!(connection_id = conn.as_str(), error = %e, "closing a banned user's connection failed")
                         }
                     }
                     self.hot.leave(&conn).await?;

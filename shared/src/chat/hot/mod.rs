@@ -34,7 +34,7 @@ fn ticket_key(hash: &str) -> String {
     format!("chat:ticket:{hash}")
 }
 fn conn_key(id: &ConnectionId) -> String {
-    format!("chat:conn:{id}")
+    format!("chat:conn:{}", id.as_str())
 }
 fn room_key(ch: &ChannelId) -> String {
     format!("{}:room", tag(ch))
