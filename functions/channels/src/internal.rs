@@ -57,11 +57,7 @@ impl<T: DeserializeOwned> FromRequest<State> for Signed<T> {
 ///
 /// Problems: 403 bad signature or unknown key; 409 the channel is already live.
 #[utoipa::path(post, path = "/internal/media/publish", tag = "internal", request_body = PublishRequest,
-    responses(
-        (status = 200, body = PublishResponse),
-        problem::Forbidden,
-        problem::Conflict,
-    ))]
+    responses((status = 200, body = PublishResponse), problem::Forbidden, problem::Conflict))]
 async fn publish(
     S(state): S<State>,
     Signed(req): Signed<PublishRequest>,

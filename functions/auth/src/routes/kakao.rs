@@ -48,10 +48,7 @@ fn state_cookie(value: &str, max_age: u64) -> HeaderValue {
 ///
 /// Problems: 404 Kakao login not configured.
 #[utoipa::path(get, path = "/api/auth/kakao/start", tag = "auth",
-    responses(
-        (status = 302, description = "to the provider's consent page; sets the state cookie"),
-        problem::NotFound,
-    ))]
+    responses((status = 302, description = "to the provider's consent page; sets the state cookie"), problem::NotFound))]
 async fn kakao_start(S(state): S<State>) -> ApiResult<Response> {
     let auth = kakao(&state)?.start().await?;
     let mut res = StatusCode::FOUND.into_response();
@@ -81,12 +78,7 @@ pub struct CallbackQuery {
 /// Problems: 400 missing, forged or expired state; refused consent; rejected code; 404 Kakao
 /// login not configured; 502 the provider failed.
 #[utoipa::path(get, path = "/api/auth/kakao/callback", tag = "auth", params(CallbackQuery),
-    responses(
-        (status = 303, description = "to the web app, with the refresh cookie set"),
-        problem::BadRequest,
-        problem::NotFound,
-        problem::BadGateway,
-    ))]
+    responses((status = 303, description = "to the web app, with the refresh cookie set"), problem::BadRequest, problem::NotFound, problem::BadGateway))]
 async fn kakao_callback(
     S(state): S<State>,
     headers: HeaderMap,

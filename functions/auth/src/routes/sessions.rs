@@ -111,12 +111,7 @@ pub struct SignupRequest {
 ///
 /// Problems: 400 invalid field(s); 409 email or nickname taken; 429 too many sign-ups from this address.
 #[utoipa::path(post, path = "/api/auth/signup", tag = "auth", request_body = SignupRequest,
-    responses(
-        (status = 201, body = Me),
-        problem::BadRequest,
-        problem::Conflict,
-        problem::TooManyRequests,
-    ))]
+    responses((status = 201, body = Me), problem::BadRequest, problem::Conflict, problem::TooManyRequests))]
 async fn signup(
     S(state): S<State>,
     ip: ClientIp,
@@ -139,11 +134,7 @@ pub struct LoginRequest {
 ///
 /// Problems: 401 invalid email or password (one answer for both); 429 too many failed logins.
 #[utoipa::path(post, path = "/api/auth/login", tag = "auth", request_body = LoginRequest,
-    responses(
-        (status = 200, body = TokenResponse, description = "also sets the refresh cookie"),
-        problem::Unauthorized,
-        problem::TooManyRequests,
-    ))]
+    responses((status = 200, body = TokenResponse, description = "also sets the refresh cookie"), problem::Unauthorized, problem::TooManyRequests))]
 async fn login(
     S(state): S<State>,
     ip: ClientIp,
@@ -173,10 +164,7 @@ fn presented_refresh(headers: &HeaderMap, body: Option<Json<RefreshRequest>>) ->
 ///
 /// Problems: 401 unknown, expired, revoked or reused refresh token.
 #[utoipa::path(post, path = "/api/auth/refresh", tag = "auth", request_body(content = Option<RefreshRequest>, description = "optional when the cookie is sent"),
-    responses(
-        (status = 200, body = TokenResponse),
-        problem::Unauthorized,
-    ))]
+    responses((status = 200, body = TokenResponse), problem::Unauthorized))]
 async fn refresh(
     S(state): S<State>,
     headers: HeaderMap,
@@ -207,10 +195,7 @@ fn logged_out() -> Response {
 /// End the current session (identified by the refresh token, else the access token).
 #[utoipa::path(post, path = "/api/auth/logout", tag = "auth", request_body(content = Option<RefreshRequest>, description = "optional"),
     security((), ("bearer" = [])),
-    responses(
-        (status = 204, description = "session ended; cookie cleared"),
-        problem::Unauthorized,
-    ))]
+    responses((status = 204, description = "session ended; cookie cleared"), problem::Unauthorized))]
 async fn logout(
     S(state): S<State>,
     headers: HeaderMap,
@@ -235,10 +220,7 @@ async fn logout(
 
 /// End every session of the signed-in user.
 #[utoipa::path(post, path = "/api/auth/logout-all", tag = "auth", security(("bearer" = [])),
-    responses(
-        (status = 204, description = "all sessions ended"),
-        problem::Unauthorized,
-    ))]
+    responses((status = 204, description = "all sessions ended"), problem::Unauthorized))]
 async fn logout_all(S(state): S<State>, user: AuthUser) -> ApiResult<Response> {
     state.accounts.end_all_sessions(&user.id).await?;
     Ok(logged_out())
