@@ -6,7 +6,10 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::{
+    ApiResult,
+    domain::ids::{ChannelId, UserId},
     error::{ApiError, FieldError},
+    media_keys,
     stores::media::MediaBucket,
 };
 
@@ -41,6 +44,44 @@ pub const AVATAR: ImagePolicy = ImagePolicy {
     max_bytes: 2 * 1024 * 1024,
     max_side: 4096,
 };
+
+/// Where an image goes and what it may be: a user's avatar or a channel's image.
+#[derive(Debug, Clone)]
+pub struct ImageSlot {
+    policy: ImagePolicy,
+    /// Uploads are `<prefix>/<uuid>.<ext>`; a confirm names a key under it.
+    prefix: String,
+}
+
+impl ImageSlot {
+    pub fn avatar(user: &UserId) -> Self {
+        Self {
+            policy: AVATAR,
+            prefix: media_keys::avatars(user),
+        }
+    }
+
+    pub fn channel_image(channel: &ChannelId) -> Self {
+        Self {
+            policy: AVATAR,
+            prefix: media_keys::channel_images(channel),
+        }
+    }
+
+    /// A presigned PUT for a new upload (see [`ImagePolicy::presign`]).
+    pub async fn presign(
+        &self,
+        media: &MediaBucket,
+        upload: &UploadRequest,
+    ) -> ApiResult<PresignedUpload> {
+        self.policy.presign(media, &self.prefix, upload).await
+    }
+
+    /// Checks a finished upload (see [`ImagePolicy::confirm`]).
+    pub async fn confirm(&self, media: &MediaBucket, key: &str) -> ApiResult<()> {
+        self.policy.confirm(media, &self.prefix, key).await
+    }
+}
 
 const TYPES: &[(&str, &str, imagesize::ImageType)] = &[
     ("image/jpeg", "jpg", imagesize::ImageType::Jpeg),
@@ -116,7 +157,7 @@ impl ImagePolicy {
     }
 
     /// A presigned PUT for `<prefix>/<random>.<ext>` with type and length signed in.
-    pub async fn presign(
+    async fn presign(
         &self,
         media: &MediaBucket,
         prefix: &str,
@@ -141,7 +182,7 @@ impl ImagePolicy {
     }
 
     /// Checks an uploaded object under `prefix`; deletes it and answers 400 if it breaks the policy.
-    pub async fn confirm(
+    async fn confirm(
         &self,
         media: &MediaBucket,
         prefix: &str,

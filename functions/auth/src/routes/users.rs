@@ -10,7 +10,7 @@ use lait_shared::{
     domain::ids::{ChannelId, UserId},
     http::{Json, PathId},
     openapi::problem,
-    uploads::{self, PresignedUpload, UploadConfirm, UploadRequest},
+    uploads::{ImageSlot, PresignedUpload, UploadConfirm, UploadRequest},
 };
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -87,11 +87,7 @@ pub struct PatchMe {
 ///
 /// Problems: 409 nickname taken.
 #[utoipa::path(patch, path = "/api/users/me", tag = "users", security(("bearer" = [])), request_body = PatchMe,
-    responses(
-        (status = 200, body = Me),
-        problem::BadRequest,
-        problem::Conflict,
-    ))]
+    responses((status = 200, body = Me), problem::BadRequest, problem::Conflict))]
 async fn patch_me(
     S(state): S<State>,
     user: AuthUser,
@@ -111,40 +107,28 @@ async fn patch_me(
 ///
 /// Problems: 400 type not allowed or too large.
 #[utoipa::path(post, path = "/api/users/me/avatar", tag = "users", security(("bearer" = [])), request_body = UploadRequest,
-    responses(
-        (status = 200, body = PresignedUpload),
-        problem::BadRequest,
-    ))]
+    responses((status = 200, body = PresignedUpload), problem::BadRequest))]
 async fn avatar_upload(
     S(state): S<State>,
     user: AuthUser,
     Json(req): Json<UploadRequest>,
 ) -> ApiResult<Json<PresignedUpload>> {
-    let prefix = lait_shared::media_keys::avatars(&user.id);
-    Ok(Json(
-        uploads::AVATAR
-            .presign(&state.deps.media(), &prefix, &req)
-            .await?,
-    ))
+    let slot = ImageSlot::avatar(&user.id);
+    Ok(Json(slot.presign(&state.deps.media(), &req).await?))
 }
 
 /// Point the profile at an uploaded avatar, after checking its type and size.
 ///
 /// Problems: 400 not your upload, missing, or not an allowed image.
 #[utoipa::path(put, path = "/api/users/me/avatar", tag = "users", security(("bearer" = [])), request_body = UploadConfirm,
-    responses(
-        (status = 200, body = Me),
-        problem::BadRequest,
-    ))]
+    responses((status = 200, body = Me), problem::BadRequest))]
 async fn avatar_confirm(
     S(state): S<State>,
     user: AuthUser,
     Json(req): Json<UploadConfirm>,
 ) -> ApiResult<Json<Me>> {
-    let prefix = lait_shared::media_keys::avatars(&user.id);
-    uploads::AVATAR
-        .confirm(&state.deps.media(), &prefix, &req.key)
-        .await?;
+    let slot = ImageSlot::avatar(&user.id);
+    slot.confirm(&state.deps.media(), &req.key).await?;
     let updated = state.accounts.set_avatar(&user.id, &req.key).await?;
     Ok(Json(me(&state.config, updated)))
 }

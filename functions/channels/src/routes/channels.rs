@@ -7,9 +7,8 @@ use lait_shared::{
     channels::model::*,
     domain::ids::{ChannelId, UserId},
     http::{Json, OwnedChannel, PathId},
-    media_keys::{self},
     openapi::problem,
-    uploads::{self, PresignedUpload, UploadConfirm, UploadRequest},
+    uploads::{ImageSlot, PresignedUpload, UploadConfirm, UploadRequest},
 };
 use serde::Deserialize;
 use utoipa::ToSchema;
@@ -100,13 +99,7 @@ fn keep<T>(errors: &mut Vec<FieldError>, parsed: Result<T, FieldError>) -> Optio
 /// that is (names are unique by their confusable skeleton).
 #[utoipa::path(patch, path = "/api/channels/{id}", tag = "channels", security(("bearer" = [])), params(("id" = String, Path)),
     request_body = ChannelPatchRequest,
-    responses(
-        (status = 200, body = ChannelView),
-        problem::BadRequest,
-        problem::Forbidden,
-        problem::NotFound,
-        problem::Conflict,
-    ))]
+    responses((status = 200, body = ChannelView), problem::BadRequest, problem::Forbidden, problem::NotFound, problem::Conflict))]
 async fn patch_channel(
     S(state): S<State>,
     OwnedChannel { channel, owner }: OwnedChannel,
@@ -153,10 +146,8 @@ async fn image_upload(
     OwnedChannel { channel: c, .. }: OwnedChannel,
     Json(req): Json<UploadRequest>,
 ) -> ApiResult<Json<PresignedUpload>> {
-    let prefix = media_keys::channel_images(&c.id);
-    Ok(Json(
-        uploads::AVATAR.presign(&state.media, &prefix, &req).await?,
-    ))
+    let slot = ImageSlot::channel_image(&c.id);
+    Ok(Json(slot.presign(&state.media, &req).await?))
 }
 
 /// Point the channel at an uploaded image (owner only).
@@ -168,9 +159,8 @@ async fn image_confirm(
     OwnedChannel { channel: c, owner }: OwnedChannel,
     Json(req): Json<UploadConfirm>,
 ) -> ApiResult<Json<ChannelView>> {
-    let prefix = media_keys::channel_images(&c.id);
-    uploads::AVATAR
-        .confirm(&state.media, &prefix, &req.key)
+    ImageSlot::channel_image(&c.id)
+        .confirm(&state.media, &req.key)
         .await?;
     let patch = ChannelPatch {
         image_key: Some(req.key),
