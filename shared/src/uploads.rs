@@ -182,12 +182,7 @@ impl ImagePolicy {
     }
 
     /// Checks an uploaded object under `prefix`; deletes it and answers 400 if it breaks the policy.
-    async fn confirm(
-        &self,
-        media: &MediaBucket,
-        prefix: &str,
-        key: &str,
-    ) -> Result<(), ApiError> {
+    async fn confirm(&self, media: &MediaBucket, prefix: &str, key: &str) -> Result<(), ApiError> {
         if !key.starts_with(&format!("{prefix}/")) || key.contains("..") {
             return Err(ApiError::field("key", "is not an upload of yours"));
         }

@@ -1,7 +1,7 @@
 //! Extractors that turn a route's path into checked domain values, so handlers start from what
 //! the request may touch: [`PathId`] (ids parsed, a malformed one the same 404 as an unknown one),
-//! [`OwnedChannel`] (the caller's own channel, else 403) and [`ChannelModerator`] (owner or a
-//! moderator of the channel, else 403).
+//! [`OwnedChannel`] (the caller's own channel, else 403), [`OwnedLive`] (a live of it, else 403)
+//! and [`ChannelModerator`] (owner or a moderator of the channel, else 403).
 //!
 //! A channel route names its channel in the first path segment (`/api/channels/{id}/…`).
 
@@ -13,7 +13,10 @@ use http::request::Parts;
 use crate::{
     ApiError,
     auth::{AuthUser, Authenticator},
-    channels::{Channels, model::ChannelRecord},
+    channels::{
+        Channels,
+        model::{ChannelRecord, LiveRecord},
+    },
     chat::{Chat, Moderator},
     domain::ids::{ChannelId, LiveId, NoticeId, UserId},
 };
@@ -133,6 +136,32 @@ where
         let (id, owner) = channel_and_user(parts, state).await?;
         let channel = Channels::from_ref(state).owned(&id, &owner.id).await?;
         Ok(Self { channel, owner })
+    }
+}
+
+/// A live (or VOD) of the signed-in caller's channel, named by the path's first segment: 401
+/// signed out, 404 no such live, 403 someone else's.
+#[derive(Debug, Clone)]
+pub struct OwnedLive {
+    pub live: LiveRecord,
+    pub owner: AuthUser,
+}
+
+impl<S> FromRequestParts<S> for OwnedLive
+where
+    S: Send + Sync,
+    Authenticator: FromRef<S>,
+    Channels: FromRef<S>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let owner = AuthUser::from_request_parts(parts, state).await?;
+        let PathId(id) = PathId::<LiveId>::from_request_parts(parts, state).await?;
+        let channels = Channels::from_ref(state);
+        let live = channels.live(&id).await?;
+        channels.owned(&live.channel_id, &owner.id).await?;
+        Ok(Self { live, owner })
     }
 }
 

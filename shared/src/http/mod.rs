@@ -20,7 +20,7 @@ use tower_http::{
 
 mod access;
 
-pub use access::{ChannelModerator, FromPath, OwnedChannel, PathId, Resource};
+pub use access::{ChannelModerator, FromPath, OwnedChannel, OwnedLive, PathId, Resource};
 
 use crate::{config::HttpConfig, error::ApiError};
 

@@ -6,10 +6,9 @@ use axum::{
 };
 use lait_shared::{
     ApiError, ApiResult,
-    auth::AuthUser,
     channels::{LiveSummary, model::*},
     domain::ids::LiveId,
-    http::{Json, PageQuery, Paged, PathId, Query},
+    http::{Json, OwnedLive, PageQuery, Paged, PathId, Query},
     openapi::problem,
 };
 use serde::{Deserialize, Serialize};
@@ -77,12 +76,9 @@ pub struct LivePatch {
     responses((status = 200, body = LiveView), problem::BadRequest, problem::Forbidden, problem::NotFound))]
 async fn patch_live(
     S(state): S<State>,
-    user: AuthUser,
-    PathId(id): PathId<LiveId>,
+    OwnedLive { live, .. }: OwnedLive,
     Json(req): Json<LivePatch>,
 ) -> ApiResult<Json<LiveView>> {
-    let live = state.channels.live(&id).await?;
-    state.channels.owned(&live.channel_id, &user.id).await?;
     let title = req
         .title
         .as_deref()
@@ -116,13 +112,7 @@ pub struct LiveHealthView {
 
 #[utoipa::path(get, path = "/api/lives/{id}/health", tag = "lives", security(("bearer" = [])), params(("id" = String, Path)),
     responses((status = 200, body = LiveHealthView), problem::Unauthorized, problem::Forbidden, problem::NotFound))]
-async fn live_health(
-    S(state): S<State>,
-    user: AuthUser,
-    PathId(id): PathId<LiveId>,
-) -> ApiResult<Response> {
-    let live = state.channels.live(&id).await?;
-    state.channels.owned(&live.channel_id, &user.id).await?;
+async fn live_health(OwnedLive { live, .. }: OwnedLive) -> ApiResult<Response> {
     let mut res = Json(LiveHealthView {
         live_id: live.id,
         status: live.status,

@@ -3,10 +3,9 @@
 use axum::{extract::State as S, http::StatusCode};
 use lait_shared::{
     ApiError, ApiResult,
-    auth::AuthUser,
     channels::model::*,
-    domain::ids::{ChannelId, LiveId},
-    http::{Json, PageQuery, Paged, PathId, Query},
+    domain::ids::ChannelId,
+    http::{Json, OwnedLive, PageQuery, Paged, PathId, Query},
     media_keys::LiveKeys,
     openapi::problem,
 };
@@ -44,11 +43,8 @@ async fn list_vods(
     responses((status = 204), problem::Forbidden, problem::NotFound))]
 async fn delete_vod(
     S(state): S<State>,
-    user: AuthUser,
-    PathId(id): PathId<LiveId>,
+    OwnedLive { live, .. }: OwnedLive,
 ) -> ApiResult<StatusCode> {
-    let live = state.channels.live(&id).await?;
-    state.channels.owned(&live.channel_id, &user.id).await?;
     if live.status != LiveStatus::Ended || live.vod_key.is_none() {
         return Err(ApiError::not_found("no such VOD"));
     }
