@@ -11,7 +11,7 @@ use axum::extract::{FromRef, FromRequestParts, RawPathParams, rejection::RawPath
 use http::request::Parts;
 
 use crate::{
-    ApiError,
+    ApiError, ApiResult,
     auth::{AuthUser, Authenticator},
     channels::{
         Channels,
@@ -99,69 +99,75 @@ impl<S: Send + Sync, T: FromPath> FromRequestParts<S> for PathId<T> {
     }
 }
 
-async fn channel_and_user<S>(
-    parts: &mut Parts,
-    state: &S,
-) -> Result<(ChannelId, AuthUser), ApiError>
+/// The signed-in caller and the path's first id. Authentication first: an anonymous caller
+/// learns 401, not whether the resource exists.
+async fn user_and_first<S, T>(parts: &mut Parts, state: &S) -> Result<(AuthUser, T), ApiError>
 where
     S: Send + Sync,
     Authenticator: FromRef<S>,
+    T: Resource,
 {
-    // Authentication first: an anonymous caller learns 401, not whether the channel exists.
     let user = AuthUser::from_request_parts(parts, state).await?;
     let values = segments(parts).await?;
     let first = values
         .first()
-        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("channel route without an id")))?;
-    Ok((parse(first)?, user))
+        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("route without an id")))?;
+    Ok((user, parse(first)?))
 }
 
-/// The signed-in caller's own channel, named by the path: 401 signed out, 404 no such channel,
-/// 403 someone else's.
-#[derive(Debug, Clone)]
-pub struct OwnedChannel {
-    pub channel: ChannelRecord,
-    pub owner: AuthUser,
+/// What a caller may own, named by the path's first id: a channel, or a live of one.
+pub trait Ownable: Sized + Send {
+    type Id: Resource + Send;
+    /// Loads it and checks that `owner` owns it: 404 unknown, 403 someone else's.
+    fn load_owned(
+        channels: &Channels,
+        id: Self::Id,
+        owner: &UserId,
+    ) -> impl Future<Output = Result<Self, ApiError>> + Send;
 }
 
-impl<S> FromRequestParts<S> for OwnedChannel
-where
-    S: Send + Sync,
-    Authenticator: FromRef<S>,
-    Channels: FromRef<S>,
-{
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let (id, owner) = channel_and_user(parts, state).await?;
-        let channel = Channels::from_ref(state).owned(&id, &owner.id).await?;
-        Ok(Self { channel, owner })
+impl Ownable for ChannelRecord {
+    type Id = ChannelId;
+    async fn load_owned(channels: &Channels, id: ChannelId, owner: &UserId) -> ApiResult<Self> {
+        channels.owned(&id, owner).await
     }
 }
 
-/// A live (or VOD) of the signed-in caller's channel, named by the path's first segment: 401
-/// signed out, 404 no such live, 403 someone else's.
+impl Ownable for LiveRecord {
+    type Id = LiveId;
+    async fn load_owned(channels: &Channels, id: LiveId, owner: &UserId) -> ApiResult<Self> {
+        let live = channels.live(&id).await?;
+        channels.owned(&live.channel_id, owner).await?;
+        Ok(live)
+    }
+}
+
+/// The signed-in caller's own `T`, named by the path: 401 signed out, 404 unknown, 403 someone
+/// else's.
 #[derive(Debug, Clone)]
-pub struct OwnedLive {
-    pub live: LiveRecord,
+pub struct Owned<T> {
+    pub item: T,
     pub owner: AuthUser,
 }
 
-impl<S> FromRequestParts<S> for OwnedLive
+/// The caller's own channel (`/api/channels/{id}/…`).
+pub type OwnedChannel = Owned<ChannelRecord>;
+/// A live of the caller's channel (`/api/lives/{id}…`, `/api/vods/{id}`).
+pub type OwnedLive = Owned<LiveRecord>;
+
+impl<S, T> FromRequestParts<S> for Owned<T>
 where
     S: Send + Sync,
     Authenticator: FromRef<S>,
     Channels: FromRef<S>,
+    T: Ownable,
 {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let owner = AuthUser::from_request_parts(parts, state).await?;
-        let PathId(id) = PathId::<LiveId>::from_request_parts(parts, state).await?;
-        let channels = Channels::from_ref(state);
-        let live = channels.live(&id).await?;
-        channels.owned(&live.channel_id, &owner.id).await?;
-        Ok(Self { live, owner })
+        let (owner, id) = user_and_first::<S, T::Id>(parts, state).await?;
+        let item = T::load_owned(&Channels::from_ref(state), id, &owner.id).await?;
+        Ok(Self { item, owner })
     }
 }
 
@@ -179,7 +185,7 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let (id, user) = channel_and_user(parts, state).await?;
+        let (user, id) = user_and_first::<S, ChannelId>(parts, state).await?;
         let m = Arc::<Chat>::from_ref(state)
             .moderator(&id, Some(&user.id))
             .await?;

@@ -20,7 +20,9 @@ use tower_http::{
 
 mod access;
 
-pub use access::{ChannelModerator, FromPath, OwnedChannel, OwnedLive, PathId, Resource};
+pub use access::{
+    ChannelModerator, FromPath, Ownable, Owned, OwnedChannel, OwnedLive, PathId, Resource,
+};
 
 use crate::{config::HttpConfig, error::ApiError};
 

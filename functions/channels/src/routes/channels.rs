@@ -6,7 +6,7 @@ use lait_shared::{
     auth::AuthUser,
     channels::model::*,
     domain::ids::{ChannelId, UserId},
-    http::{Json, OwnedChannel, PathId},
+    http::{Json, Owned, OwnedChannel, PathId},
     openapi::problem,
     uploads::{ImageSlot, PresignedUpload, UploadConfirm, UploadRequest},
 };
@@ -102,7 +102,10 @@ fn keep<T>(errors: &mut Vec<FieldError>, parsed: Result<T, FieldError>) -> Optio
     responses((status = 200, body = ChannelView), problem::BadRequest, problem::Forbidden, problem::NotFound, problem::Conflict))]
 async fn patch_channel(
     S(state): S<State>,
-    OwnedChannel { channel, owner }: OwnedChannel,
+    Owned {
+        item: channel,
+        owner,
+    }: OwnedChannel,
     Json(req): Json<ChannelPatchRequest>,
 ) -> ApiResult<Json<ChannelView>> {
     let mut errors: Vec<FieldError> = Vec::new();
@@ -143,7 +146,7 @@ async fn patch_channel(
     responses((status = 200, body = PresignedUpload), problem::BadRequest, problem::Forbidden))]
 async fn image_upload(
     S(state): S<State>,
-    OwnedChannel { channel: c, .. }: OwnedChannel,
+    Owned { item: c, .. }: OwnedChannel,
     Json(req): Json<UploadRequest>,
 ) -> ApiResult<Json<PresignedUpload>> {
     let slot = ImageSlot::channel_image(&c.id);
@@ -156,7 +159,7 @@ async fn image_upload(
     responses((status = 200, body = ChannelView), problem::BadRequest, problem::Forbidden))]
 async fn image_confirm(
     S(state): S<State>,
-    OwnedChannel { channel: c, owner }: OwnedChannel,
+    Owned { item: c, owner }: OwnedChannel,
     Json(req): Json<UploadConfirm>,
 ) -> ApiResult<Json<ChannelView>> {
     ImageSlot::channel_image(&c.id)

@@ -8,7 +8,7 @@ use lait_shared::{
     ApiError, ApiResult,
     channels::{LiveSummary, model::*},
     domain::ids::LiveId,
-    http::{Json, OwnedLive, PageQuery, Paged, PathId, Query},
+    http::{Json, Owned, OwnedLive, PageQuery, Paged, PathId, Query},
     openapi::problem,
 };
 use serde::{Deserialize, Serialize};
@@ -76,7 +76,7 @@ pub struct LivePatch {
     responses((status = 200, body = LiveView), problem::BadRequest, problem::Forbidden, problem::NotFound))]
 async fn patch_live(
     S(state): S<State>,
-    OwnedLive { live, .. }: OwnedLive,
+    Owned { item: live, .. }: OwnedLive,
     Json(req): Json<LivePatch>,
 ) -> ApiResult<Json<LiveView>> {
     let title = req
@@ -112,7 +112,7 @@ pub struct LiveHealthView {
 
 #[utoipa::path(get, path = "/api/lives/{id}/health", tag = "lives", security(("bearer" = [])), params(("id" = String, Path)),
     responses((status = 200, body = LiveHealthView), problem::Unauthorized, problem::Forbidden, problem::NotFound))]
-async fn live_health(OwnedLive { live, .. }: OwnedLive) -> ApiResult<Response> {
+async fn live_health(Owned { item: live, .. }: OwnedLive) -> ApiResult<Response> {
     let mut res = Json(LiveHealthView {
         live_id: live.id,
         status: live.status,

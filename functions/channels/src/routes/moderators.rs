@@ -6,7 +6,7 @@ use lait_shared::{
     auth::AuthUser,
     channels::ModeratorView,
     domain::ids::{ChannelId, UserId},
-    http::{Json, OwnedChannel, PathId},
+    http::{Json, Owned, OwnedChannel, PathId},
     openapi::problem,
 };
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -39,7 +39,7 @@ async fn list_moderators(
     responses((status = 204), problem::BadRequest, problem::Forbidden, problem::NotFound))]
 async fn add_moderator(
     S(state): S<State>,
-    OwnedChannel { channel, .. }: OwnedChannel,
+    Owned { item: channel, .. }: OwnedChannel,
     PathId((_channel, target)): PathId<(ChannelId, UserId)>,
 ) -> ApiResult<StatusCode> {
     state.channels.add_moderator(&channel, &target).await?;
@@ -52,7 +52,7 @@ async fn add_moderator(
     responses((status = 204), problem::Forbidden, problem::NotFound))]
 async fn remove_moderator(
     S(state): S<State>,
-    OwnedChannel { channel, .. }: OwnedChannel,
+    Owned { item: channel, .. }: OwnedChannel,
     PathId((_channel, target)): PathId<(ChannelId, UserId)>,
 ) -> ApiResult<StatusCode> {
     state.channels.remove_moderator(&channel, &target).await?;

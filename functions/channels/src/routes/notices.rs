@@ -44,7 +44,7 @@ async fn create(
     owned: OwnedChannel,
     Json(req): Json<NoticeInput>,
 ) -> ApiResult<(StatusCode, Json<NoticeView>)> {
-    let notice = state.channels.post_notice(&owned.channel, req).await?;
+    let notice = state.channels.post_notice(&owned.item, req).await?;
     Ok((StatusCode::CREATED, Json(notice)))
 }
 

@@ -5,7 +5,7 @@ use lait_shared::{
     ApiError, ApiResult,
     channels::model::*,
     domain::ids::ChannelId,
-    http::{Json, OwnedLive, PageQuery, Paged, PathId, Query},
+    http::{Json, Owned, OwnedLive, PageQuery, Paged, PathId, Query},
     media_keys::LiveKeys,
     openapi::problem,
 };
@@ -43,7 +43,7 @@ async fn list_vods(
     responses((status = 204), problem::Forbidden, problem::NotFound))]
 async fn delete_vod(
     S(state): S<State>,
-    OwnedLive { live, .. }: OwnedLive,
+    Owned { item: live, .. }: OwnedLive,
 ) -> ApiResult<StatusCode> {
     if live.status != LiveStatus::Ended || live.vod_key.is_none() {
         return Err(ApiError::not_found("no such VOD"));
