@@ -11,12 +11,9 @@ use lait_shared::{
     ApiError, ApiResult, FieldError,
     auth::{AuthUser, Authenticator},
     chat::{
-        Chat, ChatConfig, ChatError, DEFAULT_HISTORY, MAX_HISTORY,
-        filter::{MAX_CHANNEL_WORDS, parse_word},
-        model::{
-            Capabilities, ChatMessage, ChatSettings, ChatUser, FilterAction, MAX_BURST, MAX_RATE,
-            MAX_SLOW_SECONDS, MIN_RATE, MessageId,
-        },
+        Chat, ChatConfig, DEFAULT_HISTORY, MAX_HISTORY,
+        model::{Capabilities, ChatMessage, ChatSettings, ChatUser, FilterAction, MessageId},
+        settings::SettingsChange,
         store::{AuditEntry, Ban},
     },
     config::Env,
@@ -146,6 +143,25 @@ pub struct AfterQuery {
     pub limit: Option<usize>,
 }
 
+#[lait_shared::skip_serializing_none]
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HistoryPage {
+    /// Oldest first.
+    pub messages: Vec<ChatMessage>,
+    /// Pass as `before` for older messages; absent when there are none.
+    pub next_before: Option<MessageId>,
+}
+
+#[lait_shared::skip_serializing_none]
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReplayPage {
+    pub channel_id: ChannelId,
+    /// Oldest first.
+    pub messages: Vec<ChatMessage>,
+    /// Pass as `after` for the next page; absent on the last one.
+    pub next_after: Option<MessageId>,
+}
+
 /// A page of history: its size (1 to 500, default 50) and the message id it starts from
 /// (`field`: `before` or `after`), both parsed and reported together.
 fn window(
@@ -173,15 +189,6 @@ fn next_cursor(
     (messages.len() == limit).then(|| edge(messages).map(|m| m.id))?
 }
 
-#[lait_shared::skip_serializing_none]
-#[derive(Debug, Serialize, ToSchema)]
-pub struct HistoryPage {
-    /// Oldest first.
-    pub messages: Vec<ChatMessage>,
-    /// Pass as `before` for older messages; absent when there are none.
-    pub next_before: Option<MessageId>,
-}
-
 /// A channel's recent chat, oldest first, paging backwards with `before`. Served from Redis,
 /// completed from the archive.
 #[utoipa::path(get, path = "/api/channels/{id}/chat", tag = "chat", params(("id" = String, Path), BeforeQuery),
@@ -198,16 +205,6 @@ async fn channel_history(
         messages,
         next_before,
     }))
-}
-
-#[lait_shared::skip_serializing_none]
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ReplayPage {
-    pub channel_id: ChannelId,
-    /// Oldest first.
-    pub messages: Vec<ChatMessage>,
-    /// Pass as `after` for the next page; absent on the last one.
-    pub next_after: Option<MessageId>,
 }
 
 /// One broadcast's chat in order, for VOD replay (message ids carry their time).
@@ -263,18 +260,6 @@ impl From<&ChatSettings> for SettingsView {
     }
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct SettingsPatch {
-    /// 0 (off) to 3600.
-    pub slow_seconds: Option<u32>,
-    /// Per-user token bucket refill, 0.05 to 50.
-    pub messages_per_second: Option<f64>,
-    /// Per-user token bucket size, 1 to 100.
-    pub burst: Option<u32>,
-    pub filter_action: Option<FilterAction>,
-}
-
 /// The channel's chat settings (owner and moderators).
 #[utoipa::path(get, path = "/api/channels/{id}/chat/settings", tag = "chat", security(("bearer" = [])), params(("id" = String, Path)),
     responses((status = 200, body = SettingsView), problem::Forbidden, problem::NotFound))]
@@ -283,56 +268,14 @@ async fn get_settings(ChannelModerator(m): ChannelModerator) -> ApiResult<Json<S
 }
 
 /// Change slow mode, the rate limit or the filter action (owner and moderators).
-#[utoipa::path(patch, path = "/api/channels/{id}/chat/settings", tag = "chat", security(("bearer" = [])), params(("id" = String, Path)), request_body = SettingsPatch,
+#[utoipa::path(patch, path = "/api/channels/{id}/chat/settings", tag = "chat", security(("bearer" = [])), params(("id" = String, Path)), request_body = SettingsChange,
     responses((status = 200, body = SettingsView), problem::BadRequest, problem::Forbidden, problem::NotFound))]
 async fn patch_settings(
     S(state): S<State>,
     ChannelModerator(m): ChannelModerator,
-    Json(p): Json<SettingsPatch>,
+    Json(change): Json<SettingsChange>,
 ) -> ApiResult<Json<SettingsView>> {
-    let mut errors = Vec::new();
-    if p.slow_seconds.is_some_and(|s| s > MAX_SLOW_SECONDS) {
-        errors.push(FieldError::new(
-            "slow_seconds",
-            "must be between 0 and 3600",
-        ));
-    }
-    if p.messages_per_second
-        .is_some_and(|r| !(MIN_RATE..=MAX_RATE).contains(&r))
-    {
-        errors.push(FieldError::new(
-            "messages_per_second",
-            "must be between 0.05 and 50",
-        ));
-    }
-    if p.burst.is_some_and(|b| !(1..=MAX_BURST).contains(&b)) {
-        errors.push(FieldError::new("burst", "must be between 1 and 100"));
-    }
-    if !errors.is_empty() {
-        return Err(ApiError::validation(errors));
-    }
-    let what = format!(
-        "slow_seconds={:?} messages_per_second={:?} burst={:?} filter_action={:?}",
-        p.slow_seconds, p.messages_per_second, p.burst, p.filter_action
-    );
-    let s = state
-        .chat
-        .update_settings(&m, &what, |s| {
-            if let Some(v) = p.slow_seconds {
-                s.slow_seconds = v;
-            }
-            if let Some(v) = p.messages_per_second {
-                s.messages_per_second = v;
-            }
-            if let Some(v) = p.burst {
-                s.burst = v;
-            }
-            if let Some(v) = p.filter_action {
-                s.filter_action = v;
-            }
-            Ok(())
-        })
-        .await?;
+    let s = state.chat.change_settings(&m, &change).await?;
     Ok(Json(SettingsView::from(&s)))
 }
 
@@ -355,6 +298,13 @@ impl From<&ChatSettings> for WordsView {
     }
 }
 
+/// The channel's forbidden words and filter action (owner and moderators).
+#[utoipa::path(get, path = "/api/channels/{id}/chat/words", tag = "chat", security(("bearer" = [])), params(("id" = String, Path)),
+    responses((status = 200, body = WordsView), problem::Forbidden, problem::NotFound))]
+async fn get_words(ChannelModerator(m): ChannelModerator) -> ApiResult<Json<WordsView>> {
+    Ok(Json(WordsView::from(&m.room.settings)))
+}
+
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WordsReplace {
@@ -368,19 +318,6 @@ pub struct WordAdd {
     pub word: String,
 }
 
-fn too_many() -> ChatError {
-    ChatError::BadRequest(format!(
-        "a channel's list holds at most {MAX_CHANNEL_WORDS} words"
-    ))
-}
-
-/// The channel's forbidden words and filter action (owner and moderators).
-#[utoipa::path(get, path = "/api/channels/{id}/chat/words", tag = "chat", security(("bearer" = [])), params(("id" = String, Path)),
-    responses((status = 200, body = WordsView), problem::Forbidden, problem::NotFound))]
-async fn get_words(ChannelModerator(m): ChannelModerator) -> ApiResult<Json<WordsView>> {
-    Ok(Json(WordsView::from(&m.room.settings)))
-}
-
 /// Replace the channel's word list (and optionally the action).
 #[utoipa::path(put, path = "/api/channels/{id}/chat/words", tag = "chat", security(("bearer" = [])), params(("id" = String, Path)), request_body = WordsReplace,
     responses((status = 200, body = WordsView), problem::BadRequest, problem::Forbidden, problem::NotFound))]
@@ -389,33 +326,7 @@ async fn put_words(
     ChannelModerator(m): ChannelModerator,
     Json(req): Json<WordsReplace>,
 ) -> ApiResult<Json<WordsView>> {
-    let mut words = Vec::with_capacity(req.words.len());
-    let mut errors = Vec::new();
-    for (i, w) in req.words.iter().enumerate() {
-        match parse_word(w) {
-            Ok(w) if !words.contains(&w) => words.push(w),
-            Ok(_) => {}
-            Err(e) => errors.push(FieldError::new(format!("words[{i}]"), e)),
-        }
-    }
-    if !errors.is_empty() {
-        return Err(ApiError::validation(errors));
-    }
-    if words.len() > MAX_CHANNEL_WORDS {
-        return Err(too_many().into());
-    }
-    let what = format!("words replaced ({} words)", words.len());
-    let s = state
-        .chat
-        .update_settings(&m, &what, |s| {
-            s.words = words.clone();
-            s.words_version += 1;
-            if let Some(a) = req.action {
-                s.filter_action = a;
-            }
-            Ok(())
-        })
-        .await?;
+    let s = state.chat.replace_words(&m, &req.words, req.action).await?;
     Ok(Json(WordsView::from(&s)))
 }
 
@@ -427,21 +338,7 @@ async fn add_word(
     ChannelModerator(m): ChannelModerator,
     Json(req): Json<WordAdd>,
 ) -> ApiResult<(StatusCode, Json<WordsView>)> {
-    let word = parse_word(&req.word).map_err(|e| ApiError::field("word", e))?;
-    let what = format!("word added: {word}");
-    let s = state
-        .chat
-        .update_settings(&m, &what, |s| {
-            if !s.words.contains(&word) {
-                if s.words.len() >= MAX_CHANNEL_WORDS {
-                    return Err(too_many());
-                }
-                s.words.push(word.clone());
-                s.words_version += 1;
-            }
-            Ok(())
-        })
-        .await?;
+    let s = state.chat.add_word(&m, &req.word).await?;
     Ok((StatusCode::CREATED, Json(WordsView::from(&s))))
 }
 
@@ -453,20 +350,7 @@ async fn remove_word(
     ChannelModerator(m): ChannelModerator,
     Path((_channel, word)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
-    let word = parse_word(&word).map_err(|_| ApiError::not_found("no such word"))?;
-    let what = format!("word removed: {word}");
-    state
-        .chat
-        .update_settings(&m, &what, |s| {
-            let before = s.words.len();
-            s.words.retain(|w| *w != word);
-            if s.words.len() == before {
-                return Err(ChatError::NotFound("no such word".into()));
-            }
-            s.words_version += 1;
-            Ok(())
-        })
-        .await?;
+    state.chat.remove_word(&m, &word).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

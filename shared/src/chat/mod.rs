@@ -14,6 +14,7 @@ pub mod model;
 mod moderation;
 pub mod protocol;
 mod send;
+pub mod settings;
 pub mod store;
 pub mod text;
 

@@ -289,7 +289,7 @@ impl Chat {
     }
 
     /// Changes chat settings (REST), recording the change in the audit log.
-    pub async fn update_settings(
+    pub(super) async fn update_settings(
         &self,
         m: &Moderator,
         what: &str,
