@@ -16,6 +16,9 @@
 //! acked messages missing from them and the messages each client never saw.
 //!
 //! Usage: chat-fleet --base URL --report PATH [--clients 200] [--rooms 4] [--every-ms 1500]
+//!
+//! One file of ~600 lines on purpose: a client's whole life (connect, resume, send, probe,
+//! reconnect) reads top to bottom in [`Client`], beside the report it feeds.
 
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -68,9 +71,9 @@ struct Args {
 type Id = (u64, u64);
 
 fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
+    lait_shared::clock::Timestamp::now()
+        .unix_ms()
+        .unsigned_abs()
 }
 
 /// One send and what became of it.

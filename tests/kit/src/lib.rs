@@ -2,7 +2,7 @@
 //! on an ephemeral loopback port, against the Redis and moto that `scripts/test` starts, and
 //! talks to it through [`TestApp`]'s typed calls (`user`, `session`, `follow`, `ticket`,
 //! `publish`, …) or a [`Req`] (`app.put(path).by(&user).expect(204)`). Dev-only: no function
-//! links it.
+//! links it. One file (~650 lines): every suite imports the same few names from it.
 
 use std::{
     net::SocketAddr,
