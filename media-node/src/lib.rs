@@ -40,7 +40,7 @@ use axum::{
 };
 use lait_shared::{
     auth::secret,
-    channels::{PublishRequest, PublishResponse},
+    channels::{PublishRequest, PublishResponse, model::StreamKey},
     clock::Timestamp,
     config::Env,
     domain::ids::LiveId,
@@ -262,7 +262,7 @@ struct Notify {
 
 async fn on_publish(State(agent): State<Agent>, Form(n): Form<Notify>) -> Response {
     let call = PublishRequest {
-        stream_key: n.name.clone(),
+        stream_key: StreamKey::presented(&n.name),
         node_id: agent.config.node_id.clone(),
         client_addr: n.addr.clone(),
     };

@@ -48,7 +48,7 @@ pub struct MineView {
     /// OBS "Server".
     pub ingest_url: String,
     /// OBS "Stream Key". Secret: shown to the owner only.
-    pub stream_key: String,
+    pub stream_key: StreamKey,
 }
 
 pub(crate) async fn view(

@@ -18,7 +18,7 @@ use crate::{
 /// The media node's publish call.
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PublishRequest {
-    pub stream_key: String,
+    pub stream_key: StreamKey,
     pub node_id: String,
     #[serde(default)]
     pub client_addr: String,
@@ -89,7 +89,7 @@ impl Channels {
     /// Authorizes a publisher by stream key and starts a live.
     pub async fn publish(&self, req: &PublishRequest) -> Result<PublishResponse, ApiError> {
         let refused = || ApiError::forbidden("publishing refused");
-        let hash = secret::sha256_hex(req.stream_key.trim());
+        let hash = req.stream_key.hash();
         let Some(channel_id) = self.store.channel_by_key_hash(&hash).await? else {
             tracing::info!(node_id = %req.node_id, "publish refused: unknown stream key");
             return Err(refused());

@@ -24,7 +24,6 @@ use self::{
 };
 use crate::{
     accounts::store::UsersStore,
-    auth::secret,
     clock::Timestamp,
     config::Env,
     domain::ids::{ChannelId, LiveId, UserId},
@@ -121,11 +120,11 @@ pub struct ChannelSummary {
     pub category: Option<Category>,
 }
 
-/// Stream key format: a recognizable prefix (secret scanners) and 256 random bits.
+/// A new stream key, as stored.
 pub fn new_stream_key() -> StreamKeyRecord {
-    let key = format!("lait_{}", secret::random(32));
+    let key = StreamKey::generate();
     StreamKeyRecord {
-        hash: secret::sha256_hex(&key),
+        hash: key.hash(),
         key,
         created_at: Timestamp::now(),
     }

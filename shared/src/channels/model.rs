@@ -106,6 +106,42 @@ pub struct ChannelPatch {
     pub low_latency: Option<bool>,
 }
 
+/// A stream key: the secret a publisher sends as OBS's "Stream Key".
+// Stores keep it on one item that is not indexed and look it up by `hash()`; `Debug` never shows
+// it, so no log line can.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(transparent)]
+#[schema(value_type = String)]
+pub struct StreamKey(String);
+
+impl StreamKey {
+    /// A new key: a recognizable prefix (for secret scanners) and 256 random bits.
+    pub fn generate() -> Self {
+        Self(format!("lait_{}", crate::auth::secret::random(32)))
+    }
+
+    /// What a publisher sent (surrounding spaces are not part of a key).
+    pub fn presented(raw: &str) -> Self {
+        Self(raw.trim().to_owned())
+    }
+
+    /// Its SHA-256 (surrounding spaces dropped), the only form that is indexed or compared.
+    pub fn hash(&self) -> String {
+        crate::auth::secret::sha256_hex(self.0.trim())
+    }
+
+    /// The key itself, for its owner's eyes and the publisher's request only.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for StreamKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StreamKey(…)")
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum LiveStatus {
@@ -263,5 +299,23 @@ mod tests {
             assert_eq!(serde_json::to_value(c).unwrap(), c.as_str());
         }
         assert_eq!(category("category", "nope").unwrap_err().field, "category");
+    }
+
+    #[test]
+    fn stream_keys_stay_out_of_debug_output_and_match_as_presented() {
+        let key = StreamKey::generate();
+        assert!(key.expose().starts_with("lait_"));
+        assert!(key.expose().len() >= "lait_".len() + 43, "256 bits");
+        assert_ne!(key, StreamKey::generate());
+        let request = crate::channels::PublishRequest {
+            stream_key: key.clone(),
+            node_id: "n1".into(),
+            client_addr: String::new(),
+        };
+        assert!(!format!("{request:?}").contains(key.expose()));
+        let sent = StreamKey::presented(&format!("  {} \n", key.expose()));
+        assert_eq!(sent.hash(), key.hash());
+        let json = serde_json::to_value(&key).unwrap();
+        assert_eq!(json, key.expose());
     }
 }

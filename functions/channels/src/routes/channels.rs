@@ -35,7 +35,7 @@ async fn mine(S(state): S<State>, user: AuthUser) -> ApiResult<Json<MineView>> {
 async fn mine_view(
     state: &State,
     channel: ChannelRecord,
-    stream_key: String,
+    stream_key: StreamKey,
     owner: &UserId,
 ) -> ApiResult<Json<MineView>> {
     Ok(Json(MineView {

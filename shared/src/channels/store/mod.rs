@@ -72,7 +72,7 @@ pub(super) fn skey_pk(hash: &str) -> String {
 /// A stored stream key.
 #[derive(Clone, Serialize, Deserialize)]
 pub struct StreamKeyRecord {
-    pub key: String,
+    pub key: StreamKey,
     pub hash: String,
     pub created_at: Timestamp,
 }
