@@ -41,7 +41,11 @@ const MAX_MS: i64 = 253_402_300_799_999;
 
 impl Timestamp {
     pub fn now() -> Self {
-        Self::from_unix_ms((OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64)
+        Self::from_unix_ms(
+            OffsetDateTime::now_utc()
+                .unix_timestamp_nanos()
+                .div_euclid(1_000_000) as i64,
+        )
     }
 
     /// Clamped to the years 0–9999.
@@ -120,7 +124,7 @@ impl FromStr for Timestamp {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let t = OffsetDateTime::parse(s, &Rfc3339)?.to_offset(UtcOffset::UTC);
         Ok(Self::from_unix_ms(
-            (t.unix_timestamp_nanos() / 1_000_000) as i64,
+            t.unix_timestamp_nanos().div_euclid(1_000_000) as i64,
         ))
     }
 }
@@ -178,6 +182,9 @@ mod tests {
         let t: Timestamp = "2026-12-06T21:42:20.123456789+09:00".parse().unwrap();
         assert_eq!(t.to_string(), "2026-12-06T12:42:20.123Z");
         assert_eq!(t.to_string().parse::<Timestamp>().unwrap(), t);
+        // Before 1970 too, the fraction is dropped downwards.
+        let early: Timestamp = "1969-12-31T23:59:59.9999Z".parse().unwrap();
+        assert_eq!(early.unix_ms(), -1);
         assert_eq!(
             "2026-12-06T12:42:20Z"
                 .parse::<Timestamp>()
