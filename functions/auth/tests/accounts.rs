@@ -487,29 +487,26 @@ async fn public_profile_never_shows_email_or_hash() {
 #[tokio::test]
 async fn profile_updates_move_the_nickname_claim() {
     let api = start(&[]).await;
-    let (ea, pa, a) = api.new_user().await;
-    let (eb, pb, _) = api.new_user().await;
-    let ta = api.session(&ea, &pa).await.access;
-    let tb = api.session(&eb, &pb).await.access;
-    let old_a = a["nickname"].as_str().unwrap().to_owned();
+    let [a, b] = api.users().await;
+    let (ta, tb, old_a) = (&a.token, &b.token, a.nickname.clone());
     let update = |token: &str, body: Value| api.patch("/api/users/me").bearer(token).json(body);
 
     // B cannot take A's nickname, in any case.
     let taken = json!({"nickname": old_a.to_uppercase()});
-    let (status, body) = update(&tb, taken).problem().await;
+    let (status, body) = update(tb, taken).problem().await;
     assert_eq!(status, 409);
     assert_eq!(body["errors"][0]["field"], "nickname");
 
     let new_a = unique("renamed");
     let renamed = json!({"nickname": new_a, "bio": "hello\u{7} there"});
-    let me = update(&ta, renamed).expect(200).await;
+    let me = update(ta, renamed).expect(200).await;
     assert_eq!(me["nickname"], new_a);
     assert_eq!(me["bio"], "hello there");
 
     // A's old nickname is free now.
-    update(&tb, json!({"nickname": old_a})).expect(200).await;
+    update(tb, json!({"nickname": old_a})).expect(200).await;
 
-    let res = update(&ta, json!({"bio": "x".repeat(301)})).send().await;
+    let res = update(ta, json!({"bio": "x".repeat(301)})).send().await;
     assert_eq!(problem(res).await.1["errors"][0]["field"], "bio");
 }
 
@@ -518,11 +515,9 @@ async fn profile_updates_move_the_nickname_claim() {
 #[tokio::test]
 async fn nicknames_cannot_copy_another_by_invisible_or_look_alike_characters() {
     let api = start(&[]).await;
-    let (_, _, a) = api.new_user().await;
-    let (eb, pb, _) = api.new_user().await;
-    let tb = api.session(&eb, &pb).await.access;
-    let nick_a = a["nickname"].as_str().unwrap().to_owned();
-    let update = |body: Value| api.patch("/api/users/me").bearer(&tb).json(body);
+    let [a, b] = api.users().await;
+    let nick_a = &a.nickname;
+    let update = |body: Value| api.patch("/api/users/me").bearer(&b.token).json(body);
     for invisible in [
         format!("{nick_a}\u{3164}"),
         format!("{nick_a}\u{115F}"),
@@ -537,11 +532,10 @@ async fn nicknames_cannot_copy_another_by_invisible_or_look_alike_characters() {
     let base = unique("mol");
     update(json!({ "nickname": base })).expect(200).await;
     let look_alike = base.replacen("mol", "rn0I", 1);
-    let (ec, pc, _) = api.new_user().await;
-    let tc = api.session(&ec, &pc).await.access;
+    let c = api.user().await;
     let (status, body) = api
         .patch("/api/users/me")
-        .bearer(&tc)
+        .bearer(&c.token)
         .json(json!({ "nickname": look_alike }))
         .problem()
         .await;

@@ -248,17 +248,43 @@ async fn next_stream_defaults_apply_to_the_live() {
     assert_eq!(live["category"], "tech");
 }
 
+/// Two channels for the search tests, named after `name` plus a unique tag: one live with the
+/// title `오늘은 <title_word><tag>` ("<Name><tag> Club"), one idle ("<name><tag> archive").
+struct Searchable {
+    tag: String,
+    streamer: User,
+    idle: User,
+    live_id: String,
+}
+
+async fn searchable(api: &Api, title_word: &str, name: &str) -> Searchable {
+    let tag = unique("");
+    let [streamer, idle] = api.users().await;
+    let streaming = json!({
+        "stream_title": format!("오늘은 {title_word}{tag}"),
+        "name": format!("{name}{tag} Club"),
+    });
+    patch_channel(api, &streamer, streaming).await;
+    let live_id = api.start_live(&streamer).await;
+    let archive = format!("{}{tag} archive", name.to_lowercase());
+    patch_channel(api, &idle, json!({ "name": archive })).await;
+    Searchable {
+        tag,
+        streamer,
+        idle,
+        live_id,
+    }
+}
+
 #[tokio::test]
 async fn search_finds_korean_titles_by_substring_live_first() {
     let api = start(&[]).await;
-    let tag = unique("");
-    let [streamer, idle] = api.users().await;
-    let title = format!("오늘은 라면{tag} 먹방");
-    let streaming = json!({"stream_title": title, "name": format!("Ramen{tag} Club")});
-    patch_channel(&api, &streamer, streaming).await;
-    let live_id = api.start_live(&streamer).await;
-    patch_channel(&api, &idle, json!({"name": format!("ramen{tag} archive")})).await;
-
+    let Searchable {
+        tag,
+        streamer,
+        idle,
+        live_id,
+    } = searchable(&api, "라면", "Ramen").await;
     let search = async |q: &str| api.get_json(&format!("/api/search?q={q}"), None).await;
     let hits = search(&urlencode(&format!("라면{tag}"))).await;
     let hits = hits.as_array().unwrap();
@@ -291,13 +317,12 @@ async fn a_search_index_lost_with_redis_is_rebuilt_from_the_table() {
     let (_redis, port) = lait_test_kit::own_redis().await;
     let url = format!("redis://127.0.0.1:{port}");
     let api = start(&[("REDIS_URL", &url)]).await;
-    let tag = unique("");
-    let [streamer, idle] = api.users().await;
-    let title = format!("오늘은 짜장{tag}");
-    let streaming = json!({"stream_title": title, "name": format!("Noodle{tag} Club")});
-    patch_channel(&api, &streamer, streaming).await;
-    let live_id = api.start_live(&streamer).await;
-    patch_channel(&api, &idle, json!({"name": format!("noodle{tag} archive")})).await;
+    let Searchable {
+        tag,
+        streamer,
+        live_id,
+        ..
+    } = searchable(&api, "짜장", "Noodle").await;
     let search = async |q: &str| api.get_json(&format!("/api/search?q={q}"), None).await;
     let reaper = api.state.reaper();
     // The first run after start-up finds no marker and indexes what the table holds.

@@ -362,10 +362,13 @@ mod tests {
         assert_eq!(masked("야 감\u{3164}자", &words).as_deref(), Some("야 ***"));
     }
 
+    /// Whether the shipped global list catches `text`.
+    fn hit(text: &str) -> bool {
+        check(text, &[global()]) != Verdict::Clean
+    }
+
     #[test]
     fn composing_finals_does_not_hide_initials() {
-        let g = global();
-        let hit = |t: &str| check(t, &[g]) != Verdict::Clean;
         assert!(hit("아ㅅㅂ"));
         assert!(hit("ㅅㅣㅂㅏㄹ"));
         assert!(!hit("곳보다"));
@@ -380,8 +383,6 @@ mod tests {
 
     #[test]
     fn korean() {
-        let g = global();
-        let hit = |t: &str| check(t, &[g]) != Verdict::Clean;
         assert!(hit("시발"));
         assert!(hit("시 발"));
         assert!(hit("시\u{200B}발"));
@@ -393,7 +394,7 @@ mod tests {
         assert!(!hit("시방 뭐해"));
         assert!(!hit("안녕하세요 반갑습니다"));
         assert_eq!(
-            check("야 시발 뭐야", &[g]),
+            check("야 시발 뭐야", &[global()]),
             Verdict::Matched {
                 masked: "야 ** 뭐야".into()
             }
