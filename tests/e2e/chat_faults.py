@@ -32,7 +32,7 @@ import urllib.error
 import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
 
-from lait_e2e import PROCS, TARGET, Proxy, check, free_port, http, run, spawn, wait_port
+from lait_e2e import PROCS, TARGET, Proxy, check, free_port, http, run, scene, spawn, wait_port, watch_log
 
 TMP = tempfile.mkdtemp(prefix="lait-chat-faults.")
 # The bound on any answer while a store is unreachable: DynamoDB calls give up after 8 s
@@ -140,6 +140,7 @@ class Fleet:
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=open(f"{TMP}/fleet.log", "a"), text=True,
         )
         PROCS.append(self.proc)
+        watch_log(f"{TMP}/fleet.log")
         self.clients = clients
         self.status = {}
         self.rooms = None
@@ -546,6 +547,7 @@ def main():
             continue
         t0 = time.monotonic()
         print(f"== {scenario.__doc__}", flush=True)
+        scene(scenario.__doc__)
         local = None
         try:
             local = scenario()

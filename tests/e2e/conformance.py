@@ -25,9 +25,11 @@ import time
 
 import boto3
 
-from lait_e2e import TARGET, Stack, check, get_json, http, run, spawn
+from lait_e2e import TARGET, Stack, about, check, get_json, http, run, scene, spawn
 
 PUBLISH_SECONDS = 24
+# Seconds from publish to listing, per scenario (a summary at the end).
+LISTED = {}
 HOG = ["stress-ng", "--cpu", "1", "--timeout", "60s", "--quiet"]
 
 
@@ -97,18 +99,22 @@ def health_of(live_id):
 def scenario(stack, name, start, passthrough, low_latency=False, hog=False, expect_audio=True, gop=None):
     """`passthrough`: whether the top rendition must be the source as sent (None: unless the
     agent saw the source's keyframes drift past what the grid allows)."""
+    scene(name)
     channel, token, key = stack.streamer()
+    about(channel)
     status, _, _ = http("PATCH", f"{stack.base}/api/channels/{channel}", {"low_latency": low_latency}, token)
     check(f"[{name}] profile set (low_latency={low_latency})", status == 200, status)
     hog_proc = spawn(HOG, f"{stack.tmp}/hog-{name}.log") if hog else None
     pub = start(stack.rtmp_url(key), f"{stack.tmp}/pub-{name}.log")
     first, listed_after = stack.wait_listed(channel, 25, every=0.1)
+    LISTED.setdefault(name.split(" #")[0], []).append(listed_after if first else None)
     if not check(f"[{name}] listed within 25 s", first):
         pub.kill()
         if hog_proc:
             hog_proc.kill()
         return
     print(f"     listed after {listed_after:.1f} s", flush=True)
+    about(first["id"])
     root = first["playlist_url"].rsplit("/", 1)[0]
     status, _, master = http("GET", stack.base + first["playlist_url"])
     master = master.decode()
@@ -197,7 +203,9 @@ def scenario(stack, name, start, passthrough, low_latency=False, hog=False, expe
 
 
 def audio_only(stack):
+    scene("audio-only")
     channel, _, key = stack.streamer()
+    about(channel)
     pub = ffmpeg_publisher(stack.rtmp_url(key), f"{stack.tmp}/pub-audio-only.log", video=False)
     t0 = time.monotonic()
     live_id, listed = None, False
@@ -228,18 +236,33 @@ def audio_only(stack):
 def main():
     stack = Stack()
     irregular = "-g 1000 -force_key_frames " + ",".join(str(t) for t in (0, 0.4, 2.1, 2.5, 4.9, 5.2, 7.7, 9.3, 9.6, 12.0, 13.9, 14.3, 16.8, 18.0, 20.6, 21.0, 23.1))
-    # Keyframes every 1 s pass through with 1 s segments, not with the low-latency 0.5 s.
-    scenario(stack, "ffmpeg default, CPU hog", ffmpeg_publisher, True, hog=True)
-    scenario(stack, "ffmpeg low-latency, CPU hog", ffmpeg_publisher, False, low_latency=True, hog=True)
-    scenario(stack, "gstreamer default, CPU hog", gstreamer_publisher, None, hog=True)
-    scenario(stack, "gstreamer low-latency, CPU hog", gstreamer_publisher, False, low_latency=True, hog=True)
-    scenario(stack, "ffmpeg GOP 2 s", lambda u, l: ffmpeg_publisher(u, l, gop="-g 60"), False, gop=2.0)
-    scenario(stack, "ffmpeg GOP 0.5 s", lambda u, l: ffmpeg_publisher(u, l, gop="-g 15"), True, low_latency=True, gop=0.5)
-    scenario(stack, "ffmpeg irregular GOP", lambda u, l: ffmpeg_publisher(u, l, gop=irregular), False)
-    # x264 without zerolatency sends B-frames (OBS's default): passed through, PTS out of order.
-    scenario(stack, "ffmpeg B-frames", lambda u, l: ffmpeg_publisher(u, l, gop="-g 30 -bf 2", tune="film"), True)
-    scenario(stack, "ffmpeg video-only", lambda u, l: ffmpeg_publisher(u, l, audio=False), True, expect_audio=False)
-    audio_only(stack)
+    scenarios = [
+        # Keyframes every 1 s pass through with 1 s segments, not with the low-latency 0.5 s.
+        ("ffmpeg default, CPU hog", ffmpeg_publisher, dict(passthrough=True, hog=True)),
+        ("ffmpeg low-latency, CPU hog", ffmpeg_publisher, dict(passthrough=False, low_latency=True, hog=True)),
+        ("gstreamer default, CPU hog", gstreamer_publisher, dict(passthrough=None, hog=True)),
+        ("gstreamer low-latency, CPU hog", gstreamer_publisher, dict(passthrough=False, low_latency=True, hog=True)),
+        ("ffmpeg GOP 2 s", lambda u, l: ffmpeg_publisher(u, l, gop="-g 60"), dict(passthrough=False, gop=2.0)),
+        ("ffmpeg GOP 0.5 s", lambda u, l: ffmpeg_publisher(u, l, gop="-g 15"), dict(passthrough=True, low_latency=True, gop=0.5)),
+        ("ffmpeg irregular GOP", lambda u, l: ffmpeg_publisher(u, l, gop=irregular), dict(passthrough=False)),
+        # x264 without zerolatency sends B-frames (OBS's default): passed through, PTS out of order.
+        ("ffmpeg B-frames", lambda u, l: ffmpeg_publisher(u, l, gop="-g 30 -bf 2", tune="film"), dict(passthrough=True)),
+        ("ffmpeg video-only", lambda u, l: ffmpeg_publisher(u, l, audio=False), dict(passthrough=True, expect_audio=False)),
+    ]
+    # LAIT_CONFORMANCE_ONLY="low-latency" runs only the scenarios whose name contains it (all by
+    # default), LAIT_CONFORMANCE_REPEAT=10 each that many times in a row: a flaky one shows.
+    only = os.environ.get("LAIT_CONFORMANCE_ONLY", "")
+    repeat = int(os.environ.get("LAIT_CONFORMANCE_REPEAT", "1"))
+    for name, start, kw in scenarios:
+        if only in name:
+            for i in range(repeat):
+                scenario(stack, name if repeat == 1 else f"{name} #{i + 1}", start, **kw)
+    if only in "audio-only":
+        audio_only(stack)
+    for name, times in LISTED.items():
+        ok = sorted(t for t in times if t is not None)
+        print(f"     listed after (s) [{name}]: {len(ok)} of {len(times)} within 25 s"
+              + (f", min {ok[0]:.1f} median {ok[len(ok) // 2]:.1f} max {ok[-1]:.1f}" if ok else ""), flush=True)
     return stack
 
 

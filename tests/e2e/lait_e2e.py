@@ -1,6 +1,7 @@
 """Helpers shared by the end-to-end suites: processes, HTTP, the media stack, results."""
 import json
 import os
+import re
 import secrets
 import signal
 import socket
@@ -17,12 +18,115 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 TARGET = os.path.join(os.environ.get("CARGO_TARGET_DIR", "/var/cache/lait/target"), os.environ.get("LAIT_E2E_PROFILE", "debug"))
 RESULTS = []
 PROCS = []
+# Every log a suite's processes write (name → path): a failed check shows what they wrote in the
+# scenario it belongs to.
+LOGS = {}
+# The scenario under way: its name, where each log stood when it began, the ids (live, channel)
+# its lines carry, and what was already shown for it.
+SCENE = {"name": "start", "offsets": {}, "ids": [], "shown": {}}
+# Lines of one log shown for one failure, at most.
+SHOWN_LINES = 40
 
 
 def check(name, cond, detail=""):
     RESULTS.append(bool(cond))
     print(f"{'ok  ' if cond else 'FAIL'} {name}{(' - ' + str(detail)[:600]) if detail and not cond else ''}", flush=True)
+    if not cond:
+        show_scene()
     return cond
+
+
+def watch_log(path, name=None):
+    """Adds a log to those a failed check shows (every `spawn`ed process's is added)."""
+    name = name or os.path.basename(path)
+    if LOGS.get(name, path) != path:
+        name = path
+    LOGS[name] = path
+
+
+def _size(path):
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return 0
+
+
+def scene(name, *ids):
+    """A new scenario begins: a failed check from now on shows what every log wrote since, the
+    lines naming `ids` (see `about`) first."""
+    SCENE.update(name=name, offsets={n: _size(p) for n, p in LOGS.items()}, ids=[str(i) for i in ids if i], shown={})
+
+
+def about(*ids):
+    """Ids (a live's, a channel's) the current scenario's log lines carry."""
+    SCENE["ids"] += [str(i) for i in ids if i and str(i) not in SCENE["ids"]]
+
+
+def show_scene():
+    """Prints, for the current scenario, each log's lines since it began (those naming its ids,
+    and the last lines), and what is using the CPU: enough to tell why a check failed without
+    re-running it."""
+    windows = []
+    for name, path in list(LOGS.items()):
+        start = SCENE["offsets"].get(name, 0)
+        end = _size(path)
+        if end < start:  # rewritten since
+            start = 0
+        if end <= start:
+            continue
+        if SCENE["shown"].get(name) == end:
+            windows.append((name, None))
+            continue
+        SCENE["shown"][name] = end
+        with open(path, "rb") as f:
+            f.seek(start)
+            windows.append((name, f.read(end - start).decode(errors="replace").splitlines()))
+    # A line naming the channel names its live too ("publish accepted"): follow that id.
+    for _, lines in windows:
+        for line in lines or []:
+            if any(x in line for x in SCENE["ids"]):
+                about(*re.findall(r"live_id[=:\s\"]+([0-9a-f-]{36})", line))
+    ids = SCENE["ids"]
+    print(f"     --- scenario [{SCENE['name']}], ids {ids or '-'}: the logs since it began", flush=True)
+    for name, lines in windows:
+        if lines is None:
+            print(f"     --- {name}: nothing new since shown above")
+            continue
+        named = [i for i, l in enumerate(lines) if any(x in l for x in ids)] if ids else []
+        keep = sorted(set(named[-SHOWN_LINES:]) | set(range(max(0, len(lines) - SHOWN_LINES // 2), len(lines))))
+        print(f"     --- {name} ({len(lines)} lines in the scenario; {len(named)} name its ids; {len(keep)} shown)")
+        last = -1
+        for i in keep:
+            if i != last + 1:
+                print("     ...")
+            print(f"     | {lines[i][:400]}")
+            last = i
+    print(f"     --- load {open('/proc/loadavg').read().strip()}; the busiest processes now (% of one core over 0.5 s):")
+    for share, pid, cmd in busiest():
+        print(f"     | {share:5.0f} % {pid:>7} {cmd[:180]}")
+    print("     ---", flush=True)
+
+
+def busiest(seconds=0.5, n=8):
+    """(CPU % of one core over `seconds`, pid, command line) of the `n` busiest processes."""
+    def sample():
+        out = {}
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            out[int(pid)] = cpu_seconds(int(pid))
+        return out
+    a = sample()
+    time.sleep(seconds)
+    b = sample()
+    rows = []
+    for pid, t in b.items():
+        used = t - a.get(pid, t)
+        if used > 0:
+            try:
+                cmd = open(f"/proc/{pid}/cmdline", "rb").read().replace(b"\0", b" ").decode(errors="replace").strip()
+            except OSError:
+                cmd = "?"
+            rows.append((100 * used / seconds, pid, cmd))
+    return sorted(rows, reverse=True)[:n]
 
 
 def free_port():
@@ -46,6 +150,7 @@ def wait_port(port, timeout=20):
 def spawn(args, log, env=None):
     p = subprocess.Popen(args, stdout=open(log, "w"), stderr=subprocess.STDOUT, env=env or os.environ)
     PROCS.append(p)
+    watch_log(log)
     return p
 
 
@@ -129,6 +234,7 @@ class Stack:
         self.agent = spawn([f"{TARGET}/lait-media-agent"], f"{self.tmp}/agent.log", self.agent_env)
         wait_port(self.agent_port)
         spawn(["nginx", "-p", self.prefix, "-c", f"{self.prefix}/nginx.conf", "-e", f"{self.prefix}/logs/error.log"], f"{self.tmp}/nginx.log")
+        watch_log(f"{self.prefix}/logs/error.log", "nginx error.log")
         wait_port(self.rtmp)
 
     def streamer(self):

@@ -21,7 +21,7 @@ import urllib.request
 import boto3
 from botocore.config import Config
 
-from lait_e2e import Stack, check, get_json, http, publisher, run
+from lait_e2e import Stack, about, check, get_json, http, publisher, run, scene
 
 
 def main():
@@ -40,6 +40,7 @@ def main():
     channel, _token, key = stack.streamer()
 
     # A wrong key: refused, nothing written.
+    scene("a wrong key")
     before = set(keys())
     started = time.monotonic()
     bad = publisher(stack.rtmp_url("lait_not_a_key"), 10, f"{tmp}/bad-publisher.log")
@@ -54,6 +55,7 @@ def main():
 
     # A valid key. Listed means playable: the moment the live appears in the directory, its
     # master, every rendition playlist and their segments answer 200.
+    scene("a valid key", channel)
     pub = publisher(stack.rtmp_url(key), 40, f"{tmp}/publisher.log")
     t0 = time.monotonic()
     first, _ = stack.wait_listed(channel, 10, every=0.05)
@@ -79,6 +81,7 @@ def main():
     print(f"     master playlist after {ready:.1f} s")
     check("master playlist headers", headers.get("content-type") == "application/vnd.apple.mpegurl" and "max-age=1" in headers.get("cache-control", ""), headers)
     live_id = live["id"]
+    about(live_id)
     root = live["playlist_url"].rsplit("/", 1)[0]
     renditions = re.findall(r"^(\S+)/index\.m3u8$", master.decode(), re.M)
     check("three renditions for a 720p source", sorted(renditions) == ["360p", "480p", "720p"], renditions)
@@ -148,6 +151,7 @@ def main():
     )
 
     # Stop publishing: the live ends and its VOD is complete.
+    scene("the end and the VOD", channel, live_id)
     pub.send_signal(signal.SIGINT)
     pub.wait(timeout=10)
     t1 = time.monotonic()

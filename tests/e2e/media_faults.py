@@ -20,7 +20,7 @@ import time
 import boto3
 from botocore.config import Config
 
-from lait_e2e import TARGET, Proxy, Stack, check, free_port, get_json, http, poll, publisher, run, spawn, wait_port
+from lait_e2e import TARGET, Proxy, Stack, about, check, free_port, get_json, http, poll, publisher, run, scene, spawn, wait_port
 
 
 SEGMENT = re.compile(r"^seg_(\d+)_\d+ms(?:_d)?\.ts$", re.M)
@@ -70,10 +70,12 @@ def main():
     stack.bucket = os.environ["LAIT_MEDIA_BUCKET"]
 
     channel, _, key = stack.streamer()
+    scene("1. S3 unreachable", channel)
     pub = publisher(stack.rtmp_url(key), 75, f"{stack.tmp}/publisher.log")
     live = stack.wait_live(channel, timeout=15)
     if not check("the live starts", live):
         return stack
+    about(live["id"])
     root = live["playlist_url"].rsplit("/", 1)[0]
     time.sleep(4)
 
@@ -98,6 +100,7 @@ def main():
         check(f"{r} live playlist is consistent after the outage", consistent, text[-400:])
 
     # 2. ffmpeg killed.
+    scene("2. ffmpeg killed", channel, live["id"])
     pids = ffmpeg_pids(live["id"])
     check("the agent's ffmpeg is running", pids, pids)
     for pid in pids:
@@ -135,9 +138,11 @@ def main():
 
     # 3. The agent killed: the reaper ends the live.
     channel2, _, key2 = stack.streamer()
+    scene("3. the agent killed", channel2)
     pub2 = publisher(stack.rtmp_url(key2), 60, f"{stack.tmp}/publisher2.log")
     live2 = stack.wait_live(channel2, timeout=15)
     if check("a second live starts", live2):
+        about(live2["id"])
         stack.agent.send_signal(signal.SIGKILL)
         stack.agent.wait()
         ended, waited = stack.wait_ended(live2["id"], 45)
@@ -150,12 +155,14 @@ def main():
         os.kill(pid, signal.SIGKILL)
 
     # 4. The agent killed and restarted: the new process ends the live it finds in its spool.
+    channel3, _, key3 = stack.streamer()
+    scene("4. the agent killed and restarted", channel3)
     stack.agent = spawn([f"{TARGET}/lait-media-agent"], f"{stack.tmp}/agent2.log", stack.agent_env)
     wait_port(stack.agent_port)
-    channel3, _, key3 = stack.streamer()
     pub3 = publisher(stack.rtmp_url(key3), 60, f"{stack.tmp}/publisher3.log")
     live3 = stack.wait_live(channel3, timeout=15)
     if check("a third live starts", live3):
+        about(live3["id"])
         time.sleep(5)
         root3 = live3["playlist_url"].rsplit("/", 1)[0]
         stack.agent.send_signal(signal.SIGKILL)
@@ -179,6 +186,7 @@ def main():
 
     # 5. A ladder behind real time: the publisher's last seconds are still in the ladder's input
     # when it leaves; the agent lets ffmpeg encode them before closing the recording.
+    scene("5. a ladder behind real time")
     slow = f"{stack.tmp}/slow-ffmpeg.sh"
     with open(slow, "w") as f:
         f.write('#!/bin/sh\nexec ffmpeg -readrate 0.6 "$@"\n')
@@ -188,6 +196,7 @@ def main():
     stack.agent = spawn([f"{TARGET}/lait-media-agent"], f"{stack.tmp}/agent4.log", dict(stack.agent_env, LAIT_FFMPEG=slow))
     wait_port(stack.agent_port)
     channel4, _, key4 = stack.streamer()
+    about(channel4)
     progress = f"{stack.tmp}/publisher4.progress"
     pub4 = spawn(
         ["ffmpeg", "-hide_banner", "-loglevel", "error", "-re", "-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=30",
@@ -198,6 +207,7 @@ def main():
     )
     live4 = stack.wait_live(channel4, timeout=20)
     if check("a live with a slow ladder starts", live4):
+        about(live4["id"])
         pub4.wait(timeout=40)
         sent = max(int(us) for us in re.findall(r"out_time_us=(\d+)", open(progress).read())) / 1e6
         # The live ends as the publisher leaves; the VOD follows once the ladder caught up.

@@ -16,7 +16,7 @@ import time
 import urllib.error
 import urllib.request
 
-from lait_e2e import REPO, RESULTS, check, free_port
+from lait_e2e import REPO, RESULTS, check, free_port, watch_log
 
 
 def session_pids(sid):
@@ -49,6 +49,9 @@ def main():
         for name in ("LAIT_PORT", "LAIT_REDIS_PORT", "LAIT_MOTO_PORT", "LAIT_RTMP_PORT", "LAIT_AGENT_PORT", "LAIT_NGINX_HTTP_PORT")
     }
     state = tempfile.mkdtemp(prefix="lait-run-e2e.")
+    # What the run command's processes log (a failed check shows their lines).
+    for log in ("logs/lait-local.log", "logs/moto.log", "logs/demo-publisher.log", "media/agent.log", "media/nginx/logs/error.log"):
+        watch_log(os.path.join(state, log), log)
     env = dict(os.environ, LAIT_STATE_DIR=state, **{k: str(v) for k, v in ports.items()})
     # The run command must not depend on the test harness's own store settings.
     for k in ("REDIS_URL", "AWS_ENDPOINT_URL"):

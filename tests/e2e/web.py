@@ -8,7 +8,7 @@ Run by scripts/test with the venv's Python and the store environment exported.
 import os
 import subprocess
 
-from lait_e2e import REPO, Stack, check, run
+from lait_e2e import REPO, Stack, check, run, scene
 
 
 def main():
@@ -28,7 +28,10 @@ def main():
     checks = 0
     for line in proc.stdout:
         line = line.rstrip("\n")
-        if line.startswith("ok - "):
+        if line.startswith("# section: "):
+            scene(line[11:])
+            print(line, flush=True)
+        elif line.startswith("ok - "):
             check(line[5:], True)
             checks += 1
         elif line.startswith("not ok - "):

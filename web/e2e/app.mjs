@@ -28,6 +28,11 @@ function check(name, cond, detail = "") {
   return cond;
 }
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+// A new part of the flow: on a failed check, web.py shows the stack's logs from here on.
+function section(name) {
+  console.log(`# section: ${name}`);
+}
+
 async function until(what, fn, timeoutMs = 20_000, everyMs = 200) {
   const t0 = Date.now();
   let last;
@@ -154,7 +159,7 @@ const ctxOpts = { locale: "en-US", viewport: { width: 1280, height: 800 } };
 let ffmpeg = null;
 
 try {
-  // ---- the streamer: sign-up → studio → key ----
+  section("the streamer: sign-up → studio → key");
   const owner = await (await browser.newContext(ctxOpts)).newPage();
   watchPage(owner, "owner");
   await signUp(owner, "owner");
@@ -169,7 +174,7 @@ try {
   check("the studio shows a stream key", /^lait_[\w-]{40,}$/.test(key), key.slice(0, 8));
   await axe(owner, "studio (offline)");
 
-  // ---- publish with that key ----
+  section("publish with that key");
   const t0 = Date.now();
   ffmpeg = publisher(`${ingest}/${key}`);
   const bitrate = await until("the studio's live status with a bitrate", async () => {
@@ -189,7 +194,7 @@ try {
   check("hidden again, the key is masked", (await keyField.getAttribute("type")) === "password");
   await shot(owner, "studio");
 
-  // ---- home lists it ----
+  section("home lists it");
   const anonCtx = await browser.newContext(ctxOpts);
   const anon = await anonCtx.newPage();
   watchPage(anon, "anonymous");
@@ -204,7 +209,7 @@ try {
   await axe(anon, "home");
   await shot(anon, "home");
 
-  // ---- a viewer's watch page plays ----
+  section("a viewer's watch page plays");
   const v1 = await (await browser.newContext(ctxOpts)).newPage();
   watchPage(v1, "viewer1");
   await signUp(v1, "viewerone");
@@ -241,7 +246,7 @@ try {
   check("S shows the stats overlay", await v1.locator('[data-stat="latency"]').isVisible());
   await v1.keyboard.press("s");
 
-  // ---- follow, then the home page's "Following" row; search ----
+  section("follow, then the home page's Following row; search");
   await v1.getByRole("button", { name: "Follow" }).click();
   await until("following", async () => (await v1.getByRole("button", { name: "Unfollow" }).count()) === 1, 10_000);
   await v1.goto(BASE);
@@ -255,7 +260,7 @@ try {
   await v1.goto(`${BASE}/c/${channel}`);
   await until("playback again", async () => (await videoState(v1))?.t > 0.5, 30_000);
 
-  // ---- chat between two signed-in viewers and an anonymous one ----
+  section("chat between two signed-in viewers and an anonymous one");
   const v2 = await (await browser.newContext(ctxOpts)).newPage();
   watchPage(v2, "viewer2");
   await signUp(v2, "viewertwo");
@@ -281,7 +286,7 @@ try {
   check("the anonymous viewer cannot send (no chat input)", (await anon.getByLabel("Chat message", { exact: true }).count()) === 0);
   check("the anonymous viewer is asked to sign in", await anon.getByRole("link", { name: "Sign in to chat" }).isVisible());
 
-  // ---- the owner deletes one; it disappears for everyone ----
+  section("the owner deletes one; it disappears for everyone");
   const line = owner.locator('[role="log"] .chat-line', { hasText: hello2 });
   await line.hover();
   await line.getByRole("button", { name: /^Delete/ }).click();
@@ -290,14 +295,14 @@ try {
     check(`a deleted message disappears for ${who}`, gone === true);
   }
 
-  // ---- user content is text ----
+  section("user content is text");
   const xss = `<script>window.__xss=1</script><img src=x onerror="window.__xss=2"> ${tag}`;
   await sendChat(v1, xss);
   await until("the markup message", async () => (await chatTexts(v2)).includes(xss), 10_000);
   const executed = await Promise.all([v1, v2, anon, owner].map((p) => p.evaluate(() => window.__xss ?? null)));
   check("a <script>/<img onerror> message is shown as text and nothing runs", executed.every((x) => x === null) && (await v2.locator('[role="log"] img').count()) === 0, executed);
 
-  // ---- the server cuts viewer1's connection; it resumes without gap or duplicate ----
+  section("the server cuts viewer1's connection; it resumes without gap or duplicate");
   const conns = redis("--scan", "--pattern", `chat:{${channel}}:uconn:*`).split("\n").filter(Boolean);
   let cut = 0;
   const v1Nick = `viewerone_${tag}`;
@@ -335,7 +340,7 @@ try {
   await axe(v1, "watch");
   await shot(v1, "watch");
 
-  // ---- a phone-sized viewer ----
+  section("a phone-sized viewer");
   const phone = await (await browser.newContext({ ...ctxOpts, viewport: { width: 375, height: 812 }, isMobile: true, hasTouch: true })).newPage();
   watchPage(phone, "phone");
   await phone.goto(`${BASE}/c/${channel}`);
@@ -348,7 +353,7 @@ try {
   check("the watch page works at 375 px: plays, chat below the player, no sideways scroll", phonePlays === true && layout.vw <= 375 && layout.chatBelow && !layout.overflow, JSON.stringify(layout));
   await phone.context().close();
 
-  // ---- stop publishing: offline without reload, then the VOD ----
+  section("stop publishing: offline without reload, then the VOD");
   ffmpeg.kill("SIGTERM");
   ffmpeg = null;
   const stoppedAt = Date.now();
@@ -393,7 +398,7 @@ try {
   await axe(v1, "VOD");
   await shot(v1, "vod");
 
-  // ---- sign-in page ----
+  section("sign-in page");
   const fresh = await (await browser.newContext(ctxOpts)).newPage();
   watchPage(fresh, "sign-in");
   await fresh.goto(`${BASE}/login`);
@@ -401,7 +406,7 @@ try {
   await signIn(fresh, `viewertwo-${tag}@example.com`);
   check("sign-in with email and password works", (await fresh.getByRole("button", { name: /viewertwo/ }).count()) === 1);
 
-  // ---- a typed chat error, inline and in the user's language ----
+  section("a typed chat error, inline and in the user's language");
   const twice = `twice ${tag}`;
   await sendChat(v2, twice);
   await v2.getByLabel("Chat message", { exact: true }).fill(twice);
@@ -409,7 +414,7 @@ try {
   const dup = await until("the duplicate error", async () => v2.getByRole("alert").textContent({ timeout: 500 }), 10_000).catch(() => "");
   check("a refused message shows its typed error inline", /just sent that/.test(dup), dup);
 
-  // ---- Korean UI, remembered ----
+  section("Korean UI, remembered");
   await fresh.getByLabel("Language", { exact: true }).selectOption("ko");
   const koNav = await fresh.getByRole("link", { name: "스튜디오" }).count();
   await fresh.reload();
@@ -417,14 +422,14 @@ try {
   check("the UI switches to Korean and stays so after a reload", koNav === 1 && koAfter === 1, `${koNav} ${koAfter}`);
   await fresh.getByLabel("언어", { exact: true }).selectOption("en");
 
-  // ---- avatar through the presigned upload ----
+  section("avatar through the presigned upload");
   await fresh.goto(`${BASE}/settings`);
   const png = Buffer.from("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==", "base64");
   await fresh.locator('input[type="file"]').setInputFiles({ name: "me.png", mimeType: "image/png", buffer: png });
   const avatar = await until("the new avatar", async () => fresh.locator("label.upload img").getAttribute("src", { timeout: 500 }), 15_000).catch(() => null);
   check("an avatar uploads through the presigned flow (CSP allows the upload origin)", !!avatar && avatar.includes("/avatars/"), avatar);
 
-  // ---- CSP: an inline script is refused ----
+  section("CSP: an inline script is refused");
   fresh.__allowErrors = true;
   const violation = new Promise((resolve) => fresh.on("console", (m) => m.text().includes("Content Security Policy") && resolve(m.text())));
   await fresh.evaluate(() => {
@@ -437,7 +442,7 @@ try {
   check("an inline script is blocked by the CSP (console shows the violation)", ran === null && !!msg, msg);
   fresh.__allowErrors = false;
 
-  // ---- headers, storage and URLs ----
+  section("headers, storage and URLs");
   check("every HTML response carries the CSP", htmlResponses.length > 0 && htmlResponses.every((r) => r.csp.includes("script-src 'self'") && r.csp.includes("frame-ancestors 'none'")), htmlResponses.filter((r) => !r.csp).map((r) => r.url));
   const stored = [];
   for (const p of [v1, v2, owner, fresh]) stored.push(await p.evaluate(() => JSON.stringify({ ...localStorage }) + JSON.stringify({ ...sessionStorage })));
