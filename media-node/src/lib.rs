@@ -38,6 +38,7 @@ use axum::{
     response::{IntoResponse, Response},
     routing::post,
 };
+use backon::{ExponentialBuilder, Retryable};
 use lait_shared::{
     auth::secret,
     channels::{PublishRequest, PublishResponse, model::StreamKey},
@@ -126,6 +127,17 @@ pub enum CallError {
     Transport(#[from] reqwest::Error),
     #[error("SigV4: {0}")]
     Signing(String),
+}
+
+impl CallError {
+    /// Worth asking again: no answer, or channels (or the API in front of it) was unavailable.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Transport(_) => true,
+            Self::Status(s) => s.is_server_error() || *s == StatusCode::TOO_MANY_REQUESTS,
+            Self::Signing(_) => false,
+        }
+    }
 }
 
 impl Agent {
@@ -260,26 +272,50 @@ struct Notify {
     addr: String,
 }
 
+/// How long the agent takes at most to answer nginx's `on_publish`, calls to channels included
+/// (nginx waits up to its `netcall_timeout`, 10 s in nginx.conf.template; OBS waits longer).
+const PUBLISH_DEADLINE: Duration = Duration::from_secs(6);
+/// One publish call at most: a slow answer (a cold function, a store under load) is asked for
+/// again, which is safe because the node chose the live's id.
+const PUBLISH_ATTEMPT: Duration = Duration::from_secs(3);
+
 async fn on_publish(State(agent): State<Agent>, Form(n): Form<Notify>) -> Response {
     let call = PublishRequest {
         stream_key: StreamKey::presented(&n.name),
         node_id: agent.config.node_id.clone(),
         client_addr: n.addr.clone(),
+        live_id: Some(LiveId::new()),
     };
-    // nginx waits on us: answer within a second whatever channels does.
-    let res = agent
-        .call::<PublishResponse>("/internal/media/publish", &call, Duration::from_millis(900))
+    let started = std::time::Instant::now();
+    let mut attempts = 0u32;
+    let attempt = || {
+        attempts += 1;
+        let left = PUBLISH_DEADLINE.saturating_sub(started.elapsed());
+        agent.call::<PublishResponse>("/internal/media/publish", &call, left.min(PUBLISH_ATTEMPT))
+    };
+    let res = attempt
+        .retry(
+            ExponentialBuilder::default()
+                .with_min_delay(Duration::from_millis(100))
+                .with_max_delay(Duration::from_secs(1))
+                .without_max_times(),
+        )
+        .when(|e| {
+            e.is_transient() && started.elapsed() + Duration::from_millis(500) < PUBLISH_DEADLINE
+        })
+        .notify(|e, _| tracing::warn!(client = %n.addr, error = %e, "publish call failed; asking again"))
         .await;
+    let took_ms = started.elapsed().as_millis() as u64;
     let info = match res {
         Ok(Some(info)) => info,
         Ok(None) => return StatusCode::FORBIDDEN.into_response(),
         Err(e) => {
-            tracing::info!(client = %n.addr, error = %e, "publish refused");
+            tracing::info!(client = %n.addr, error = %e, took_ms, attempts, "publish refused");
             return StatusCode::FORBIDDEN.into_response();
         }
     };
     let live_id = info.live_id;
-    tracing::info!(%live_id, channel_id = %info.channel_id, "publish accepted");
+    tracing::info!(%live_id, channel_id = %info.channel_id, took_ms, attempts, "publish accepted");
     let handle = live::start(agent.clone(), info);
     if let Ok(mut lives) = agent.lives.lock() {
         lives.insert(live_id, handle);

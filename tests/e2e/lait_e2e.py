@@ -290,6 +290,8 @@ class Proxy:
         self.held = threading.Event()
         self.answers_lost = threading.Event()
         self.lost_matching = None
+        # Seconds every answer is held before it is passed on (a slow server).
+        self.delay = 0.0
         self.socks = set()
         self.lock = threading.Lock()
         self.server = socket.socket()
@@ -328,6 +330,8 @@ class Proxy:
                     lose["latest"] = matching is None or any(m in data for m in matching)
                 if self.held.is_set() or answers and self.answers_lost.is_set() and lose["latest"]:
                     continue
+                if answers and self.delay:
+                    time.sleep(self.delay)
                 dst.sendall(data)
         except OSError:
             pass

@@ -10,6 +10,8 @@
 4. The agent killed and restarted: the new process ends the live left in its spool at once.
 5. A ladder behind real time (a starved transcoder, simulated by ffmpeg reading its input at
    0.6x): when the publisher stops, the VOD still holds everything it sent.
+6. channels slow to answer the publish call (1.5 s), then the answer to the first call lost:
+   the publisher goes live all the same, with the live that first call started.
 """
 import os
 import re
@@ -224,6 +226,46 @@ def main():
         # ladder at the publisher's exit instead would lose the ~8 s it is behind.
         check("the VOD holds what the publisher sent although the ladder was behind",
               ended and status == 200 and recorded >= sent - 3, (status, sent, recorded))
+
+    # 6. The publish call is slow (a cold function, stores under load beside a busy encoder):
+    # nginx keeps the publisher waiting while the agent asks channels, and the publisher must not
+    # be refused for channels' slowness. The agent reaches channels through a proxy that delays
+    # answers, then loses one.
+    scene("6. channels slow at publish")
+    channels = Proxy(stack.port)
+    stack.agent.send_signal(signal.SIGTERM)
+    stack.agent.wait(timeout=30)
+    agent_log = f"{stack.tmp}/agent5.log"
+    stack.agent = spawn([f"{TARGET}/lait-media-agent"], agent_log, dict(stack.agent_env, LAIT_CHANNELS_URL=f"http://127.0.0.1:{channels.port}"))
+    wait_port(stack.agent_port)
+    channel5, _, key5 = stack.streamer()
+    about(channel5)
+    channels.delay = 1.5
+    pub5 = publisher(stack.rtmp_url(key5), 30, f"{stack.tmp}/publisher5.log")
+    live5 = stack.wait_live(channel5, timeout=20)
+    channels.delay = 0.0
+    took = re.findall(r"publish accepted.* took_ms=(\d+)", open(agent_log).read())
+    check("a publish whose call to channels takes 1.5 s goes live", live5 and took and int(took[-1]) >= 1500, took)
+    pub5.send_signal(signal.SIGINT)
+    pub5.wait(timeout=10)
+    check("... and ends when its publisher stops", live5 and stack.wait_ended(live5["id"], 20)[0])
+
+    # The first call started the live, its answer never came back: asked again with the live id
+    # the agent chose, channels answers with that live instead of "already live".
+    channel6, _, key6 = stack.streamer()
+    about(channel6)
+    channels.lose_answers(matching=[b"/internal/media/publish"])
+    pub6 = publisher(stack.rtmp_url(key6), 30, f"{stack.tmp}/publisher6.log")
+    local_log = f"{stack.tmp}/lait-local.log"
+    started, _ = poll(lambda: any("live started" in l and channel6 in l for l in open(local_log)), 10, 0.05)
+    channels.resume()
+    live6 = stack.wait_live(channel6, timeout=20)
+    again = [l for l in open(local_log) if "publish asked again" in l and channel6 in l]
+    check("the first publish call's answer lost: asked again, the publisher goes live with that call's live",
+          started and live6 and again and live6["id"] in again[0], (started, live6, again))
+    pub6.send_signal(signal.SIGINT)
+    pub6.wait(timeout=10)
+    check("... and ends when its publisher stops", live6 and stack.wait_ended(live6["id"], 20)[0])
     return stack
 
 

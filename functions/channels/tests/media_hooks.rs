@@ -191,6 +191,41 @@ async fn two_publishers_on_one_channel_make_one_live() {
     assert_eq!(count, 1);
 }
 
+/// A node whose publish call timed out asks again with the live id it chose: it gets the live
+/// its first call started, not "already live" (the publisher would be refused, and the channel
+/// held by a live nobody streams until the reaper ends it). Anyone else still gets 409.
+#[tokio::test]
+async fn a_publish_asked_again_with_its_live_id_gets_the_same_live() {
+    let api = start(&[]).await;
+    let owner = api.user().await;
+    let key = api.stream_key(&owner).await;
+    let live_id = lait_shared::domain::ids::LiveId::new().to_string();
+    let publish =
+        |node: &str, live: &str| json!({"stream_key": key, "node_id": node, "live_id": live});
+    let (status, first) = api.hook(PUBLISH, publish("n1", &live_id)).await;
+    assert_eq!(status, 200, "{first}");
+    assert_eq!(first["live_id"], live_id, "the node's id is the live's");
+    let (status, again) = api.hook(PUBLISH, publish("n1", &live_id)).await;
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(again, first);
+    assert_eq!(api.channel(&owner.channel_id).await["live_id"], live_id);
+
+    // Not a replay: another id, or the same id from another node, while the channel is live.
+    let other = lait_shared::domain::ids::LiveId::new().to_string();
+    assert_eq!(api.hook(PUBLISH, publish("n1", &other)).await.0, 409);
+    assert_eq!(api.hook(PUBLISH, publish("n2", &live_id)).await.0, 409);
+    // Once the live has ended, its id starts nothing again.
+    let (status, _) = api
+        .hook(
+            UNPUBLISH,
+            json!({"live_id": live_id, "vod_playlist_key": null}),
+        )
+        .await;
+    assert!(status < 300, "{status}");
+    assert_eq!(api.hook(PUBLISH, publish("n1", &live_id)).await.0, 409);
+    assert_eq!(api.channel(&owner.channel_id).await["live"], false);
+}
+
 #[tokio::test]
 async fn heartbeats_continue_and_rotation_stops_the_old_key() {
     let api = start(&[]).await;

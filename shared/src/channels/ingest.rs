@@ -22,6 +22,11 @@ pub struct PublishRequest {
     pub node_id: String,
     #[serde(default)]
     pub client_addr: String,
+    /// The live's id, chosen by the node for this publish: the call is then idempotent, so a
+    /// node whose call timed out (the live may have started) can ask again and gets the same
+    /// live instead of "already live". Without it channels picks one.
+    #[serde(default)]
+    pub live_id: Option<LiveId>,
 }
 
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
@@ -109,9 +114,9 @@ impl Channels {
             .clone()
             .unwrap_or_else(|| format!("{} live", channel.name));
         let live = LiveRecord {
-            id: LiveId::new(),
+            id: req.live_id.unwrap_or_default(),
             channel_id,
-            title: title.clone(),
+            title,
             category: channel.stream_category.or(channel.category),
             started_at: Timestamp::now(),
             ended_at: None,
@@ -127,14 +132,21 @@ impl Channels {
             ready: false,
             thumbnail: false,
         };
-        match self.store.start_live(&live).await {
-            Ok(()) => {}
-            Err(StoreError::Conflict) => {
-                return Err(ApiError::conflict("this channel is already live"));
+        let live = match self.store.start_live(&live).await {
+            Ok(()) => {
+                tracing::info!(channel_id = %channel_id, live_id = %live.id, node_id = %req.node_id, "live started");
+                live
             }
+            Err(StoreError::Conflict) => match self.replayed(&live).await? {
+                Some(started) => {
+                    tracing::info!(channel_id = %channel_id, live_id = %live.id, node_id = %req.node_id, "publish asked again: the live it started");
+                    started
+                }
+                None => return Err(ApiError::conflict("this channel is already live")),
+            },
             Err(e) => return Err(e.into()),
-        }
-        tracing::info!(channel_id = %channel_id, live_id = %live.id, node_id = %req.node_id, "live started");
+        };
+        let title = live.title.clone();
         self.on_live_change().await;
         self.forget_chat_room(&channel_id).await;
         if let Err(e) = self
@@ -154,8 +166,20 @@ impl Channels {
             channel_id,
             live_id: live.id,
             title,
-            ladder: Ladder::for_channel(channel.low_latency),
+            ladder: Ladder::for_channel(live.low_latency),
         })
+    }
+
+    /// The live an earlier call of this very publish started (same node-chosen id, channel and
+    /// key, still live), if `live` was refused because of it.
+    async fn replayed(&self, live: &LiveRecord) -> Result<Option<LiveRecord>, ApiError> {
+        let started = self.store.live(&live.id).await?;
+        Ok(started.filter(|s| {
+            s.channel_id == live.channel_id
+                && secret::same(&s.key_hash, &live.key_hash)
+                && s.node_id == live.node_id
+                && s.status == LiveStatus::Live
+        }))
     }
 
     pub async fn heartbeat(&self, req: &HeartbeatRequest) -> Result<HeartbeatResponse, ApiError> {

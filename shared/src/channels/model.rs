@@ -311,6 +311,7 @@ mod tests {
             stream_key: key.clone(),
             node_id: "n1".into(),
             client_addr: String::new(),
+            live_id: None,
         };
         assert!(!format!("{request:?}").contains(key.expose()));
         let sent = StreamKey::presented(&format!("  {} \n", key.expose()));
