@@ -28,6 +28,10 @@ import boto3
 from lait_e2e import TARGET, Stack, about, check, get_json, http, run, scene, spawn
 
 PUBLISH_SECONDS = 24
+# What a streamer waits at most from publish to listed, beside the hog: probing, the first
+# segment of every rendition, a switch out of pass-through, and the time a slow publish call
+# may take (measured on 2 cores: 2.7–9.0 s by scenario; docs/architecture.md).
+LISTED_WITHIN = 15
 # Seconds from publish to listing, per scenario (a summary at the end).
 LISTED = {}
 HOG = ["stress-ng", "--cpu", "1", "--timeout", "60s", "--quiet"]
@@ -114,6 +118,7 @@ def scenario(stack, name, start, passthrough, low_latency=False, hog=False, expe
             hog_proc.kill()
         return
     print(f"     listed after {listed_after:.1f} s", flush=True)
+    check(f"[{name}] listed within {LISTED_WITHIN} s of the publish", listed_after <= LISTED_WITHIN, f"{listed_after:.1f} s")
     about(first["id"])
     root = first["playlist_url"].rsplit("/", 1)[0]
     status, _, master = http("GET", stack.base + first["playlist_url"])
