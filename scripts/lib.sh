@@ -134,7 +134,8 @@ install_cargo_lambda() {
 }
 
 # The AWS SAM CLI and cfn-lint (PyPI, pinned) in the venv: the templates are linted and built as
-# a developer deploying them would.
+# a developer deploying them would. The SAM CLI pins aws-sam-translator (1.115.0), the transform
+# tests/deploy/stack.py runs as CloudFormation would.
 SAM_VERSION=1.170.0
 CFN_LINT_VERSION=1.58.0
 install_deploy_tools() {

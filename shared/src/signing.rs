@@ -47,10 +47,11 @@ pub fn headers(
     ]
 }
 
-/// Checks a signed request; `Err(403)` for a missing, wrong, stale or replayed signature.
+/// Checks a signed request against `secrets` (the current key, then during a rotation the one it
+/// replaces); `Err(403)` for a missing, wrong, stale or replayed signature.
 pub async fn verify(
     redis: &Redis,
-    secret: &[u8],
+    secrets: &[Vec<u8>],
     now: Timestamp,
     headers: &http::HeaderMap,
     method: &str,
@@ -76,7 +77,8 @@ pub async fn verify(
     if (now.unix_secs() - ts).abs() > MAX_SKEW_SECS {
         return Err(refuse("stale timestamp"));
     }
-    if !secret::same(&sign(secret, ts, nonce, method, path, body), sig) {
+    let signed_by = |key: &Vec<u8>| secret::same(&sign(key, ts, nonce, method, path, body), sig);
+    if !secrets.iter().any(signed_by) {
         return Err(refuse("bad signature"));
     }
     // Single use: a captured request cannot be sent again within the skew window.

@@ -1,10 +1,11 @@
 """template.yaml against the code: the HTTP API routes of each function and the WebSocket API's
 route keys must be exactly what the functions serve (`lait-openapi --routes`, from the Routers'
 OpenAPI and chat-ws's actions): nothing forgotten, nothing stale. Then what the deployment
-depends on: every action route integrated with chat-ws, the media hooks IAM-authorized, no
-secret as a parameter, every function built by `sam build`.
+depends on: every action route integrated with chat-ws, the media hooks IAM-authorized, every
+function built by `sam build` for the architecture it was given. (Secrets and the rest of what a
+deployment relies on: tests/deploy/stack.py, on the SAM transform's output.)
 
-    python tests/deploy/template.py <lait-openapi binary> [<sam build dir>]
+    python tests/deploy/template.py <lait-openapi binary> [<sam build dir> <Architecture it built>]
 """
 import os
 import subprocess
@@ -18,6 +19,7 @@ from lait_e2e import REPO, check, run  # noqa: E402
 def main():
     openapi_bin = sys.argv[1]
     build_dir = sys.argv[2] if len(sys.argv) > 2 else None
+    built_arch = sys.argv[3] if len(sys.argv) > 3 else None
 
     template, errors = decode(os.path.join(REPO, "template.yaml"))
     check("template.yaml parses", not errors, errors)
@@ -85,20 +87,24 @@ def main():
         target_ok = f"${{{by_binary['chat-ws']}.Arn}}" in uri
     check("every WebSocket route goes to the chat-ws function", target_ok, targets)
 
-    # Secrets: generated or referenced, never typed in as a parameter.
-    for pname, p in template["Parameters"].items():
-        check(f"parameter {pname} is no secret value", not any(w in pname.lower() for w in ("secret", "password", "key")) or pname.endswith("Arn"), pname)
-    env_text = str({n: f["Properties"].get("Environment") for n, f in functions.items()}) + str(template.get("Globals"))
-    check("secrets reach the functions by reference", "resolve:secretsmanager" in env_text)
-
+    # Lambda runs a function on the Architecture parameter's CPU: a bootstrap for another one
+    # deploys fine and fails at its first invocation (Runtime.InvalidEntrypoint).
+    arch = template["Globals"]["Function"].get("Architectures")
+    check("every function runs on the Architecture parameter", arch == [{"Ref": "Architecture"}] and not any("Architectures" in f["Properties"] for f in functions.values()), arch)
     if build_dir:
+        machine_of = {"x86_64": 62, "arm64": 183}  # ELF e_machine: EM_X86_64, EM_AARCH64
+        check(f"the build was given a valid Architecture ({built_arch})", built_arch in template["Parameters"]["Architecture"]["AllowedValues"], built_arch)
         for name, binary in sorted(binary_of.items()):
             path = os.path.join(build_dir, name, "bootstrap")
             ok = os.path.isfile(path) and os.access(path, os.X_OK)
+            machine = None
             if ok:
                 with open(path, "rb") as f:
-                    ok = f.read(4) == b"\x7fELF"
+                    head = f.read(20)
+                ok = head[:4] == b"\x7fELF"
+                machine = int.from_bytes(head[18:20], "little")
             check(f"sam build produced {name}'s executable bootstrap ({binary})", ok, path)
+            check(f"{name}'s bootstrap is built for {built_arch} (ELF machine {machine})", machine == machine_of.get(built_arch), machine)
         check("sam build wrote its template", os.path.isfile(os.path.join(build_dir, "template.yaml")))
 
 

@@ -41,7 +41,7 @@ impl<T: DeserializeOwned> FromRequest<State> for Signed<T> {
         let body = Bytes::from_request(req, state).await?;
         signing::verify(
             &state.deps.redis,
-            &state.config.media_secret,
+            &state.config.media_secrets,
             Timestamp::now(),
             &headers,
             &method,

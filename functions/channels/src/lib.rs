@@ -32,20 +32,32 @@ pub struct State {
 
 #[derive(Debug, Clone)]
 pub struct FnConfig {
-    /// Shared secret of the media nodes' request signatures.
-    pub media_secret: Vec<u8>,
+    /// Shared secrets of the media nodes' request signatures: the current one and, while a
+    /// rotation reaches the nodes, the one it replaces (`LAIT_MEDIA_SECRET_PREVIOUS`).
+    pub media_secrets: Vec<Vec<u8>>,
     pub search_limit: Limit,
 }
 
 impl State {
     pub fn new(env: &mut Env, deps: Deps) -> Self {
-        let secret: String = env.required("LAIT_MEDIA_SECRET");
-        if !secret.is_empty() && secret.len() < 32 {
-            env.problem("LAIT_MEDIA_SECRET", "must be at least 32 bytes");
+        let current: String = env.required("LAIT_MEDIA_SECRET");
+        let previous: Option<String> = env.optional("LAIT_MEDIA_SECRET_PREVIOUS");
+        let mut media_secrets = Vec::new();
+        for (name, secret) in [
+            ("LAIT_MEDIA_SECRET", current),
+            ("LAIT_MEDIA_SECRET_PREVIOUS", previous.unwrap_or_default()),
+        ] {
+            if secret.is_empty() {
+                continue;
+            }
+            if secret.len() < 32 {
+                env.problem(name, "must be at least 32 bytes");
+            }
+            media_secrets.push(secret.into_bytes());
         }
         let Reaper { channels, media } = Reaper::with(ChannelsConfig::read(env), &deps.clients());
         let config = FnConfig {
-            media_secret: secret.into_bytes(),
+            media_secrets,
             search_limit: env.or("LAIT_SEARCH_LIMIT", Limit::new(30, 60)),
         };
         Self {

@@ -160,6 +160,47 @@ async fn bad_keys_and_bad_signatures_are_refused() {
     assert_eq!(api.channel(&owner.channel_id).await["live"], false);
 }
 
+/// A media secret rotation: while `LAIT_MEDIA_SECRET_PREVIOUS` is set, nodes still signing with
+/// the old key are served; without it (the rotation finished, or never begun) they are refused.
+#[tokio::test]
+async fn during_a_rotation_the_previous_media_secret_is_accepted_and_only_then() {
+    let old = "the media secret being rotated out, 32+ bytes";
+    let current = std::env::var("LAIT_MEDIA_SECRET").unwrap();
+    let other = "a third key that was never the media secret";
+
+    let rotating = start(&[("LAIT_MEDIA_SECRET_PREVIOUS", old)]).await;
+    assert_eq!(
+        heartbeat_signed_with(&rotating, old).await,
+        200,
+        "old key during the rotation"
+    );
+    assert_eq!(
+        heartbeat_signed_with(&rotating, &current).await,
+        200,
+        "new key"
+    );
+    assert_eq!(
+        heartbeat_signed_with(&rotating, other).await,
+        403,
+        "any other key"
+    );
+
+    let done = start(&[]).await;
+    assert_eq!(
+        heartbeat_signed_with(&done, old).await,
+        403,
+        "old key after the rotation"
+    );
+    assert_eq!(heartbeat_signed_with(&done, &current).await, 200);
+}
+
+/// A heartbeat of a fresh live id signed with `key`: its status.
+async fn heartbeat_signed_with(api: &Api, key: &str) -> u16 {
+    let body = serde_json::to_vec(&json!({"live_id": uuid::Uuid::now_v7(), "health": {}})).unwrap();
+    let headers = signing::headers(key.as_bytes(), Timestamp::now(), "POST", HEARTBEAT, &body);
+    post_raw(api, HEARTBEAT, &headers, &body).await
+}
+
 #[tokio::test]
 async fn two_publishers_on_one_channel_make_one_live() {
     let api = start(&[]).await;
