@@ -1,5 +1,8 @@
-"""Drives bench/web.sh: a live on the stack (lait-local, media node, ffmpeg publisher), then the
-browser probe (bench/web/probe.mjs) with the CPU of every process sampled from /proc."""
+"""Drives the browser benches (bench/web.sh, bench/watch_requests.sh): a live on the stack
+(lait-local, media node, ffmpeg publisher), then a browser probe in bench/web/ (probe.mjs by
+default) with the CPU of every process sampled from /proc.
+
+    python bench/web.py <runs> [probe file]"""
 import json
 import os
 import subprocess
@@ -10,6 +13,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from lait_e2e import REPO, Stack, finish, publisher  # noqa: E402
 
 RUNS = sys.argv[1] if len(sys.argv) > 1 else "7"
+PROBE = sys.argv[2] if len(sys.argv) > 2 else "probe.mjs"
 
 
 def main():
@@ -22,7 +26,7 @@ def main():
         finish(stack)
         sys.exit(1)
     env = dict(os.environ, LAIT_BASE=stack.base, LAIT_CHANNEL=channel, LAIT_OWNER_TOKEN=token, LAIT_RUNS=RUNS)
-    proc = subprocess.run(["node", "--experimental-websocket", os.path.join(REPO, "bench", "web", "probe.mjs")], env=env, cwd=os.path.join(REPO, "web"))
+    proc = subprocess.run(["node", "--experimental-websocket", os.path.join(REPO, "bench", "web", PROBE)], env=env, cwd=os.path.join(REPO, "web"))
     finish(stack)
     sys.exit(proc.returncode)
 

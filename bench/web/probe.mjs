@@ -5,9 +5,9 @@
 //     time against the navigation's time origin), median / min / max over N fresh browser contexts
 //   - the chat panel's frame rate and long tasks while 20 senders put 100 msg/s into the room,
 //     and every process's CPU over that flood
-import { readdirSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { gzipSync } from "node:zlib";
+import { cpuReport, cpuTicks } from "./cpu.mjs";
 
 const require = createRequire(new URL("../../web/package.json", import.meta.url));
 const { chromium } = require("playwright-core");
@@ -43,38 +43,6 @@ async function scripts(path) {
 function median(xs) {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.floor(s.length / 2)];
-}
-
-function cpuTicks() {
-  const out = new Map();
-  for (const pid of readdirSync("/proc").filter((d) => /^\d+$/.test(d))) {
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-      const name = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
-      const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      const ticks = Number(f[11]) + Number(f[12]);
-      const cmd = readFileSync(`/proc/${pid}/cmdline`, "utf8");
-      const label = cmd.includes("moto_server") ? "moto" : name.startsWith("chrom") ? "chromium" : name;
-      out.set(pid, { label, ticks });
-    } catch {
-      // gone
-    }
-  }
-  return out;
-}
-
-function cpuReport(before, after, secs) {
-  const by = new Map();
-  for (const [pid, a] of after) {
-    const d = a.ticks - (before.get(pid)?.ticks ?? 0);
-    if (d > 0) by.set(a.label, (by.get(a.label) ?? 0) + d);
-  }
-  return [...by.entries()]
-    .map(([k, v]) => [k, v / 100 / secs])
-    .filter(([, v]) => v >= 0.005)
-    .sort((a, b) => b[1] - a[1])
-    .map(([k, v]) => `${k} ${v.toFixed(2)}`)
-    .join(", ");
 }
 
 // ---- JavaScript per page ----

@@ -277,6 +277,21 @@ def main():
                 check(f"{rname}'s name carries the stack's name", "AWS::StackName" in json.dumps(r["Properties"][config].get("Name")))
     check("the two schedules were made", sum(r["Type"] == "AWS::Scheduler::Schedule" for r in res.values()) == 2)
 
+    # ---- the CDN in front of /api shares only what the functions mark public
+    behaviours = res["Distribution"]["Properties"]["DistributionConfig"]["CacheBehaviors"]
+    api = next((b for b in behaviours if b["PathPattern"] == "/api/*"), {})
+    policy_name = api.get("CachePolicyId", {}).get("Ref") if isinstance(api.get("CachePolicyId"), dict) else None
+    policy = res.get(policy_name, {}).get("Properties", {}).get("CachePolicyConfig", {})
+    key = policy.get("ParametersInCacheKeyAndForwardedToOrigin", {})
+    check(
+        "/api/* is cached only as the functions say (TTL 0 unless s-maxage), keyed by token, cookies and query",
+        policy.get("MinTTL") == 0 and policy.get("DefaultTTL") == 0 and 0 < policy.get("MaxTTL", 0) <= 60
+        and key.get("HeadersConfig") == {"HeaderBehavior": "whitelist", "Headers": ["Authorization"]}
+        and key.get("CookiesConfig") == {"CookieBehavior": "all"}
+        and key.get("QueryStringsConfig") == {"QueryStringBehavior": "all"},
+        policy,
+    )
+
     # ---- account prerequisites and the network
     stage = res["WebSocketStage"]
     check("the WebSocket stage logs access", "AccessLogSettings" in stage["Properties"])

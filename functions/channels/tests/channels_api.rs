@@ -431,6 +431,65 @@ async fn follows_count_once_and_list_live_channels_first() {
     assert_eq!(api.follow(&fan, &ghost).await.status(), 404);
 }
 
+/// The watch page polls the anonymous channel and live, which the CDN shares among all viewers:
+/// public with `s-maxage`, without personal fields; a signed-in request is `no-store` and carries
+/// them; whether you follow comes from its own small call.
+#[tokio::test]
+async fn public_reads_are_shared_only_when_anonymous_and_following_has_its_own_call() {
+    let api = start(&[]).await;
+    let [fan, streamer] = api.users().await;
+    let channel = format!("/api/channels/{}", streamer.channel_id);
+    let follow = format!("{channel}/follow");
+    assert_eq!(api.follow(&fan, &streamer.channel_id).await.status(), 204);
+    let live_id = api.start_live(&streamer).await;
+
+    let cache_control = |res: Response| {
+        let policy = res
+            .headers()
+            .get("cache-control")
+            .map(|v| v.to_str().unwrap().to_owned());
+        (policy, res)
+    };
+    for path in [
+        channel.clone(),
+        format!("/api/lives/{live_id}"),
+        "/api/lives".to_owned(),
+        format!("{channel}/vods"),
+        format!("{channel}/notices"),
+    ] {
+        let (anonymous, res) = cache_control(api.get(&path).send().await);
+        assert_eq!(res.status(), 200, "{path}");
+        let secs = if path == "/api/lives" { 2 } else { 5 };
+        let shared = format!("public, max-age=0, s-maxage={secs}");
+        assert_eq!(anonymous.as_deref(), Some(shared.as_str()), "{path}");
+        let (signed_in, _) = cache_control(api.get(&path).by(&fan).send().await);
+        assert_eq!(
+            signed_in.as_deref(),
+            Some("no-store"),
+            "{path} with a token"
+        );
+    }
+    assert!(api.get_json(&channel, None).await["following"].is_null());
+    assert_eq!(api.get_json(&channel, Some(&fan)).await["following"], true);
+
+    assert_eq!(
+        api.get_json(&follow, Some(&fan)).await,
+        json!({"following": true})
+    );
+    assert_eq!(
+        api.get_json(&follow, Some(&streamer)).await,
+        json!({"following": false})
+    );
+    let (policy, res) = cache_control(api.get(&follow).by(&fan).send().await);
+    assert_eq!(
+        (res.status().as_u16(), policy.as_deref()),
+        (200, Some("no-store"))
+    );
+    assert_eq!(api.get(&follow).status().await, 401);
+    let ghost = format!("/api/channels/{}/follow", uuid::Uuid::now_v7());
+    assert_eq!(api.get(&ghost).by(&fan).status().await, 404);
+}
+
 #[tokio::test]
 async fn moderators_are_managed_by_the_owner() {
     let api = start(&[]).await;

@@ -324,7 +324,7 @@ pub fn layers(router: Router, config: &HttpConfig) -> Router {
     router
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(config.body_limit))
-        .layer(axum::middleware::from_fn(no_store_for_credentials))
+        .layer(axum::middleware::from_fn(cache_policy))
         // Browsers take the declared type (an upload declared image/png stays an image).
         .layer(SetResponseHeaderLayer::overriding(
             header::X_CONTENT_TYPE_OPTIONS,
@@ -349,16 +349,52 @@ pub fn layers(router: Router, config: &HttpConfig) -> Router {
         .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), LaitRequestId))
 }
 
+/// A public answer every anonymous viewer may share for `SECS` seconds at the CDN: CloudFront's `/api` cache
+/// policy keys on the Authorization header and cookies, so anonymous requests of one URL share one
+/// entry and the function sees about one request per edge per `SECS`, however many viewers poll.
+/// A request with credentials gets `no-store` instead (its answer may carry personal fields).
+#[derive(Debug, Clone, Copy)]
+pub struct Shared<T, const SECS: u32 = 5>(pub T);
+
+/// The policy a [`Shared`] response asked for; [`cache_policy`] turns it into a header.
+#[derive(Debug, Clone, Copy)]
+struct SharedFor(u32);
+
+impl<T: IntoResponse, const SECS: u32> IntoResponse for Shared<T, SECS> {
+    fn into_response(self) -> Response {
+        let mut res = self.0.into_response();
+        res.extensions_mut().insert(SharedFor(SECS));
+        res
+    }
+}
+
 /// A response to a request that carried credentials (a bearer token, or the refresh cookie) is
-/// kept by no browser or shared cache, unless its handler chose a policy itself.
-async fn no_store_for_credentials(req: Request, next: axum::middleware::Next) -> Response {
+/// kept by no browser or shared cache, unless its handler chose a policy itself; a [`Shared`]
+/// response to an anonymous request is public.
+async fn cache_policy(req: Request, next: axum::middleware::Next) -> Response {
     let h = req.headers();
     let credentials = h.contains_key(header::AUTHORIZATION) || h.contains_key(header::COOKIE);
     let mut res = next.run(req).await;
-    if credentials {
-        res.headers_mut()
-            .entry(header::CACHE_CONTROL)
-            .or_insert(HeaderValue::from_static("no-store"));
+    let shared = res.extensions().get::<SharedFor>().copied();
+    let headers = res.headers_mut();
+    match shared {
+        Some(SharedFor(secs)) if !credentials && !headers.contains_key(header::CACHE_CONTROL) => {
+            // Browsers ask again each time (a poll sees the CDN's copy, at most `secs` old).
+            let policy = format!("public, max-age=0, s-maxage={secs}");
+            headers.insert(
+                header::CACHE_CONTROL,
+                HeaderValue::from_str(&policy).expect("ASCII"),
+            );
+        }
+        Some(_) if credentials => {
+            headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        }
+        _ if credentials => {
+            headers
+                .entry(header::CACHE_CONTROL)
+                .or_insert(HeaderValue::from_static("no-store"));
+        }
+        _ => {}
     }
     res
 }
@@ -460,6 +496,41 @@ mod tests {
             .unwrap();
         let res = own.oneshot(req).await.unwrap();
         assert_eq!(res.headers()["cache-control"], "public, max-age=2");
+    }
+
+    #[tokio::test]
+    async fn shared_answers_are_public_only_to_anonymous_requests() {
+        let app = finish(
+            Router::new()
+                .route(
+                    "/c",
+                    axum::routing::get(|| async { Shared::<_, 5>(Json(1)) }),
+                )
+                .route("/l", axum::routing::get(|| async { Shared::<_, 2>("[]") })),
+            &HttpConfig::default(),
+        );
+        let get = |path: &str, header: Option<(&str, &str)>| {
+            let mut req = http::Request::get(path);
+            if let Some((name, value)) = header {
+                req = req.header(name, value);
+            }
+            app.clone().oneshot(req.body(Body::empty()).unwrap())
+        };
+        let policy = |res: Response| res.headers()["cache-control"].to_str().unwrap().to_owned();
+        assert_eq!(
+            policy(get("/c", None).await.unwrap()),
+            "public, max-age=0, s-maxage=5"
+        );
+        assert_eq!(
+            policy(get("/l", None).await.unwrap()),
+            "public, max-age=0, s-maxage=2"
+        );
+        for credential in [("authorization", "Bearer x"), ("cookie", "lait_refresh=x")] {
+            assert_eq!(
+                policy(get("/c", Some(credential)).await.unwrap()),
+                "no-store"
+            );
+        }
     }
 
     #[tokio::test]

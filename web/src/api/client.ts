@@ -30,6 +30,18 @@ export function api() {
   return client;
 }
 
+let shared: ReturnType<typeof createClient<paths>> | null = null;
+
+/**
+ * The client for public data many viewers poll (a channel, its live, VODs, notices): no token, no
+ * cookie, so the CDN answers every viewer from one cached copy (the server marks these answers
+ * `public, s-maxage`). Personal fields come from their own calls (`/api/channels/{id}/follow`).
+ */
+export function publicApi() {
+  shared ??= createClient<paths>({ baseUrl: config.apiBase, credentials: "omit" });
+  return shared;
+}
+
 /** A problem+json error as a message for the user (the server's `detail`, or a generic one). */
 export class ApiError extends Error {
   constructor(

@@ -6,7 +6,7 @@ use lait_shared::{
     auth::AuthUser,
     channels::model::*,
     domain::ids::{ChannelId, UserId},
-    http::{Json, Owned, OwnedChannel, PathId},
+    http::{Json, Owned, OwnedChannel, PathId, Shared},
     openapi::problem,
     uploads::{ImageSlot, PresignedUpload, UploadConfirm, UploadRequest},
 };
@@ -54,16 +54,20 @@ async fn rotate_key(S(state): S<State>, user: AuthUser) -> ApiResult<Json<MineVi
     mine_view(&state, channel, key.key, &user.id).await
 }
 
-/// A channel's public page data.
+/// A channel's public page data. Anonymous: `public, s-maxage=5` (every viewer shares it at the
+/// CDN; `following` is null, see `GET /api/channels/{id}/follow`). With a token: `following`
+/// too, `no-store`.
 #[utoipa::path(get, path = "/api/channels/{id}", tag = "channels", security((), ("bearer" = [])), params(("id" = String, Path)),
     responses((status = 200, body = ChannelView), problem::NotFound))]
 async fn get_channel(
     S(state): S<State>,
     user: Option<AuthUser>,
     PathId(id): PathId<ChannelId>,
-) -> ApiResult<Json<ChannelView>> {
+) -> ApiResult<Shared<Json<ChannelView>>> {
     let c = state.channels.channel(&id).await?;
-    Ok(Json(view(&state, c, user.as_ref().map(|u| &u.id)).await?))
+    Ok(Shared(Json(
+        view(&state, c, user.as_ref().map(|u| &u.id)).await?,
+    )))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

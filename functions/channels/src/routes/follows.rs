@@ -9,14 +9,35 @@ use lait_shared::{
     http::{Json, PathId},
     openapi::problem,
 };
+use serde::Serialize;
+use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::State;
 
 pub fn routes() -> OpenApiRouter<State> {
     OpenApiRouter::new()
-        .routes(routes!(follow, unfollow))
+        .routes(routes!(follow_state, follow, unfollow))
         .routes(routes!(following))
+}
+
+/// Whether you follow the channel: the watch page's one personal call (the channel itself comes
+/// from the CDN-shared anonymous `GET /api/channels/{id}`).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FollowState {
+    pub following: bool,
+}
+
+#[utoipa::path(get, path = "/api/channels/{id}/follow", tag = "follows", security(("bearer" = [])), params(("id" = String, Path)),
+    responses((status = 200, body = FollowState), problem::Unauthorized, problem::NotFound))]
+async fn follow_state(
+    S(state): S<State>,
+    user: AuthUser,
+    PathId(id): PathId<ChannelId>,
+) -> ApiResult<Json<FollowState>> {
+    state.channels.channel(&id).await?;
+    let following = state.channels.is_following(&user.id, &id).await?;
+    Ok(Json(FollowState { following }))
 }
 
 /// Follow a channel (idempotent).

@@ -8,7 +8,7 @@ use lait_shared::{
     ApiError, ApiResult,
     channels::{LiveSummary, model::*},
     domain::ids::LiveId,
-    http::{Json, Owned, OwnedLive, PageQuery, Paged, PathId, Query},
+    http::{Json, Owned, OwnedLive, PageQuery, Paged, PathId, Query, Shared},
     openapi::problem,
 };
 use serde::{Deserialize, Serialize};
@@ -43,25 +43,26 @@ fn next_offset(n: usize) -> String {
 /// Channels live now: most viewers first, then newest.
 #[utoipa::path(get, path = "/api/lives", tag = "lives", params(PageQuery),
     responses((status = 200, body = Paged<LiveSummary>), problem::BadRequest))]
-async fn list_lives(S(state): S<State>, Query(q): Query<PageQuery>) -> ApiResult<Response> {
+async fn list_lives(
+    S(state): S<State>,
+    Query(q): Query<PageQuery>,
+) -> ApiResult<Shared<Json<Paged<LiveSummary>>, 2>> {
     let limit = q.limit()?;
     let offset = offset_cursor(q.cursor.as_deref())?;
     let all = state.channels.lives().await?;
     let items: Vec<LiveSummary> = all.iter().skip(offset).take(limit).cloned().collect();
     let next = (offset + limit < all.len()).then(|| next_offset(offset + limit));
-    let mut res = Json(Paged { items, next }).into_response();
-    res.headers_mut().insert(
-        axum::http::header::CACHE_CONTROL,
-        axum::http::HeaderValue::from_static("public, max-age=2"),
-    );
-    Ok(res)
+    Ok(Shared(Json(Paged { items, next })))
 }
 
 #[utoipa::path(get, path = "/api/lives/{id}", tag = "lives", params(("id" = String, Path)),
     responses((status = 200, body = LiveView), problem::NotFound))]
-async fn get_live(S(state): S<State>, PathId(id): PathId<LiveId>) -> ApiResult<Json<LiveView>> {
+async fn get_live(
+    S(state): S<State>,
+    PathId(id): PathId<LiveId>,
+) -> ApiResult<Shared<Json<LiveView>>> {
     let l = state.channels.live(&id).await?;
-    Ok(Json(live_view(&state, l).await?))
+    Ok(Shared(Json(live_view(&state, l).await?)))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

@@ -7,7 +7,7 @@ use lait_shared::{
     auth::AuthUser,
     channels::{NoticeInput, model::NoticeRecord},
     domain::ids::{ChannelId, NoticeId},
-    http::{Json, OwnedChannel, PageQuery, Paged, PathId, Query},
+    http::{Json, OwnedChannel, PageQuery, Paged, PathId, Query, Shared},
     openapi::problem,
 };
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -30,9 +30,9 @@ async fn list(
     S(state): S<State>,
     PathId(id): PathId<ChannelId>,
     Query(q): Query<PageQuery>,
-) -> ApiResult<Json<Paged<NoticeView>>> {
+) -> ApiResult<Shared<Json<Paged<NoticeView>>>> {
     let page = state.channels.notices(&id, &q.paging()?).await?;
-    Ok(Json(page.into()))
+    Ok(Shared(Json(page.into())))
 }
 
 /// Post a notice (owner only).

@@ -5,7 +5,7 @@ use lait_shared::{
     ApiError, ApiResult,
     channels::model::*,
     domain::ids::ChannelId,
-    http::{Json, Owned, OwnedLive, PageQuery, Paged, PathId, Query},
+    http::{Json, Owned, OwnedLive, PageQuery, Paged, PathId, Query, Shared},
     media_keys::LiveKeys,
     openapi::problem,
 };
@@ -26,16 +26,16 @@ async fn list_vods(
     S(state): S<State>,
     PathId(id): PathId<ChannelId>,
     Query(q): Query<PageQuery>,
-) -> ApiResult<Json<Paged<LiveView>>> {
+) -> ApiResult<Shared<Json<Paged<LiveView>>>> {
     let page = state.channels.vods(&id, &q.paging()?).await?;
     let mut items = Vec::with_capacity(page.items.len());
     for l in page.items {
         items.push(live_view(&state, l).await?);
     }
-    Ok(Json(Paged {
+    Ok(Shared(Json(Paged {
         items,
         next: page.next,
-    }))
+    })))
 }
 
 /// Delete a VOD and its media (owner only).
