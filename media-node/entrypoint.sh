@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Container entrypoint: renders nginx.conf (RTMP on all interfaces, hooks and stat on loopback),
 # starts the agent, then nginx; if either exits, the container stops (and restarts under ECS).
+# SIGTERM goes to the agent alone: it drains (lives go on until their publishers leave,
+# LAIT_DRAIN_SECS at most), so nginx keeps ingesting until the agent is done, then quits.
 set -euo pipefail
 prefix=/var/lib/lait/nginx
 # On ECS each task names itself by its task id (logs, publish calls).
@@ -16,7 +18,7 @@ lait-media-agent &
 agent=$!
 nginx -p "$prefix" -c "$prefix/nginx.conf" -e "$prefix/logs/error.log" &
 nginx_pid=$!
-trap 'kill -TERM $agent $nginx_pid 2>/dev/null; wait' TERM INT
+trap 'kill -TERM $agent 2>/dev/null; wait $agent; kill -QUIT $nginx_pid 2>/dev/null; wait' TERM INT
 wait -n "$agent" "$nginx_pid"
 kill -TERM "$agent" "$nginx_pid" 2>/dev/null || true
 wait

@@ -11,7 +11,13 @@
 //! master (`upload`) → a heartbeat marks the live ready to list → on `on_publish_done` the agent
 //! stops ffmpeg, drains the queue, writes the VOD playlists and calls `/internal/media/unpublish`
 //! (`live`).
+//!
+//! Capacity (`capacity`): a node takes at most `LAIT_MAX_LIVES` lives; beyond that, or while it
+//! drains after SIGTERM, a publisher is turned away before any live starts (channels records why
+//! for the studio), `/ready` tells the load balancer to send new publishers elsewhere, and ECS
+//! task protection keeps a node with lives out of scale-in and deploys.
 
+pub mod capacity;
 pub mod ctx;
 pub mod ffmpeg;
 pub mod finish;
@@ -41,7 +47,7 @@ use axum::{
 use backon::{ExponentialBuilder, Retryable};
 use lait_shared::{
     auth::secret,
-    channels::{PublishRequest, PublishResponse, model::StreamKey},
+    channels::{NodeRefusal, PublishRequest, PublishResponse, model::StreamKey},
     clock::Timestamp,
     config::Env,
     domain::ids::LiveId,
@@ -73,6 +79,16 @@ pub struct Config {
     /// The per-boot secret in nginx's hook URLs (`/hooks/<token>/…`): without it nothing else
     /// on the host can start or end a live through the agent.
     pub hook_token: String,
+    /// Most lives at once (`LAIT_MAX_LIVES`, from the capacity bench for the node's size);
+    /// 0 or unset: no limit.
+    pub max_lives: Option<usize>,
+    /// Where the load balancer's health check asks `GET /ready` (all interfaces on ECS).
+    pub ready_bind: Option<SocketAddr>,
+    /// After SIGTERM, how long lives may go on until their publishers leave before they are
+    /// ended (ECS's stop timeout, 120 s at most, must cover this and closing the recordings).
+    pub drain: Duration,
+    /// The ECS agent's endpoint (`ECS_AGENT_URI`, set in every ECS task): task protection.
+    pub ecs_agent_uri: Option<String>,
 }
 
 impl Config {
@@ -102,6 +118,10 @@ impl Config {
                 }
                 token
             },
+            max_lives: env.optional::<usize>("LAIT_MAX_LIVES").filter(|&n| n > 0),
+            ready_bind: env.optional("LAIT_READY_BIND"),
+            drain: env.secs_or("LAIT_DRAIN_SECS", Duration::ZERO),
+            ecs_agent_uri: env.optional("ECS_AGENT_URI"),
         }
     }
 }
@@ -113,7 +133,9 @@ pub struct Agent {
     pub http: reqwest::Client,
     pub s3: aws_sdk_s3::Client,
     sigv4: Option<sigv4::SigV4>,
+    /// Lives from their start until their recording is closed (each removes itself).
     lives: Arc<Mutex<HashMap<LiveId, live::Handle>>>,
+    pub capacity: Arc<capacity::Capacity>,
     /// SHA-256 of the stream key → live: nginx-rtmp names the stream by its original name (the
     /// key) in `on_publish_done`, despite the rename.
     by_key: Arc<Mutex<HashMap<String, LiveId>>>,
@@ -164,6 +186,7 @@ impl Agent {
             .build()
             .expect("reqwest client");
         Self {
+            capacity: Arc::new(capacity::Capacity::new(config.max_lives)),
             config: Arc::new(config),
             http,
             s3,
@@ -235,16 +258,51 @@ impl Agent {
         self.lives.lock().map(|l| l.len()).unwrap_or(0)
     }
 
-    /// Stops every live (agent shutdown): each is finished cleanly (VOD, unpublish).
-    pub async fn shutdown(&self) {
-        let handles: Vec<live::Handle> = self
-            .lives
-            .lock()
-            .map(|mut l| l.drain().map(|(_, h)| h).collect())
-            .unwrap_or_default();
-        for h in handles {
-            h.stop_and_wait(live::Stop::Now).await;
+    pub(crate) fn live_started(&self, live_id: LiveId, handle: live::Handle) {
+        if let Ok(mut lives) = self.lives.lock() {
+            lives.insert(live_id, handle);
         }
+        self.capacity.changed.notify_waiters();
+    }
+
+    /// A live's task ended (its recording is closed): its place is free.
+    pub(crate) fn live_finished(&self, live_id: &LiveId) {
+        if let Ok(mut lives) = self.lives.lock() {
+            lives.remove(live_id);
+        }
+        self.capacity.changed.notify_waiters();
+    }
+
+    /// Stops every live (agent shutdown) and waits until each is finished cleanly (VOD,
+    /// unpublish).
+    pub async fn shutdown(&self) {
+        if let Ok(lives) = self.lives.lock() {
+            for h in lives.values() {
+                h.stop(live::Stop::Now);
+            }
+        }
+        while self.running() > 0 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// SIGTERM: takes no new publisher and lets the lives run until their publishers leave, for
+    /// `drain` at most; then ends what is left.
+    pub async fn drain(&self) {
+        self.capacity.start_draining();
+        let until = tokio::time::Instant::now() + self.config.drain;
+        if self.running() > 0 && !self.config.drain.is_zero() {
+            tracing::info!(
+                lives = self.running(),
+                drain_secs = self.config.drain.as_secs(),
+                "draining: no new publishers; lives go on until their publishers leave"
+            );
+        }
+        while self.running() > 0 && tokio::time::Instant::now() < until {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        tracing::info!(lives = self.running(), "shutting down: finishing lives");
+        self.shutdown().await;
     }
 }
 
@@ -280,11 +338,16 @@ const PUBLISH_DEADLINE: Duration = Duration::from_secs(6);
 const PUBLISH_ATTEMPT: Duration = Duration::from_secs(3);
 
 async fn on_publish(State(agent): State<Agent>, Form(n): Form<Notify>) -> Response {
+    let admission = match agent.admit() {
+        Ok(admission) => admission,
+        Err(reason) => return turn_away(&agent, &n, reason).await,
+    };
     let call = PublishRequest {
         stream_key: StreamKey::presented(&n.name),
         node_id: agent.config.node_id.clone(),
         client_addr: n.addr.clone(),
         live_id: Some(LiveId::new()),
+        refused: None,
     };
     let started = std::time::Instant::now();
     let mut attempts = 0u32;
@@ -316,10 +379,8 @@ async fn on_publish(State(agent): State<Agent>, Form(n): Form<Notify>) -> Respon
     };
     let live_id = info.live_id;
     tracing::info!(%live_id, channel_id = %info.channel_id, took_ms, attempts, "publish accepted");
-    let handle = live::start(agent.clone(), info);
-    if let Ok(mut lives) = agent.lives.lock() {
-        lives.insert(live_id, handle);
-    }
+    live::start(agent.clone(), info);
+    drop(admission);
     if let Ok(mut by_key) = agent.by_key.lock() {
         by_key.insert(secret::sha256_hex(&n.name), live_id);
     }
@@ -343,29 +404,66 @@ async fn on_publish_done(State(agent): State<Agent>, Form(n): Form<Notify>) -> S
     let Some(live_id) = by_key else {
         return StatusCode::OK;
     };
-    let handle = agent.lives.lock().ok().and_then(|mut l| l.remove(&live_id));
-    if let Some(h) = handle {
-        tokio::spawn(async move { h.stop_and_wait(live::Stop::Drain).await });
+    // The live finishes on its own task (the ladder encodes the rest, the recording is closed)
+    // and then frees its place.
+    if let Some(h) = agent
+        .lives
+        .lock()
+        .ok()
+        .as_ref()
+        .and_then(|l| l.get(&live_id))
+    {
+        h.stop(live::Stop::Drain);
     }
     StatusCode::OK
 }
 
-/// Serves the hooks until SIGINT/SIGTERM, then finishes every live cleanly.
+/// Refuses a publisher this node cannot take, telling channels why (it checks the key, so only
+/// the channel's owner learns it, in the studio). One quick call: the refusal stands whatever
+/// channels answers, and OBS reconnects through the load balancer to a node with room.
+async fn turn_away(agent: &Agent, n: &Notify, reason: NodeRefusal) -> Response {
+    let call = PublishRequest {
+        stream_key: StreamKey::presented(&n.name),
+        node_id: agent.config.node_id.clone(),
+        client_addr: n.addr.clone(),
+        live_id: None,
+        refused: Some(reason),
+    };
+    let told = agent
+        .call::<PublishResponse>("/internal/media/publish", &call, Duration::from_secs(2))
+        .await;
+    tracing::info!(client = %n.addr, ?reason, lives = agent.running(), capacity = ?agent.config.max_lives, recorded = matches!(told, Err(CallError::Status(StatusCode::SERVICE_UNAVAILABLE))), "publish refused: {}", reason.describe());
+    StatusCode::FORBIDDEN.into_response()
+}
+
+/// Serves the hooks (and `/ready`) until SIGINT/SIGTERM, then drains (see [`Agent::drain`]); a
+/// second signal ends the lives at once.
 pub async fn serve(agent: Agent) -> anyhow::Result<()> {
     tokio::fs::create_dir_all(&agent.config.spool_dir).await?;
     finish::recover(&agent).await;
     let listener = tokio::net::TcpListener::bind(agent.config.bind).await?;
-    tracing::info!(addr = %listener.local_addr()?, "media agent listening");
+    tracing::info!(addr = %listener.local_addr()?, capacity = ?agent.config.max_lives, "media agent listening");
     let router = agent.clone().router();
     let server = tokio::spawn(async move { axum::serve(listener, router).await });
+    if let Some(bind) = agent.config.ready_bind {
+        let listener = tokio::net::TcpListener::bind(bind).await?;
+        let router = agent.clone().ready_router();
+        tokio::spawn(async move { axum::serve(listener, router).await });
+    }
+    if let Some(uri) = agent.config.ecs_agent_uri.clone() {
+        tokio::spawn(capacity::protect(agent.clone(), uri));
+    }
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}
         r = server => { r??; return Ok(()); }
     }
-    tracing::info!(lives = agent.running(), "shutting down: finishing lives");
-    agent.shutdown().await;
+    tokio::select! {
+        () = agent.drain() => {}
+        _ = tokio::signal::ctrl_c() => agent.shutdown().await,
+        _ = term.recv() => agent.shutdown().await,
+    }
     Ok(())
 }
 
@@ -436,6 +534,35 @@ mod tests {
             hook(&agent, &done, &LiveId::new().to_string()).await,
             StatusCode::OK
         );
+    }
+
+    #[tokio::test]
+    async fn a_full_or_draining_node_turns_publishers_away_and_tells_the_load_balancer() {
+        let mut agent = agent();
+        agent.capacity = Arc::new(capacity::Capacity::new(Some(1)));
+        let ready = |agent: &Agent| {
+            let req = axum::http::Request::get("/ready")
+                .body(Body::empty())
+                .unwrap();
+            let router = agent.clone().ready_router();
+            async move { router.oneshot(req).await.unwrap().status() }
+        };
+        assert_eq!(ready(&agent).await, StatusCode::OK);
+        // A place held (a live running, or being asked for): full, and the hook refuses at once.
+        let held = agent.admit().unwrap();
+        assert!(matches!(agent.admit(), Err(NodeRefusal::NodeFull)));
+        assert_eq!(ready(&agent).await, StatusCode::SERVICE_UNAVAILABLE);
+        let publish = format!("/hooks/{TOKEN}/publish");
+        assert_eq!(
+            hook(&agent, &publish, "lait_key").await,
+            StatusCode::FORBIDDEN
+        );
+        drop(held);
+        assert_eq!(ready(&agent).await, StatusCode::OK);
+        // SIGTERM: no new publisher, whatever the room.
+        agent.capacity.start_draining();
+        assert!(matches!(agent.admit(), Err(NodeRefusal::NodeDraining)));
+        assert_eq!(ready(&agent).await, StatusCode::SERVICE_UNAVAILABLE);
     }
 
     #[test]

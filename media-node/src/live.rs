@@ -12,10 +12,7 @@ use lait_shared::{
     channels::{HeartbeatRequest, PublishResponse, Rendition, UnpublishRequest, model::Health},
     domain::ids::LiveId,
 };
-use tokio::{
-    sync::{mpsc, watch},
-    task::JoinHandle,
-};
+use tokio::sync::{mpsc, watch};
 
 pub use crate::ffmpeg::Stop;
 use crate::{
@@ -31,27 +28,29 @@ use crate::{
 /// Controls a running live.
 pub struct Handle {
     stop: watch::Sender<Stop>,
-    done: JoinHandle<()>,
 }
 
 impl Handle {
-    /// Finishes the live (VOD, unpublish) and waits for it: `Drain` once the publisher has left
-    /// (the ladder first encodes what it has still to read), `Now` when the agent shuts down.
-    pub async fn stop_and_wait(self, how: Stop) {
+    /// Finishes the live (VOD, unpublish): `Drain` once the publisher has left (the ladder first
+    /// encodes what it has still to read), `Now` when the agent shuts down. The live's task
+    /// then removes it from the agent's lives.
+    pub fn stop(&self, how: Stop) {
         let _ = self.stop.send(how);
-        let _ = self.done.await;
     }
 }
 
-pub fn start(agent: Agent, info: PublishResponse) -> Handle {
+/// Starts a live on its own task, registered in the agent's lives before the task runs (so it
+/// cannot finish, and remove itself, before it is there).
+pub fn start(agent: Agent, info: PublishResponse) {
     let (stop, stop_rx) = watch::channel(Stop::Run);
-    let done = tokio::spawn(async move {
+    agent.live_started(info.live_id, Handle { stop });
+    tokio::spawn(async move {
         let live_id = info.live_id;
-        if let Err(e) = run(agent, info, stop_rx).await {
+        if let Err(e) = run(agent.clone(), info, stop_rx).await {
             tracing::error!(%live_id, error = format!("{e:#}"), "live failed");
         }
+        agent.live_finished(&live_id);
     });
-    Handle { stop, done }
 }
 
 async fn heartbeat(agent: &Agent, live: LiveId, health: Health) -> Option<(bool, Option<String>)> {

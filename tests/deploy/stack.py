@@ -262,6 +262,29 @@ def main():
     check("the task's CPU and memory come from the size", task["Cpu"] == {"Fn::FindInMap": ["Sizes", {"Ref": "Size"}, "Cpu"]} and task["Memory"] == {"Fn::FindInMap": ["Sizes", {"Ref": "Size"}, "Memory"]}, task.get("Cpu"))
     check("every node parameter template.yaml sets exists there", set(nested) <= set(m["Parameters"]), sorted(set(nested) - set(m["Parameters"])))
 
+    # ---- placement and protection: a full or stopping node takes no publisher, a node with
+    # lives is not stopped
+    env = {e["Name"]: e["Value"] for e in container.get("Environment", [])}
+    check("the node admits its size's streams (LAIT_MAX_LIVES from the size)", env.get("LAIT_MAX_LIVES") == {"Fn::FindInMap": ["Sizes", {"Ref": "Size"}, "Streams"]} and all(int(v["Streams"]) >= 1 for v in sizes.values()), env.get("LAIT_MAX_LIVES"))
+    ready_port = str(env.get("LAIT_READY_BIND", ":")).rsplit(":", 1)[1]
+    tg = mres["TargetGroup"]["Properties"]
+    attributes = {a["Key"]: a["Value"] for a in tg.get("TargetGroupAttributes", [])}
+    check(
+        "the load balancer asks the agent's /ready, and keeps a full node's publishers connected",
+        tg.get("HealthCheckProtocol") == "HTTP" and tg.get("HealthCheckPath") == "/ready" and str(tg.get("HealthCheckPort")) == ready_port
+        and attributes.get("target_health_state.unhealthy.connection_termination.enabled") == "false",
+        (tg, ready_port),
+    )
+    ports = {p["ContainerPort"] for p in container.get("PortMappings", [])}
+    ingress = mres["TaskSecurityGroup"]["Properties"]["SecurityGroupIngress"]
+    check("the health check's port is mapped and open to the VPC only", int(ready_port or 0) in ports and any(r["FromPort"] == int(ready_port or 0) and r.get("CidrIp") == {"Ref": "VpcCidr"} for r in ingress), (ports, ingress))
+    protection = [
+        s for pol in mres["TaskRole"]["Properties"]["Policies"] for s in pol["PolicyDocument"]["Statement"]
+        if "ecs:UpdateTaskProtection" in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])
+    ]
+    check("the task may protect itself from scale-in while it carries lives", len(protection) == 1, protection)
+    check("a stopping node has time to drain and close its recordings", container.get("StopTimeout") == 120 and int(env.get("LAIT_DRAIN_SECS", "999")) <= 60, (container.get("StopTimeout"), env.get("LAIT_DRAIN_SECS")))
+
     # ---- names that are unique per account or region carry the stack's name
     named = {
         "AWS::Scheduler::Schedule": "Name",

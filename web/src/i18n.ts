@@ -121,6 +121,8 @@ const en = {
   "studio.obs": "OBS settings",
   "studio.status": "Live status",
   "studio.offline": "You are offline. Start streaming from OBS with the settings above.",
+  "studio.refused.node_full": "At {time} the media node your stream reached was full and turned it away. OBS reconnects by itself, and the load balancer sends it to a node with room.",
+  "studio.refused.node_draining": "At {time} the media node your stream reached was shutting down and turned it away. OBS reconnects by itself, to another node.",
   "studio.starting": "Receiving your stream — preparing playback…",
   "studio.live": "You are live",
   "studio.bitrate": "Bitrate",
@@ -309,6 +311,8 @@ const ko: Record<Key, string> = {
   "studio.obs": "OBS 설정",
   "studio.status": "방송 상태",
   "studio.offline": "방송 중이 아닙니다. 위 설정으로 OBS에서 방송을 시작하세요.",
+  "studio.refused.node_full": "{time}에 방송이 도착한 미디어 노드가 가득 차 있어 연결을 거절했습니다. OBS가 자동으로 다시 연결하며, 여유가 있는 노드로 연결됩니다.",
+  "studio.refused.node_draining": "{time}에 방송이 도착한 미디어 노드가 종료 중이어서 연결을 거절했습니다. OBS가 자동으로 다른 노드에 다시 연결합니다.",
   "studio.starting": "스트림을 받는 중 — 재생 준비 중…",
   "studio.live": "방송 중",
   "studio.bitrate": "비트레이트",
@@ -416,6 +420,11 @@ export function formatDate(iso: string): string {
     dateStyle: "medium",
     timeStyle: "short",
   });
+}
+
+/** A moment given in Unix seconds, as a time of day in the page's language. */
+export function formatTime(unixSecs: number): string {
+  return new Date(unixSecs * 1000).toLocaleTimeString(lang.value === "ko" ? "ko-KR" : "en-US", { timeStyle: "medium" });
 }
 
 /** "1 viewer" / "3 viewers": the count in words for `n`. */

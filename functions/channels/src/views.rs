@@ -2,7 +2,7 @@
 
 use lait_shared::{
     ApiResult,
-    channels::model::*,
+    channels::{IngestRefusal, model::*},
     clock::Timestamp,
     domain::ids::{ChannelId, LiveId, UserId},
     media_keys::{self, LiveKeys},
@@ -49,6 +49,9 @@ pub struct MineView {
     pub ingest_url: String,
     /// OBS "Stream Key". Secret: shown to the owner only.
     pub stream_key: StreamKey,
+    /// The last time (within 10 minutes) a media node turned this channel's stream away, and
+    /// why; cleared when a live starts.
+    pub ingest_refusal: Option<IngestRefusal>,
 }
 
 pub(crate) async fn view(

@@ -160,6 +160,51 @@ async fn bad_keys_and_bad_signatures_are_refused() {
     assert_eq!(api.channel(&owner.channel_id).await["live"], false);
 }
 
+/// A node that is full (or stopping) turns a publisher away before any live starts and tells
+/// channels, which checks the key like a publish: the owner's studio shows why; a stranger's key
+/// records nothing; the next live that starts clears it.
+#[tokio::test]
+async fn a_node_refusal_reaches_the_owners_studio_and_only_with_the_right_key() {
+    let api = start(&[]).await;
+    let owner = api.user().await;
+    let key = api.stream_key(&owner).await;
+    let refused = |k: &str, reason: &str| json!({"stream_key": k, "node_id": "node-a", "client_addr": "1.2.3.4", "refused": reason});
+    let mine = || api.get_json("/api/channels/mine", Some(&owner));
+    assert!(mine().await["ingest_refusal"].is_null());
+
+    // A wrong key: refused as any publish, nothing recorded anywhere.
+    assert_eq!(
+        api.hook(PUBLISH, refused("lait_wrong", "node_full"))
+            .await
+            .0,
+        403
+    );
+    assert!(mine().await["ingest_refusal"].is_null());
+
+    let (status, body) = api.hook(PUBLISH, refused(&key, "node_full")).await;
+    assert_eq!(status, 503, "{body}");
+    let shown = mine().await["ingest_refusal"].clone();
+    assert_eq!(shown["reason"], "node_full");
+    assert_eq!(shown["node_id"], "node-a");
+    let age = Timestamp::now().unix_secs() - shown["at"].as_i64().unwrap();
+    assert!((0..30).contains(&age), "{shown}");
+    assert_eq!(
+        api.channel(&owner.channel_id).await["live"],
+        false,
+        "no live started"
+    );
+
+    let (status, _) = api.hook(PUBLISH, refused(&key, "node_draining")).await;
+    assert_eq!(status, 503);
+    assert_eq!(mine().await["ingest_refusal"]["reason"], "node_draining");
+    // An unknown reason is a malformed call, not a refusal.
+    assert_eq!(api.hook(PUBLISH, refused(&key, "bored")).await.0, 400);
+
+    // The stream then reaches a node with room: the live starts and the notice is gone.
+    api.publish(&key).await;
+    assert!(mine().await["ingest_refusal"].is_null());
+}
+
 /// A media secret rotation: while `LAIT_MEDIA_SECRET_PREVIOUS` is set, nodes still signing with
 /// the old key are served; without it (the rotation finished, or never begun) they are refused.
 #[tokio::test]

@@ -27,6 +27,47 @@ pub struct PublishRequest {
     /// live instead of "already live". Without it channels picks one.
     #[serde(default)]
     pub live_id: Option<LiveId>,
+    /// Set when the node turns the publisher away before any live starts (it is full, or
+    /// draining): channels checks the key as for a publish, records the refusal for the
+    /// channel's studio, and answers 503.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refused: Option<NodeRefusal>,
+}
+
+/// Why a media node turned a publisher away.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum NodeRefusal {
+    /// It carries as many streams as it was sized for: the encoder would degrade every stream.
+    NodeFull,
+    /// It is stopping (scale-in or a deploy) and takes no new stream.
+    NodeDraining,
+}
+
+impl NodeRefusal {
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::NodeFull => "the media node is full",
+            Self::NodeDraining => "the media node is stopping",
+        }
+    }
+}
+
+/// The last time a media node turned a channel's publisher away, for its studio: OBS reconnects
+/// by itself and the load balancer sends it to a node with room.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct IngestRefusal {
+    pub reason: NodeRefusal,
+    /// Unix seconds.
+    pub at: i64,
+    pub node_id: String,
+}
+
+/// How long a refusal stays in the studio.
+const REFUSAL_SHOWN_SECS: u64 = 600;
+
+fn refusal_key(ch: &ChannelId) -> String {
+    format!("ingest:refused:{ch}")
 }
 
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
@@ -91,7 +132,8 @@ impl UnpublishRequest {
 }
 
 impl Channels {
-    /// Authorizes a publisher by stream key and starts a live.
+    /// Authorizes a publisher by stream key and starts a live (or, when the node turned it away,
+    /// records why for the studio and answers 503).
     pub async fn publish(&self, req: &PublishRequest) -> Result<PublishResponse, ApiError> {
         let refused = || ApiError::forbidden("publishing refused");
         let hash = req.stream_key.hash();
@@ -107,6 +149,12 @@ impl Channels {
             .ok_or_else(refused)?;
         if !secret::same(&current.hash, &hash) {
             return Err(refused());
+        }
+        if let Some(reason) = req.refused {
+            tracing::info!(channel_id = %channel_id, node_id = %req.node_id, ?reason, "publisher turned away by its node");
+            self.record_refusal(&channel_id, reason, &req.node_id)
+                .await?;
+            return Err(ApiError::unavailable(reason.describe()));
         }
         let channel = self.channel(&channel_id).await?;
         let title = channel
@@ -147,6 +195,7 @@ impl Channels {
             Err(e) => return Err(e.into()),
         };
         let title = live.title.clone();
+        self.forget_refusal(&channel_id).await;
         self.on_live_change().await;
         self.forget_chat_room(&channel_id).await;
         if let Err(e) = self
@@ -168,6 +217,48 @@ impl Channels {
             title,
             ladder: Ladder::for_channel(live.low_latency),
         })
+    }
+
+    async fn record_refusal(
+        &self,
+        ch: &ChannelId,
+        reason: NodeRefusal,
+        node_id: &str,
+    ) -> Result<(), ApiError> {
+        let refusal = IngestRefusal {
+            reason,
+            at: Timestamp::now().unix_secs(),
+            node_id: node_id.to_owned(),
+        };
+        let mut conn = self.redis.conn().await?;
+        let _: () = redis::cmd("SET")
+            .arg(refusal_key(ch))
+            .arg(serde_json::to_string(&refusal).map_err(anyhow::Error::from)?)
+            .arg("EX")
+            .arg(REFUSAL_SHOWN_SECS)
+            .query_async(&mut conn)
+            .await?;
+        Ok(())
+    }
+
+    /// The channel's last node refusal, if recent: the studio shows it.
+    pub async fn ingest_refusal(&self, ch: &ChannelId) -> Result<Option<IngestRefusal>, ApiError> {
+        let mut conn = self.redis.conn().await?;
+        let raw: Option<String> = redis::cmd("GET")
+            .arg(refusal_key(ch))
+            .query_async(&mut conn)
+            .await?;
+        Ok(raw.and_then(|r| serde_json::from_str(&r).ok()))
+    }
+
+    /// A live started: an older refusal is no longer news.
+    async fn forget_refusal(&self, ch: &ChannelId) {
+        if let Ok(mut conn) = self.redis.conn().await {
+            let _: Result<(), _> = redis::cmd("DEL")
+                .arg(refusal_key(ch))
+                .query_async(&mut conn)
+                .await;
+        }
     }
 
     /// The live an earlier call of this very publish started (same node-chosen id, channel and

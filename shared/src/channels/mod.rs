@@ -10,8 +10,8 @@ pub mod store;
 
 pub use self::community::{FollowedChannel, ModeratorView, NoticeInput, sort_following};
 pub use self::ingest::{
-    HeartbeatAction, HeartbeatRequest, HeartbeatResponse, PublishRequest, PublishResponse,
-    UnpublishRequest,
+    HeartbeatAction, HeartbeatRequest, HeartbeatResponse, IngestRefusal, NodeRefusal,
+    PublishRequest, PublishResponse, UnpublishRequest,
 };
 
 use std::{sync::Arc, time::Duration};

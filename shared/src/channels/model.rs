@@ -312,6 +312,7 @@ mod tests {
             node_id: "n1".into(),
             client_addr: String::new(),
             live_id: None,
+            refused: None,
         };
         assert!(!format!("{request:?}").contains(key.expose()));
         let sent = StreamKey::presented(&format!("  {} \n", key.expose()));

@@ -6,7 +6,7 @@ import { me } from "../auth";
 import { ChatPanel } from "../chat/ChatPanel";
 import type { ChatClient } from "../chat/client";
 import { mediaUrl } from "../config";
-import { formatDate, formatDuration, formatNumber, t } from "../i18n";
+import { formatDate, formatDuration, formatNumber, formatTime, t } from "../i18n";
 import { Player } from "../player/Player";
 import { Link } from "../router";
 import { Field, TextField } from "../ui/Field";
@@ -430,7 +430,20 @@ export function Studio() {
           <Setup mine={m} onRotated={mine.reload} />
           <section class="panel" aria-labelledby="status-h">
             <h2 id="status-h">{t("studio.status")}</h2>
-            {m.live_id ? <Health liveId={m.live_id} /> : <p class="status-line" role="status">{t("studio.offline")}</p>}
+            {m.live_id ? (
+              <Health liveId={m.live_id} />
+            ) : (
+              <>
+                <p class="status-line" role="status">
+                  {t("studio.offline")}
+                </p>
+                {m.ingest_refusal && (
+                  <p class="error" role="alert" data-testid="ingest-refusal">
+                    {t(`studio.refused.${m.ingest_refusal.reason}`, { time: formatTime(m.ingest_refusal.at) })}
+                  </p>
+                )}
+              </>
+            )}
           </section>
           <ChannelSettings mine={m} onSaved={mine.reload} />
           <Moderation channelId={m.id} client={client} />

@@ -38,10 +38,12 @@ async fn mine_view(
     stream_key: StreamKey,
     owner: &UserId,
 ) -> ApiResult<Json<MineView>> {
+    let ingest_refusal = state.channels.ingest_refusal(&channel.id).await?;
     Ok(Json(MineView {
         channel: view(state, channel, Some(owner)).await?,
         ingest_url: state.channels.config.ingest_url.clone(),
         stream_key,
+        ingest_refusal,
     }))
 }
 
