@@ -213,29 +213,14 @@ class Stack:
         env.update(local_env or {})
         spawn([f"{TARGET}/lait-local"], f"{self.tmp}/lait-local.log", env)
         wait_port(self.port)
-        self.prefix = f"{self.tmp}/nginx"
-        # The per-boot secret of the nginx → agent hooks.
-        self.hook_token = secrets.token_hex(32)
-        subprocess.run(
-            ["bash", f"{REPO}/media-node/render-nginx.sh", self.prefix, f"127.0.0.1:{self.rtmp}", str(self.nginx_http), f"127.0.0.1:{self.agent_port}", self.hook_token],
-            check=True, stdout=subprocess.DEVNULL,
-        )
-        self.agent_env = dict(
-            os.environ,
-            LAIT_HOOK_TOKEN=self.hook_token,
-            LAIT_CHANNELS_URL=self.base,
-            LAIT_AGENT_BIND=f"127.0.0.1:{self.agent_port}",
-            LAIT_RTMP_PORT=str(self.rtmp),
-            LAIT_NGINX_HTTP_PORT=str(self.nginx_http),
-            LAIT_SPOOL_DIR=f"{self.tmp}/spool",
-            LAIT_HEARTBEAT_SECS="2",
-            **(agent_env or {}),
-        )
-        self.agent = spawn([f"{TARGET}/lait-media-agent"], f"{self.tmp}/agent.log", self.agent_env)
-        wait_port(self.agent_port)
-        spawn(["nginx", "-p", self.prefix, "-c", f"{self.prefix}/nginx.conf", "-e", f"{self.prefix}/logs/error.log"], f"{self.tmp}/nginx.log")
-        watch_log(f"{self.prefix}/logs/error.log", "nginx error.log")
-        wait_port(self.rtmp)
+        self.node = MediaNode(self, "", agent_env, rtmp=self.rtmp)
+        # The first node's parts, as the suites have always named them.
+        self.rtmp, self.nginx_http, self.agent_port = self.node.rtmp, self.node.nginx_http, self.node.agent_port
+        self.prefix, self.hook_token, self.agent_env, self.agent = self.node.prefix, self.node.hook_token, self.node.agent_env, self.node.agent
+
+    def add_node(self, name, agent_env=None):
+        """Another media node (nginx-rtmp + agent) on its own ports, reporting to the same API."""
+        return MediaNode(self, name, agent_env)
 
     def streamer(self):
         """A new account; returns (channel id, access token, stream key)."""
@@ -274,6 +259,120 @@ class Stack:
             _, live = get_json(f"{self.base}/api/lives/{live_id}")
             return live if live["status"] == "ended" else None
         return poll(ended, timeout, 0.5)
+
+
+class MediaNode:
+    """nginx-rtmp + the media agent on free loopback ports, reporting to `stack`'s lait-local.
+    `name` ("" for a stack's first node) names its files and, when given, its node id; `/ready`
+    is served on `ready_port`."""
+
+    def __init__(self, stack, name, agent_env=None, rtmp=None):
+        tag = f"-{name}" if name else ""
+        self.name = name
+        self.rtmp, self.nginx_http, self.agent_port, self.ready_port = rtmp or free_port(), free_port(), free_port(), free_port()
+        self.prefix = f"{stack.tmp}/nginx{tag}"
+        # The per-boot secret of the nginx → agent hooks.
+        self.hook_token = secrets.token_hex(32)
+        subprocess.run(
+            ["bash", f"{REPO}/media-node/render-nginx.sh", self.prefix, f"127.0.0.1:{self.rtmp}", str(self.nginx_http), f"127.0.0.1:{self.agent_port}", self.hook_token],
+            check=True, stdout=subprocess.DEVNULL,
+        )
+        self.agent_env = dict(
+            os.environ,
+            LAIT_HOOK_TOKEN=self.hook_token,
+            LAIT_CHANNELS_URL=stack.base,
+            LAIT_AGENT_BIND=f"127.0.0.1:{self.agent_port}",
+            LAIT_READY_BIND=f"127.0.0.1:{self.ready_port}",
+            LAIT_RTMP_PORT=str(self.rtmp),
+            LAIT_NGINX_HTTP_PORT=str(self.nginx_http),
+            LAIT_SPOOL_DIR=f"{stack.tmp}/spool{tag}",
+            LAIT_HEARTBEAT_SECS="2",
+        )
+        if name:
+            self.agent_env["LAIT_NODE_ID"] = name
+        self.agent_env.update(agent_env or {})
+        self.log = f"{stack.tmp}/agent{tag}.log"
+        self.agent = spawn([f"{TARGET}/lait-media-agent"], self.log, self.agent_env)
+        wait_port(self.agent_port)
+        self.nginx = spawn(["nginx", "-p", self.prefix, "-c", f"{self.prefix}/nginx.conf", "-e", f"{self.prefix}/logs/error.log"], f"{stack.tmp}/nginx{tag}.log")
+        watch_log(f"{self.prefix}/logs/error.log", f"nginx{tag} error.log")
+        wait_port(self.rtmp)
+
+    def rtmp_url(self, key):
+        return f"rtmp://127.0.0.1:{self.rtmp}/live/{key}"
+
+    def ready(self):
+        """(status, body) of the agent's `/ready`, or (None, None) when it does not answer."""
+        try:
+            status, _, body = http("GET", f"http://127.0.0.1:{self.ready_port}/ready", timeout=2)
+            return status, json.loads(body)
+        except OSError:
+            return None, None
+
+
+class Balancer:
+    """The network load balancer in front of media nodes: each new TCP connection goes to the
+    next node (round robin) whose health check (`/ready`) answered 200 at its last probe, as an
+    NLB target group with an HTTP health check does; when none is healthy it fails open (every
+    node), as an NLB does. Probes every `every` s (an NLB: 10 s, two in a row)."""
+
+    def __init__(self, nodes, every=0.5):
+        self.nodes = list(nodes)
+        self.healthy = {n.name: False for n in self.nodes}
+        self.picks = []
+        self.turn = 0
+        self.port = free_port()
+        self.server = socket.socket()
+        self.server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.server.bind(("127.0.0.1", self.port))
+        self.server.listen(64)
+        self.every = every
+        self.probe()
+        threading.Thread(target=self._probing, daemon=True).start()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def url(self, key):
+        return f"rtmp://127.0.0.1:{self.port}/live/{key}"
+
+    def probe(self):
+        for n in self.nodes:
+            self.healthy[n.name] = n.ready()[0] == 200
+
+    def _probing(self):
+        while True:
+            time.sleep(self.every)
+            self.probe()
+
+    def _accept(self):
+        while True:
+            try:
+                client, _ = self.server.accept()
+            except OSError:
+                return
+            targets = [n for n in self.nodes if self.healthy[n.name]] or self.nodes
+            node = targets[self.turn % len(targets)]
+            self.turn += 1
+            self.picks.append(node.name)
+            try:
+                upstream = socket.create_connection(("127.0.0.1", node.rtmp))
+            except OSError:
+                client.close()
+                continue
+            for src, dst in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(src, dst), daemon=True).start()
+
+    @staticmethod
+    def _pump(src, dst):
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        for s in (src, dst):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
 
 
 class Proxy:
