@@ -136,16 +136,31 @@ impl Chat {
                 // If DynamoDB fails, the room stays where it is; the next sender or the sweep
                 // tries again from the same cursor.
                 let round = tokio::time::Instant::now();
-                if let Err(e) = self.archive(&events, &metas).await {
-                    self.hot.unlock(&lock).await?;
-                    return Err(e.into());
-                }
-                let archived = round.elapsed();
-                let (delivered, ()) = futures::join!(
-                    self.deliver(ch, &events, out),
-                    ack_senders(&events, metas, out)
-                );
-                delivered?;
+                let work = async {
+                    self.archive(&events, &metas).await?;
+                    let archived = round.elapsed();
+                    let (delivered, ()) = futures::join!(
+                        self.deliver(ch, &events, out),
+                        ack_senders(&events, metas, out)
+                    );
+                    delivered.map(|()| archived)
+                };
+                // The lock is renewed while the round runs, whatever it takes (a slow archive, a
+                // big room, slow posts): nobody else takes the room and sends this batch again.
+                let archived = match self.renewing(&lock, ttl, work).await? {
+                    Some(Ok(archived)) => archived,
+                    Some(Err(e)) => {
+                        self.hot.unlock(&lock).await?;
+                        return Err(e);
+                    }
+                    None => {
+                        // Renewal failed (this flusher stalled past the TTL, or Redis lost the
+                        // key): the round was stopped; whoever holds the room now sends from
+                        // the cursor, which this one did not advance.
+                        tracing::warn!(channel_id = %ch, "flush lock lost during a round: stopped it");
+                        return Ok(());
+                    }
+                };
                 tracing::debug!(channel_id = %ch, events = events.len(), archive_ms = archived.as_millis() as u64, round_ms = round.elapsed().as_millis() as u64, "chat flush round");
                 if !self.hot.advance(&lock, last).await? {
                     tracing::warn!(channel_id = %ch, "flush lock expired during a delivery");
@@ -167,6 +182,28 @@ impl Chat {
                     return Ok(());
                 }
             }
+        }
+    }
+
+    /// Runs `work` while renewing `lock` every third of `ttl`; `None` (and `work` dropped) once a
+    /// renewal finds the lock gone.
+    async fn renewing<T>(
+        &self,
+        lock: &super::hot::FlushLock,
+        ttl: Duration,
+        work: impl std::future::Future<Output = T>,
+    ) -> Result<Option<T>, ChatError> {
+        let renew = async {
+            loop {
+                tokio::time::sleep(ttl / 3).await;
+                if !self.hot.renew(lock, ttl).await? {
+                    return Ok::<(), ChatError>(());
+                }
+            }
+        };
+        tokio::select! {
+            done = work => Ok(Some(done)),
+            lost = renew => lost.map(|()| None),
         }
     }
 

@@ -60,7 +60,8 @@ pub struct ChatConfig {
     /// Cap of each room's Redis stream.
     pub history_len: usize,
     pub duplicate_window: Duration,
-    /// Flush lock lifetime: how long a dead flusher blocks its room.
+    /// Flush lock lifetime: how long a dead flusher blocks its room. A live flusher renews it
+    /// every third of it while a round is under way, however long the round takes.
     pub lock_ttl: Duration,
     /// How long one invocation keeps flushing a busy room before handing it over.
     pub flush_budget: Duration,
@@ -77,7 +78,7 @@ impl ChatConfig {
             fanout_concurrency: env.or("LAIT_CHAT_FANOUT_CONCURRENCY", 64usize).max(1),
             history_len: env.or("LAIT_CHAT_HISTORY_LEN", 1000usize).max(10),
             duplicate_window: env.secs_or("LAIT_CHAT_DUPLICATE_SECS", Duration::from_secs(30)),
-            lock_ttl: Duration::from_secs(5),
+            lock_ttl: Duration::from_millis(env.or("LAIT_CHAT_LOCK_TTL_MS", 5000u64).max(30)),
             flush_budget: Duration::from_millis(env.or("LAIT_CHAT_FLUSH_BUDGET_MS", 5000)),
             ticket_limit: env.or("LAIT_CHAT_TICKET_LIMIT", Limit::new(30, 60)),
             ticket_ttl: env.secs_or("LAIT_CHAT_TICKET_SECS", Duration::from_secs(60)),

@@ -30,6 +30,9 @@ pub(super) async fn post_to_connection(
             Some("Message too long"),
         );
     };
+    if !gw.limits.post_latency.is_zero() {
+        tokio::time::sleep(gw.limits.post_latency).await;
+    }
     let Some(conn) = gw.lookup(&id) else {
         return gone();
     };

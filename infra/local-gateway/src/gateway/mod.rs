@@ -57,6 +57,9 @@ pub struct WsLimits {
     pub max_message: usize,
     pub idle_timeout: Duration,
     pub max_age: Duration,
+    /// How long each `@connections` post takes before it is answered (0: at once). API Gateway's
+    /// is ~10–30 ms from a function; tests raise it to make a big room's round slow.
+    pub post_latency: Duration,
 }
 
 impl Default for WsLimits {
@@ -66,6 +69,7 @@ impl Default for WsLimits {
             max_message: 128 * 1024,
             idle_timeout: Duration::from_secs(600),
             max_age: Duration::from_secs(2 * 3600),
+            post_latency: Duration::ZERO,
         }
     }
 }

@@ -221,3 +221,35 @@ async fn a_flusher_out_of_time_hands_over_without_losing_anything() {
         assert!(r.quiet(Duration::from_millis(200)).await);
     }
 }
+
+#[tokio::test]
+async fn a_round_slowed_past_the_lock_ttl_is_delivered_once_and_whole() {
+    // Each post takes 150 ms and a flusher has 4 in flight (one per delivery lane), so a round
+    // to the room's 8 connections takes ~300 ms: past the 200 ms lock. A flusher that let the lock lapse mid-round would be
+    // followed by another sender's, which would send the same batch again from the unmoved
+    // cursor. The lock is renewed while the round runs: every reader gets every message once.
+    let (s, _redis, _) = Stack::on_own_redis(&[
+        ("LAIT_CHAT_LOCK_TTL_MS", "200"),
+        ("LAIT_WS_POST_LATENCY_MS", "150"),
+        ("LAIT_CHAT_FANOUT_CONCURRENCY", "1"),
+    ])
+    .await;
+    let (mut senders, mut readers) = s.busy_room(3, 5).await;
+    for round in 0..4 {
+        for (i, c) in senders.iter_mut().enumerate() {
+            c.send_raw(&json!({"action": "send", "text": format!("{round}-{i}")}).to_string())
+                .await;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut reference = None;
+    for r in readers.iter_mut() {
+        let got = ids(&r.take("message", 12).await);
+        assert_in_order_once(&got, &mut reference);
+        // Nothing more: a second copy of a batch would arrive after the first.
+        assert!(
+            r.quiet(Duration::from_millis(1500)).await,
+            "a batch arrived twice"
+        );
+    }
+}

@@ -44,6 +44,16 @@ return start - now",
     )
 });
 
+/// Extends the lock if it still holds the caller's token. KEYS: lock. ARGV: token, lock ms.
+/// Returns 1, or 0 when the lock was lost.
+static RENEW: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return 1",
+    )
+});
+
 /// Deletes the lock only if it still holds the caller's token. KEYS: lock. ARGV: token.
 static UNLOCK: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
@@ -133,6 +143,17 @@ impl Hot {
             .invoke_async(&mut c)
             .await?;
         Ok(Duration::from_millis(wait))
+    }
+
+    /// Extends the lock by `ttl` if the caller still holds it; false when it was lost.
+    pub async fn renew(&self, lock: &FlushLock, ttl: Duration) -> anyhow::Result<bool> {
+        let mut c = self.conn().await?;
+        let ok: i64 = lock
+            .script(&RENEW)
+            .arg(ttl.as_millis() as u64)
+            .invoke_async(&mut c)
+            .await?;
+        Ok(ok == 1)
     }
 
     /// Releases the lock if the caller still holds it, whatever is pending.
