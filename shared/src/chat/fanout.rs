@@ -118,8 +118,11 @@ impl Chat {
         };
         let started = tokio::time::Instant::now();
         let mut first = true;
+        // The room's size sets its window (≤ 4 frames a second per viewer in a big room); read
+        // once per flusher, with SCARD, not the members.
+        let window = self.config.window_for(self.hot.room_size(ch).await?);
         loop {
-            let pause = self.hot.pace(ch, self.config.flush_window).await?;
+            let pause = self.hot.pace(ch, window).await?;
             if (wait || !first) && !pause.is_zero() {
                 tokio::time::sleep(pause).await;
             }

@@ -55,6 +55,11 @@ pub struct ChatConfig {
     /// Least time between two flush rounds of a room; what arrives in between goes out in one
     /// batch (a quiet room's message goes out at once).
     pub flush_window: Duration,
+    /// From this many connections on, a room's rounds are `big_room_window` apart: each viewer
+    /// then gets at most 1 s / that frames a second (every frame is a billed API Gateway
+    /// message); smaller rooms' windows grow in proportion from `flush_window`.
+    pub big_room: usize,
+    pub big_room_window: Duration,
     /// PostToConnection calls in flight per flush.
     pub fanout_concurrency: usize,
     /// Cap of each room's Redis stream.
@@ -72,9 +77,21 @@ pub struct ChatConfig {
 }
 
 impl ChatConfig {
+    /// The least time between two rounds of a room of `size` connections: `flush_window` for
+    /// an empty room, growing linearly to `big_room_window` at `big_room` (never below the
+    /// base window).
+    pub fn window_for(&self, size: usize) -> Duration {
+        let base = self.flush_window;
+        let big = self.big_room_window.max(base);
+        let share = (size.min(self.big_room) as f64) / self.big_room as f64;
+        base + (big - base).mul_f64(share)
+    }
+
     pub fn read(env: &mut Env) -> Self {
         Self {
             flush_window: Duration::from_millis(env.or("LAIT_CHAT_FLUSH_WINDOW_MS", 50)),
+            big_room: env.or("LAIT_CHAT_BIG_ROOM", 1000usize).max(1),
+            big_room_window: Duration::from_millis(env.or("LAIT_CHAT_BIG_ROOM_WINDOW_MS", 250)),
             fanout_concurrency: env.or("LAIT_CHAT_FANOUT_CONCURRENCY", 64usize).max(1),
             history_len: env.or("LAIT_CHAT_HISTORY_LEN", 1000usize).max(10),
             duplicate_window: env.secs_or("LAIT_CHAT_DUPLICATE_SECS", Duration::from_secs(30)),
@@ -231,5 +248,24 @@ mod tests {
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
         assert_eq!(p.data().as_ref(), b"abc");
+    }
+
+    #[test]
+    fn the_flush_window_grows_with_the_room_to_four_frames_a_second() {
+        let config = ChatConfig::read(&mut Env::from_pairs(Vec::<(String, String)>::new()));
+        let ms = |size| config.window_for(size).as_millis();
+        assert_eq!(ms(0), 50, "a small room keeps its immediacy");
+        assert_eq!(ms(1), 50);
+        assert_eq!(ms(500), 150);
+        assert_eq!(
+            ms(1000),
+            250,
+            "a big room: at most 4 frames a second per viewer"
+        );
+        assert_eq!(ms(100_000), 250);
+        // A base window above the big room's is never shortened.
+        let mut env = Env::from_pairs([("LAIT_CHAT_FLUSH_WINDOW_MS", "400")]);
+        let slow = ChatConfig::read(&mut env);
+        assert_eq!(slow.window_for(100_000).as_millis(), 400);
     }
 }

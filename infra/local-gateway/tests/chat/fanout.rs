@@ -253,3 +253,49 @@ async fn a_round_slowed_past_the_lock_ttl_is_delivered_once_and_whole() {
         );
     }
 }
+
+/// Every frame is a billed API Gateway message: a big room's rounds are 250 ms apart, so each
+/// viewer gets at most 4 frames a second however fast the room talks; a small room keeps
+/// sending each message at once.
+#[tokio::test]
+async fn a_big_rooms_viewers_get_at_most_four_frames_a_second() {
+    async fn frames_per_reader(big_room: &str) -> (Vec<usize>, f64) {
+        let s = Stack::new(&[
+            ("LAIT_CHAT_FLUSH_WINDOW_MS", "50"),
+            ("LAIT_CHAT_BIG_ROOM", big_room),
+        ])
+        .await;
+        let (mut senders, mut readers) = s.busy_room(2, 4).await;
+        let t0 = tokio::time::Instant::now();
+        // 20 messages a second for 2 s.
+        for i in 0..20 {
+            for (j, c) in senders.iter_mut().enumerate() {
+                c.send_raw(&json!({"action": "send", "text": format!("{i}-{j}")}).to_string())
+                    .await;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let mut frames = Vec::new();
+        let mut reference = None;
+        for r in readers.iter_mut() {
+            let got = ids(&r.take("message", 40).await);
+            assert_in_order_once(&got, &mut reference);
+            frames.push(r.frames);
+        }
+        (frames, t0.elapsed().as_secs_f64())
+    }
+    // 6 connections: a big room when big rooms start at 4.
+    let (big, secs) = frames_per_reader("4").await;
+    for f in &big {
+        assert!(
+            *f as f64 <= 4.0 * secs + 1.0,
+            "{f} frames in {secs:.1} s: over 4 a second"
+        );
+    }
+    let (small, _) = frames_per_reader("1000").await;
+    let (b, s) = (big.iter().sum::<usize>(), small.iter().sum::<usize>());
+    assert!(
+        s >= 2 * b,
+        "a small room sends more often: {s} frames against the big room's {b}"
+    );
+}

@@ -113,6 +113,12 @@ impl Hot {
         self.members(room_key(ch)).await
     }
 
+    /// How many connections the room has (SCARD: no member is read).
+    pub async fn room_size(&self, ch: &ChannelId) -> anyhow::Result<usize> {
+        let mut c = self.conn().await?;
+        Ok(c.scard(room_key(ch)).await?)
+    }
+
     pub async fn user_connections(
         &self,
         ch: &ChannelId,
