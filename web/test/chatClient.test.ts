@@ -100,6 +100,49 @@ describe("ChatClient under faults", () => {
     c.stop();
   });
 
+  it("renews its connection before API Gateway's 2-hour cut, at a jittered moment, resuming from the last event", async () => {
+    const c = await open();
+    await vi.advanceTimersByTimeAsync(0);
+    const first = FakeSocket.made[0]!;
+    first.resume();
+    first.answer({ type: "batch", messages: [{ type: "message", id: "5-0", channel_id: "ch", user: { id: "u", nickname: "n", badges: [] }, text: "hi", ts: "2026-12-08T00:00:00.000Z" }] });
+    await vi.advanceTimersByTimeAsync(0);
+    // Never in the first 1 h 40 min.
+    await vi.advanceTimersByTimeAsync(100 * 60_000 - 1);
+    expect(FakeSocket.made).toHaveLength(1);
+    // Always before the 2-hour mark.
+    await vi.advanceTimersByTimeAsync(15 * 60_000);
+    expect(FakeSocket.made).toHaveLength(2);
+    const second = FakeSocket.made[1]!;
+    await vi.advanceTimersByTimeAsync(0);
+    expect(second.sent[0]).toMatchObject({ action: "history", after: "5-0" });
+    second.resume();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(c.status.value).toBe("open");
+    c.stop();
+  });
+
+  it("spreads a room's renewals over a quarter of an hour", async () => {
+    const spread = new Set<number>();
+    for (let i = 0; i < 20; i++) {
+      FakeSocket.made = [];
+      const c = await open();
+      await vi.advanceTimersByTimeAsync(0);
+      FakeSocket.made[0]!.resume();
+      await vi.advanceTimersByTimeAsync(0);
+      let waited = 0;
+      while (FakeSocket.made.length < 2 && waited < 2 * 3600_000) {
+        await vi.advanceTimersByTimeAsync(60_000);
+        waited += 60_000;
+      }
+      spread.add(waited / 60_000);
+      c.stop();
+    }
+    expect(Math.min(...spread)).toBeGreaterThanOrEqual(100);
+    expect(Math.max(...spread)).toBeLessThanOrEqual(116);
+    expect(spread.size).toBeGreaterThan(5);
+  });
+
   it("probes a send left unanswered and gives it up when the connection is gone", async () => {
     const c = await open();
     await vi.advanceTimersByTimeAsync(0);

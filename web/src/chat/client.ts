@@ -25,6 +25,11 @@ export interface ChatHandlers {
 }
 
 const PING_MS = 4 * 60_000;
+/** API Gateway cuts every WebSocket at 2 hours. A connection is renewed before that, at a random
+ * moment 5–20 minutes ahead, so a room's clients (who joined together when the stream began) do
+ * not all come back in the same second; the new one resumes from the last event seen. */
+const MAX_AGE_MS = 2 * 3600_000;
+const RENEW_AHEAD_MS = [5 * 60_000, 20 * 60_000] as const;
 const SEND_PROBE_MS = 10_000;
 const MAX_BACKOFF_MS = 30_000;
 
@@ -48,6 +53,9 @@ export class ChatClient {
   private sendChain: Promise<unknown> = Promise.resolve();
   private pingTimer: ReturnType<typeof setInterval> | undefined;
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
+  private renewTimer: ReturnType<typeof setTimeout> | undefined;
+  /** The next reconnect is a planned renewal, not a failure: no backoff. */
+  private renewing = false;
 
   constructor(
     readonly channelId: string,
@@ -62,6 +70,7 @@ export class ChatClient {
   stop(): void {
     this.stopped = true;
     clearTimeout(this.retryTimer);
+    clearTimeout(this.renewTimer);
     clearInterval(this.pingTimer);
     this.ws?.close(1000);
     this.ws = null;
@@ -138,12 +147,24 @@ export class ChatClient {
     this.status.value = "open";
     clearInterval(this.pingTimer);
     this.pingTimer = setInterval(() => void this.request({ action: "ping" }).catch(() => {}), PING_MS);
+    clearTimeout(this.renewTimer);
+    const [least, most] = RENEW_AHEAD_MS;
+    const ahead = least + Math.random() * (most - least);
+    this.renewTimer = setTimeout(() => this.renew(ws), MAX_AGE_MS - ahead);
+  }
+
+  /** Replaces a connection near its 2-hour end with a new one, at once. */
+  private renew(ws: WebSocket): void {
+    if (this.ws !== ws || this.stopped) return;
+    this.renewing = true;
+    ws.close(1000);
   }
 
   private closed(ws: WebSocket): void {
     if (this.ws !== ws) return;
     this.ws = null;
     clearInterval(this.pingTimer);
+    clearTimeout(this.renewTimer);
     this.canSend.value = false;
     for (const resolve of this.pending.values()) {
       resolve({ type: "error", code: "reconnect", message: "connection lost" });
@@ -155,6 +176,11 @@ export class ChatClient {
   private retry(): void {
     if (this.stopped) return;
     this.status.value = "reconnecting";
+    if (this.renewing) {
+      this.renewing = false;
+      this.retryTimer = setTimeout(() => void this.connect(), 0);
+      return;
+    }
     const base = Math.min(MAX_BACKOFF_MS, 1000 * 2 ** this.attempt);
     this.attempt++;
     // Full jitter around the step so a room's clients do not come back together.
