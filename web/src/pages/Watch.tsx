@@ -96,7 +96,7 @@ function ChannelHeader({ channel, live, onFollow }: { channel: Schemas["ChannelV
         </p>
       </div>
       {user?.channel_id !== channel.id && (
-        <button type="button" class={isFollowing ? "" : "primary"} disabled={busy || following.data === undefined} aria-pressed={isFollowing} onClick={follow}>
+        <button type="button" class={isFollowing ? "" : "primary"} disabled={busy || (following.data === undefined && !following.error)} aria-pressed={isFollowing} onClick={follow}>
           {isFollowing ? t("watch.unfollow") : t("watch.follow")}
         </button>
       )}
