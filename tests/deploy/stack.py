@@ -14,6 +14,7 @@ to their hooks, Fargate sizes, names a second stack would collide on, the accoun
 import copy
 import fnmatch
 import json
+import logging
 import os
 import re
 import subprocess
@@ -25,6 +26,10 @@ from samtranslator.yaml_helper import yaml_parse
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "e2e"))
 from lait_e2e import REPO, check, run  # noqa: E402
+
+# The transform warns, on every run, that nobody published its usage metrics (AWS's own service
+# does): noise in a test's output.
+logging.getLogger("samtranslator.metrics").setLevel(logging.ERROR)
 
 CFN_LINT = os.path.join(os.path.dirname(sys.executable), "cfn-lint")
 TEMPLATE = os.path.join(REPO, "template.yaml")
