@@ -23,7 +23,7 @@ use anyhow::{Context, bail};
 use clap::Parser;
 use futures::{SinkExt, StreamExt, stream};
 use hdrhistogram::Histogram;
-use lait_bench::{Api, connect_async, parse_id};
+use lait_bench::{Api, connect_admitted, parse_id};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
@@ -157,7 +157,7 @@ async fn main() -> anyhow::Result<()> {
     let opened: Vec<_> = stream::iter(0..a.clients)
         .map(|_| {
             let url = url.clone();
-            async move { connect_async(&url).await.map(|(ws, _)| ws) }
+            async move { connect_admitted(&url).await.map(|(ws, _)| ws) }
         })
         .buffer_unordered(64)
         .collect()
@@ -184,7 +184,7 @@ async fn main() -> anyhow::Result<()> {
     for i in 0..a.senders {
         let u = api.user("chat", i + 1).await?;
         let t = api.ticket(&u, &ch).await?;
-        let (ws, _) = connect_async(&api.ws(&ch, Some(&t))).await?;
+        let (ws, _) = connect_admitted(&api.ws(&ch, Some(&t))).await?;
         senders.push(ws);
     }
     tokio::time::sleep(Duration::from_secs(1)).await;

@@ -104,6 +104,26 @@ pub async fn connect_async(
     connect_async_with_config(url, Some(config), false).await
 }
 
+/// [`connect_async`], asking again while the gateway answers 429 (API Gateway admits 500 new
+/// connections a second per account; lait-local emulates it): a bench opening thousands of
+/// sockets is paced as it would be on AWS. Gives up after a minute.
+pub async fn connect_admitted(
+    url: &str,
+) -> Result<(Ws, tungstenite::handshake::client::Response), tungstenite::Error> {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        match connect_async(url).await {
+            Err(tungstenite::Error::Http(res))
+                if res.status() == 429 && tokio::time::Instant::now() < deadline =>
+            {
+                let wait = 50 + rand::random::<u64>() % 200;
+                tokio::time::sleep(std::time::Duration::from_millis(wait)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
 /// A message id `<unix ms>-<sequence>` as a pair that orders as ids do.
 pub fn parse_id(id: &str) -> Option<(u64, u64)> {
     let (ms, seq) = id.split_once('-')?;

@@ -56,6 +56,7 @@ impl LocalConfig {
                 idle_timeout: env.secs_or("LAIT_WS_IDLE_TIMEOUT_SECS", defaults.idle_timeout),
                 max_age: env.secs_or("LAIT_WS_MAX_AGE_SECS", defaults.max_age),
                 post_latency: Duration::from_millis(env.or("LAIT_WS_POST_LATENCY_MS", 0u64)),
+                connect_rate: env.or("LAIT_WS_CONNECT_RATE", defaults.connect_rate),
                 ..defaults
             },
             cors_origins,

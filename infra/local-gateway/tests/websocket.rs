@@ -247,6 +247,44 @@ async fn non_2xx_connect_refuses_the_upgrade() {
 }
 
 #[tokio::test]
+async fn new_connections_past_the_rate_are_throttled_before_connect() {
+    let mut h = harness(WsLimits {
+        connect_rate: 5,
+        ..WsLimits::default()
+    })
+    .await;
+    let mut statuses = Vec::new();
+    let mut open = Vec::new();
+    for _ in 0..8 {
+        match connect_async(h.server.ws_url("")).await {
+            Ok((ws, _)) => {
+                statuses.push(101);
+                open.push(ws);
+            }
+            Err(tokio_tungstenite::tungstenite::Error::Http(res)) => {
+                statuses.push(res.status().as_u16())
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+    // One second's worth at once, then 429 — and `$connect` ran only for the admitted ones.
+    assert_eq!(
+        statuses.iter().filter(|&&s| s == 101).count(),
+        5,
+        "{statuses:?}"
+    );
+    assert!(statuses[5..].iter().all(|&s| s == 429), "{statuses:?}");
+    for _ in 0..5 {
+        let ev = next_event(&mut h.events).await;
+        assert_eq!(ev.request_context.route_key.as_deref(), Some("$connect"));
+    }
+    assert!(h.events.try_recv().is_err());
+    // The bucket refills at the rate: a moment later a connection is admitted again.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(connect_async(h.server.ws_url("")).await.is_ok());
+}
+
+#[tokio::test]
 async fn connections_api_round_trip_through_the_real_sdk() {
     let (mut h, mut client, connect) = connected(|_| {}).await;
     let id = connect.request_context.connection_id.unwrap();

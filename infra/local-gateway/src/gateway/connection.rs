@@ -13,6 +13,10 @@ pub(super) async fn upgrade(
     if gw.closing.load(Ordering::Acquire) {
         return StatusCode::SERVICE_UNAVAILABLE.into_response();
     }
+    // Throttled before `$connect` runs, as API Gateway does: the integration never sees it.
+    if !gw.admit_connect() {
+        return StatusCode::TOO_MANY_REQUESTS.into_response();
+    }
     let connection_id = Alphanumeric.sample_string(&mut rand::rng(), 16);
     let connected_at = Timestamp::now();
     let source_ip = peer.ip().to_string();

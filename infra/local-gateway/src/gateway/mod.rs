@@ -9,7 +9,7 @@
 //!   responses to messages are not forwarded (one-way routes): replies go through `@connections`.
 //!   Messages of one connection are invoked concurrently, so their handling is not ordered.
 //! - Limits: 32 KB frames, 128 KB messages (close 1009), idle timeout (close 1001), maximum
-//!   connection age (close 1001).
+//!   connection age (close 1001), new connections per second (429 before `$connect`).
 //! - `$disconnect` runs after the connection is gone, so posting to it answers 410.
 //!
 //! `connection.rs` runs one client WebSocket; `management.rs` is the `@connections` API.
@@ -60,6 +60,9 @@ pub struct WsLimits {
     /// How long each `@connections` post takes before it is answered (0: at once). API Gateway's
     /// is ~10–30 ms from a function; tests raise it to make a big room's round slow.
     pub post_latency: Duration,
+    /// New connections admitted per second (a token bucket holding one second's worth): API
+    /// Gateway's account default is 500; past it a connect is answered 429.
+    pub connect_rate: u32,
 }
 
 impl Default for WsLimits {
@@ -70,6 +73,7 @@ impl Default for WsLimits {
             idle_timeout: Duration::from_secs(600),
             max_age: Duration::from_secs(2 * 3600),
             post_latency: Duration::ZERO,
+            connect_rate: 500,
         }
     }
 }
@@ -102,6 +106,29 @@ pub struct Gateway {
     limits: WsLimits,
     /// `requestContext.domainName`, e.g. `127.0.0.1:8080`.
     domain: String,
+    connects: Arc<std::sync::Mutex<ConnectBucket>>,
+}
+
+/// The new-connection rate limit: tokens refill at `connect_rate` a second, up to one second's.
+#[derive(Debug)]
+struct ConnectBucket {
+    tokens: f64,
+    at: std::time::Instant,
+}
+
+impl ConnectBucket {
+    fn take(&mut self, rate: u32) -> bool {
+        let now = std::time::Instant::now();
+        let rate = f64::from(rate.max(1));
+        self.tokens = (self.tokens + now.duration_since(self.at).as_secs_f64() * rate).min(rate);
+        self.at = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
 }
 
 const STAGE: &str = "local";
@@ -129,9 +156,19 @@ impl Gateway {
             connections: Arc::default(),
             running: Arc::default(),
             closing: Arc::default(),
+            connects: Arc::new(std::sync::Mutex::new(ConnectBucket {
+                tokens: f64::from(limits.connect_rate.max(1)),
+                at: std::time::Instant::now(),
+            })),
             limits,
             domain: domain.into(),
         }
+    }
+
+    /// Whether a new connection is admitted now (API Gateway's connections-per-second quota).
+    fn admit_connect(&self) -> bool {
+        let mut bucket = self.connects.lock().unwrap_or_else(|p| p.into_inner());
+        bucket.take(self.limits.connect_rate)
     }
 
     /// `/ws` and the `@connections` API.
