@@ -6,10 +6,5 @@
 #   bench/watch_requests.sh [minutes, default 5]
 source "$(dirname "$0")/../scripts/lib.sh"
 bench_scratch watchreq
-install_all
-install_test_tools
-build_run_profile
-build_web
-start_stores "$TMP"
-say_machine
+prepare_browser_bench
 LAIT_MINUTES="${1:-5}" "$VENV/bin/python" "$REPO/bench/web.py" 0 watch_requests.mjs

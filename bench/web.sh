@@ -7,10 +7,5 @@
 #   bench/web.sh [runs of the first-frame probe, default 7]
 source "$(dirname "$0")/../scripts/lib.sh"
 bench_scratch webbench
-install_all
-install_test_tools
-build_run_profile
-build_web
-start_stores "$TMP"
-say_machine
+prepare_browser_bench
 "$VENV/bin/python" "$REPO/bench/web.py" "${1:-7}"

@@ -236,6 +236,17 @@ build_run_profile() {
   export LAIT_E2E_PROFILE=debug
 }
 
+# What a browser bench needs before bench/web.py: the tools, the scripts/run build, the web app,
+# its own stores, and the machine line.
+prepare_browser_bench() {
+  install_all
+  install_test_tools
+  build_run_profile
+  build_web
+  start_stores "$TMP"
+  say_machine
+}
+
 # lait-local and the load generators in the perf profile (release code, thin LTO).
 build_perf() {
   say "building (profile perf)"
